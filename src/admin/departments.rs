@@ -1,0 +1,159 @@
+//! Departments: creating one issues its intermediate CA under the root; the department row,
+//! its key, its certificate and the log entries commit together.
+
+use crate::auth::Caller;
+use crate::codes::CreditCode;
+use crate::context::Context;
+use crate::error::ServiceError;
+use crate::log::{Event, EventType};
+use crate::store::{CertificateRecord, Change, DepartmentRecord, StoreError, WriteSet};
+
+/// A department name: 1 to 200 characters, no control characters.
+#[derive(Debug, Clone)]
+pub struct DepartmentName(String);
+
+impl DepartmentName {
+    pub fn parse(input: &str) -> Result<Self, ServiceError> {
+        let trimmed = input.trim();
+        let len = trimmed.chars().count();
+        if len == 0 || len > 200 {
+            return Err(ServiceError::invalid("name", "must be 1 to 200 characters"));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ServiceError::invalid(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(DepartmentName(trimmed.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A department with its CA certificate.
+#[derive(Debug, Clone)]
+pub struct Department {
+    pub record: DepartmentRecord,
+    pub ca: CertificateRecord,
+}
+
+/// Creates a department and its CA (admin only).
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    code: &str,
+    name: &str,
+) -> Result<(Department, u64), ServiceError> {
+    // validate → authorise → sign → store (with the log entries).
+    let code = CreditCode::parse(code).map_err(|e| ServiceError::invalid("code", e.to_string()))?;
+    let name = DepartmentName::parse(name)?;
+    caller.require_admin()?;
+    if ctx.store.department(code.as_str()).await?.is_some() {
+        return Err(ServiceError::Conflict(format!(
+            "department {code} exists already"
+        )));
+    }
+    let now = ctx.clock.now();
+    let issued = ctx
+        .pki
+        .issue_department_ca(code.as_str(), name.as_str(), now)
+        .await?;
+    let record = DepartmentRecord {
+        code: code.as_str().to_owned(),
+        name: name.as_str().to_owned(),
+        ca_serial: issued.certificate.serial.clone(),
+        created_at: now.unix_timestamp(),
+    };
+    let actor = Some(caller.key_id.as_str());
+    let created = Event::new(EventType::DepartmentCreated, now, code.as_str())
+        .department(code.as_str())
+        .actor(actor)
+        .data("name", name.as_str())
+        .data("ca_serial", &issued.certificate.serial);
+    let certificate = certificate_event(&issued.certificate, now).actor(actor);
+    let writes = WriteSet::new()
+        .change(Change::InsertKey(issued.key))
+        .change(Change::InsertCertificate(issued.certificate.clone()))
+        .change(Change::InsertDepartment(record.clone()))
+        .event(created.to_new_event())
+        .event(certificate.to_new_event());
+    let indices = ctx.store.apply(writes).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            ServiceError::Conflict(format!("department {code} exists already"))
+        }
+        other => other.into(),
+    })?;
+    Ok((
+        Department {
+            record,
+            ca: issued.certificate,
+        },
+        indices.first().copied().unwrap_or_default(),
+    ))
+}
+
+/// The log event for an issued certificate (its hash, never the key).
+pub fn certificate_event(cert: &CertificateRecord, now: time::OffsetDateTime) -> Event {
+    let digest = ring::digest::digest(&ring::digest::SHA256, &cert.der);
+    let mut event = Event::new(EventType::CertificateIssued, now, cert.serial.as_str())
+        .data("kind", &cert.kind)
+        .data("issuer", &cert.issuer)
+        .data("subject", &cert.subject)
+        .data("sha256", hex::encode(digest.as_ref()))
+        .data("not_before", cert.not_before)
+        .data("not_after", cert.not_after);
+    if let Some(d) = &cert.department_code {
+        event = event.department(d.as_str());
+    }
+    event
+}
+
+/// One department (admin only).
+pub async fn get(ctx: &Context, caller: &Caller, code: &str) -> Result<Department, ServiceError> {
+    caller.require_admin()?;
+    let record = ctx
+        .store
+        .department(code)
+        .await?
+        .ok_or(ServiceError::NotFound("department"))?;
+    with_ca(ctx, record).await
+}
+
+async fn with_ca(ctx: &Context, record: DepartmentRecord) -> Result<Department, ServiceError> {
+    let ca = ctx
+        .store
+        .certificate(&record.ca_serial)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("department {} has no CA", record.code)))?;
+    Ok(Department { record, ca })
+}
+
+/// A page of departments ordered by code (admin only).
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Department>, ServiceError> {
+    caller.require_admin()?;
+    let mut out = Vec::new();
+    for record in ctx.store.departments(after, limit).await? {
+        out.push(with_ca(ctx, record).await?);
+    }
+    Ok(out)
+}
+
+/// The CA certificate (DER) of `ca`: `root` or a department code. Public.
+pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceError> {
+    if ca == "root" {
+        return Ok(ctx.pki.root().await?.der);
+    }
+    let record = ctx
+        .store
+        .department(ca)
+        .await?
+        .ok_or(ServiceError::NotFound("CA"))?;
+    Ok(with_ca(ctx, record).await?.ca.der)
+}

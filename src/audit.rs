@@ -1,0 +1,264 @@
+//! `trustd audit`: an independent check of a running trustd's log, for an auditor to run on
+//! another machine. It verifies the checkpoint's signature against a pinned key, recomputes the
+//! tree from all entries (with an auditor token), checks the consistency proof from the last
+//! checkpoint it saw (kept in the state file) and an inclusion proof, and fails loudly.
+
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+use crate::log::checkpoint::NoteVerifier;
+use crate::log::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree};
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Base URL of the trustd to audit, e.g. http://127.0.0.1:8080
+    #[arg(long)]
+    pub url: String,
+    /// Auditor API key; without it only the checkpoint and proofs are checked, not the entries.
+    #[arg(long, env = "TRUSTD_AUDIT_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+    /// State file: the pinned log key and the last checkpoint seen. Created when missing.
+    #[arg(long, default_value = "trustd-audit.json")]
+    pub state: PathBuf,
+    /// The log's verifier key (`name+id+key`), pinned; default: the key in the state file,
+    /// else the one the server publishes (trust on first use).
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AuditState {
+    key: String,
+    size: u64,
+    root: String,
+}
+
+/// The audit's verdict or the reason it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot reach the log: {0}")]
+    Http(String),
+    #[error("state file: {0}")]
+    State(String),
+    #[error("CHECKPOINT SIGNATURE INVALID: {0}")]
+    Signature(String),
+    #[error("LOG SHRANK: last seen size {seen}, now {now}")]
+    Shrank { seen: u64, now: u64 },
+    #[error("CONSISTENCY FAILURE: {0}")]
+    Consistency(String),
+    #[error("ENTRIES DO NOT MATCH THE CHECKPOINT: {0}")]
+    Entries(String),
+    #[error("INCLUSION PROOF FAILURE: {0}")]
+    Inclusion(String),
+}
+
+/// What a successful audit saw.
+#[derive(Debug)]
+pub struct AuditReport {
+    pub size: u64,
+    pub root: Hash,
+    pub entries_checked: u64,
+    pub previous_size: Option<u64>,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<Secret>,
+}
+
+impl Client {
+    async fn get(&self, path: &str, auth: bool) -> Result<reqwest::Response, AuditError> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let (true, Some(t)) = (auth, &self.token) {
+            req = req.bearer_auth(t.expose());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| AuditError::Http(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(AuditError::Http(format!(
+                "GET {path}: HTTP {}",
+                resp.status()
+            )));
+        }
+        Ok(resp)
+    }
+    async fn text(&self, path: &str) -> Result<String, AuditError> {
+        self.get(path, false)
+            .await?
+            .text()
+            .await
+            .map_err(|e| AuditError::Http(e.to_string()))
+    }
+    async fn json(&self, path: &str, auth: bool) -> Result<serde_json::Value, AuditError> {
+        self.get(path, auth)
+            .await?
+            .json()
+            .await
+            .map_err(|e| AuditError::Http(e.to_string()))
+    }
+}
+
+fn hashes(value: &serde_json::Value) -> Result<Vec<Hash>, AuditError> {
+    value["hashes"]
+        .as_array()
+        .ok_or_else(|| AuditError::Http("proof without hashes".into()))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| B64.decode(s).ok())
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| AuditError::Http("malformed hash in proof".into()))
+        })
+        .collect()
+}
+
+/// Runs the audit. On success the state file holds the new checkpoint.
+pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: args.url.trim_end_matches('/').to_owned(),
+        token: args.token.clone(),
+    };
+    let state: Option<AuditState> = match std::fs::read(&args.state) {
+        Ok(bytes) => {
+            Some(serde_json::from_slice(&bytes).map_err(|e| AuditError::State(e.to_string()))?)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(AuditError::State(e.to_string())),
+    };
+    let key = match (&args.key, &state) {
+        (Some(k), _) => k.clone(),
+        (None, Some(s)) => s.key.clone(),
+        (None, None) => {
+            let k = client.text("/api/v1/log/key").await?.trim().to_owned();
+            eprintln!("trustd audit: pinning the log key the server published (first use): {k}");
+            k
+        }
+    };
+    let verifier =
+        NoteVerifier::parse(&key).map_err(|e| AuditError::Signature(format!("pinned key: {e}")))?;
+    let note = client.text("/api/v1/log/checkpoint").await?;
+    let checkpoint = verifier
+        .verify(&note, Some(verifier.name()))
+        .map_err(|e| AuditError::Signature(e.to_string()))?;
+    let (size, root) = (checkpoint.size(), *checkpoint.root());
+
+    // Consistency with the checkpoint seen last time.
+    let previous = match &state {
+        Some(s) => {
+            let old_root: Hash = B64
+                .decode(&s.root)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| AuditError::State("root is malformed".into()))?;
+            if s.size > size {
+                return Err(AuditError::Shrank {
+                    seen: s.size,
+                    now: size,
+                });
+            }
+            if s.size > 0 {
+                let proof = client
+                    .json(
+                        &format!("/api/v1/log/proof/consistency?from={}&to={size}", s.size),
+                        false,
+                    )
+                    .await?;
+                verify_consistency(s.size, size, &old_root, &root, &hashes(&proof)?)
+                    .map_err(|e| AuditError::Consistency(format!("{} -> {size}: {e}", s.size)))?;
+            }
+            Some((s.size, old_root))
+        }
+        None => None,
+    };
+
+    // Recompute the tree from every entry.
+    let mut entries_checked = 0;
+    if client.token.is_some() && size > 0 {
+        let mut tree = MemoryTree::new();
+        while tree.len() < size {
+            let start = tree.len();
+            let end = (start + 1000).min(size);
+            let page = client
+                .json(
+                    &format!("/api/v1/log/entries?start={start}&end={end}"),
+                    true,
+                )
+                .await?;
+            let list = page["entries"]
+                .as_array()
+                .ok_or_else(|| AuditError::Http("entries answer is malformed".into()))?;
+            for item in list {
+                let index = item["index"].as_u64().unwrap_or(u64::MAX);
+                if index != tree.len() {
+                    return Err(AuditError::Entries(format!(
+                        "expected entry {}, got {index} (a department-bound auditor key cannot audit the whole log)",
+                        tree.len()
+                    )));
+                }
+                let bytes = item["entry"]
+                    .as_str()
+                    .and_then(|s| B64.decode(s).ok())
+                    .ok_or_else(|| AuditError::Entries(format!("entry {index} is not base64")))?;
+                tree.push(leaf_hash(&bytes));
+            }
+            if list.is_empty() {
+                return Err(AuditError::Entries(format!(
+                    "entries from {start} are missing"
+                )));
+            }
+        }
+        if tree.root(size) != root {
+            return Err(AuditError::Entries(format!(
+                "the root recomputed from the {size} entries differs from the signed checkpoint"
+            )));
+        }
+        if let Some((old_size, old_root)) = previous {
+            if old_size > 0 && tree.root(old_size) != old_root {
+                return Err(AuditError::Consistency(format!(
+                    "entries 0..{old_size} no longer hash to the checkpoint seen before"
+                )));
+            }
+        }
+        // The server's inclusion proof for the newest entry matches our tree.
+        let last = size - 1;
+        let proof = client
+            .json(
+                &format!("/api/v1/log/proof/inclusion?index={last}&size={size}"),
+                false,
+            )
+            .await?;
+        verify_inclusion(
+            last,
+            size,
+            &tree.range_hash(last, size),
+            &hashes(&proof)?,
+            &root,
+        )
+        .map_err(|e| AuditError::Inclusion(e.to_string()))?;
+        entries_checked = size;
+    }
+
+    let new_state = AuditState {
+        key,
+        size,
+        root: B64.encode(root),
+    };
+    let bytes =
+        serde_json::to_vec_pretty(&new_state).map_err(|e| AuditError::State(e.to_string()))?;
+    std::fs::write(&args.state, bytes).map_err(|e| AuditError::State(e.to_string()))?;
+    Ok(AuditReport {
+        size,
+        root,
+        entries_checked,
+        previous_size: previous.map(|(s, _)| s),
+    })
+}

@@ -1,0 +1,71 @@
+//! Roles and the authenticated caller (DESIGN.md §8). Policy checks live in the services,
+//! which receive the [`Caller`].
+
+use crate::error::ServiceError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling: the API key's id, role and department (operators always have one).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_id: String,
+    pub role: Role,
+    pub department: Option<String>,
+}
+
+impl Caller {
+    pub fn require_admin(&self) -> Result<(), ServiceError> {
+        self.require(&[Role::Admin])
+    }
+
+    pub fn require(&self, roles: &[Role]) -> Result<(), ServiceError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "this action needs the role {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )))
+        }
+    }
+
+    /// An operator acting for `department`: must be an operator of exactly that department.
+    pub fn require_operator_of(&self, department: &str) -> Result<(), ServiceError> {
+        self.require(&[Role::Operator])?;
+        if self.department.as_deref() == Some(department) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(
+                "this resource belongs to another department".into(),
+            ))
+        }
+    }
+}

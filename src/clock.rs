@@ -1,0 +1,44 @@
+//! Time as a parameter (DESIGN.md §2): services ask an injected clock, so tests can move time.
+
+use std::sync::Mutex;
+
+use time::OffsetDateTime;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock, truncated to whole seconds (stored times are unix seconds).
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(0).unwrap_or(now)
+    }
+}
+
+/// A clock that stays where it is set (tests).
+#[derive(Debug)]
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn new(at: OffsetDateTime) -> Self {
+        FixedClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: OffsetDateTime) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|e| *e.into_inner())
+    }
+}

@@ -1,0 +1,124 @@
+//! Settings: command line flags with the same names as the `TRUSTD_*` environment variables
+//! (DESIGN.md §9). Secrets are wrapped in [`Secret`] so that they never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A value that must not appear in logs or `Debug` output (master key, admin token).
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself: call only where it is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trustd",
+    version,
+    about = "Shared trust service: electronic licences, electronic seals, tamper-evident issuance log"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default when no command is given).
+    Serve(ServeSettings),
+    /// Independently check a running trustd's issuance log: checkpoint signature, entries, consistency.
+    Audit(crate::audit::AuditArgs),
+}
+
+/// Settings of `trustd serve`. Every flag can also be given by its environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address and port to listen on.
+    #[arg(long, env = "TRUSTD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the embedded database, the generated master key and the admin token.
+    #[arg(long, env = "TRUSTD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://…`. Default: SQLite `<data dir>/trustd.db`.
+    #[arg(long, env = "TRUSTD_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Public base URL put in certificates (CRL, OCSP) and QR codes. Default: `http://` + listen address.
+    #[arg(long, env = "TRUSTD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Key encryption key, base64 of 32 bytes. Default: a generated `<data dir>/master.key` (mode 0600).
+    #[arg(long, env = "TRUSTD_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
+
+    /// Admin API token (at least 32 characters), for automation. Default: generated on first start.
+    #[arg(long, env = "TRUSTD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+
+    /// Largest accepted request body in bytes (PDF uploads); JSON bodies are capped at 1 MiB.
+    #[arg(long, env = "TRUSTD_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
+    /// Common name of the root CA created on first start.
+    #[arg(long, env = "TRUSTD_ROOT_CA_NAME", default_value = "trustd Root CA")]
+    pub root_ca_name: String,
+
+    /// Origin line of the issuance log's checkpoints (C2SP signed note).
+    #[arg(long, env = "TRUSTD_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+}
+
+impl ServeSettings {
+    /// Settings for a server on `127.0.0.1:0` with data in `data_dir` (tests and scripts).
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        ServeSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            database_url: None,
+            public_url: None,
+            master_key: None,
+            admin_token: None,
+            max_upload_bytes: 100 * 1024 * 1024,
+            root_ca_name: "trustd Root CA".to_owned(),
+            log_origin: None,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("trustd.db").display()),
+        }
+    }
+}

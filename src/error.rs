@@ -1,0 +1,39 @@
+//! Errors of the domain services. The HTTP layer maps each variant to a status in one place
+//! (`http::problem`); internal variants keep their detail for the log only.
+
+use crate::log::LogError;
+use crate::pki::PkiError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input that fails validation; `field` names the offending JSON field or parameter.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// The resource does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (duplicate, already revoked, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller is authenticated but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("background task failed")]
+    Join,
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `/api/v1/log/...`: checkpoint, verifier key and proofs for anyone; entries for auditors.
+
+use actix_web::{web, HttpResponse};
+use futures_util::stream;
+use serde::Deserialize;
+
+use super::middleware::Auth;
+use super::params;
+use super::problem::ApiError;
+use crate::auth::Caller;
+use crate::context::Context;
+use crate::log::query::{self, MAX_ENTRIES};
+use crate::log::EventType;
+use crate::store::EventQuery;
+
+pub async fn checkpoint(ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
+    let latest = ctx.log.latest().await?.ok_or_else(|| {
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "no checkpoint yet",
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(latest.note))
+}
+
+pub async fn key(ctx: web::Data<Context>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{}\n", ctx.log.verifier().to_key_string()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InclusionQuery {
+    index: Option<String>,
+    size: Option<String>,
+}
+
+pub async fn inclusion(
+    ctx: web::Data<Context>,
+    q: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let index = params::require_u64("index", q.index.as_deref())?;
+    let size = params::require_u64("size", q.size.as_deref())?;
+    Ok(HttpResponse::Ok().json(ctx.log.inclusion_proof(index, size).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn consistency(
+    ctx: web::Data<Context>,
+    q: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let from = params::require_u64("from", q.from.as_deref())?;
+    let to = params::require_u64("to", q.to.as_deref())?;
+    Ok(HttpResponse::Ok().json(ctx.log.consistency_proof(from, to).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EntriesQuery {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+pub async fn entries(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    q: web::Query<EntriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let start = params::require_u64("start", q.start.as_deref())?;
+    let end = match params::parse_u64("end", q.end.as_deref())? {
+        Some(end) => end,
+        None => start.saturating_add(MAX_ENTRIES),
+    };
+    let entries = query::entries(ctx.store.as_ref(), &caller, start, end).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": entries })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    department: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    subject: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn event_query(q: &SearchQuery) -> Result<EventQuery, ApiError> {
+    if let Some(t) = &q.event_type {
+        if EventType::parse(t).is_none() {
+            return Err(ApiError::bad_request("type", "is not an event type"));
+        }
+    }
+    let after = params::decode_cursor("log", q.cursor.as_deref())?
+        .map(|s| {
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("cursor", "is not a cursor of this list"))
+        })
+        .transpose()?;
+    Ok(EventQuery {
+        department_code: q.department.clone(),
+        event_type: q.event_type.clone(),
+        subject: q.subject.clone(),
+        since: params::parse_time("since", q.since.as_deref())?,
+        until: params::parse_time("until", q.until.as_deref())?,
+        after,
+        limit: params::limit(q.limit.as_deref())?,
+    })
+}
+
+pub async fn search(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = event_query(&q)?;
+    let limit = query.limit as usize;
+    let entries = query::search(ctx.store.as_ref(), &caller, query).await?;
+    let next_cursor = (entries.len() == limit)
+        .then(|| {
+            entries
+                .last()
+                .map(|e| params::encode_cursor("log", &e.index.to_string()))
+        })
+        .flatten();
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "entries": entries, "next_cursor": next_cursor })))
+}
+
+/// Streams every matching entry as NDJSON, one page at a time (memory stays flat).
+pub async fn export(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = event_query(&q)?;
+    query.limit = 500;
+    // Check access (and department scope) before the stream starts.
+    let first = query::search(ctx.store.as_ref(), &caller, query.clone()).await?;
+    struct State {
+        ctx: web::Data<Context>,
+        caller: Caller,
+        query: EventQuery,
+        page: Option<Vec<query::EntryView>>,
+    }
+    let state = State {
+        ctx,
+        caller,
+        query,
+        page: Some(first),
+    };
+    let body = stream::unfold(state, |mut st| async move {
+        let page = match st.page.take() {
+            Some(p) => p,
+            None => {
+                match query::search(st.ctx.store.as_ref(), &st.caller, st.query.clone()).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(error = %e, "log export stopped");
+                        return None;
+                    }
+                }
+            }
+        };
+        if page.is_empty() {
+            return None;
+        }
+        st.query.after = page.last().map(|e| e.index);
+        let mut chunk = Vec::new();
+        for entry in &page {
+            if serde_json::to_writer(&mut chunk, entry).is_ok() {
+                chunk.push(b'\n');
+            }
+        }
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from(chunk)), st))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body))
+}

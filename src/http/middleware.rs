@@ -1,0 +1,122 @@
+//! Per-request middleware: a request id and tracing span, authentication of the bearer token
+//! (before any body is read, so a request without a valid key gets 401 whatever its body),
+//! and metrics by route template.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::{ready, Ready};
+use ring::rand::{SecureRandom, SystemRandom};
+use tracing::Instrument;
+use zeroize::Zeroizing;
+
+use super::metrics::Metrics;
+use super::problem::ApiError;
+use crate::admin::api_keys;
+use crate::auth::Caller;
+use crate::context::Context;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What authentication found, stored in the request's extensions.
+#[derive(Debug, Clone)]
+enum AuthOutcome {
+    Missing,
+    Refused,
+    Caller(Caller),
+}
+
+fn new_request_id() -> String {
+    let mut id = [0u8; 8];
+    let _ = SystemRandom::new().fill(&mut id);
+    hex::encode(id)
+}
+
+pub async fn request_middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().to_string();
+    async move {
+        authenticate(&req).await?;
+        let mut res = next.call(req).await?;
+        let status = res.status();
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert(REQUEST_ID, v);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(m) = metrics {
+            m.observe(&route, &method, status.as_u16(), elapsed);
+        }
+        tracing::info!(status = status.as_u16(), route = %route, ms = elapsed * 1000.0, "done");
+        Ok(res)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
+    let header = req.headers().get(AUTHORIZATION);
+    let outcome = match header {
+        None => AuthOutcome::Missing,
+        Some(value) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(|t| Zeroizing::new(t.trim().to_owned()));
+            match (token, req.app_data::<web::Data<Context>>()) {
+                (Some(token), Some(ctx)) => match api_keys::authenticate(ctx, &token).await {
+                    Ok(caller) => {
+                        tracing::debug!(key = %caller.key_id, role = caller.role.as_str(), "authenticated");
+                        AuthOutcome::Caller(caller)
+                    }
+                    Err(api_keys::AuthError::Store(e)) => {
+                        return Err(ApiError::from(api_keys::AuthError::Store(e)))
+                    }
+                    Err(e) => {
+                        tracing::info!(reason = %e, "authentication refused");
+                        AuthOutcome::Refused
+                    }
+                },
+                _ => AuthOutcome::Refused,
+            }
+        }
+    };
+    req.extensions_mut().insert(outcome);
+    Ok(())
+}
+
+/// Extractor for handlers that need an API key: 401 without a valid one.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Caller);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let outcome = req.extensions().get::<AuthOutcome>().cloned();
+        ready(match outcome {
+            Some(AuthOutcome::Caller(c)) => Ok(Auth(c)),
+            Some(AuthOutcome::Refused) => {
+                Err(ApiError::unauthorized("the API key is unknown or revoked"))
+            }
+            _ => Err(ApiError::unauthorized(
+                "an API key is required: Authorization: Bearer <key>",
+            )),
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! The HTTP layer: handlers parse, call a service, render. The route table is here, in one
+//! place; the OpenAPI test reads it through [`route_table`].
+
+pub mod api_keys;
+pub mod ca;
+pub mod departments;
+pub mod log;
+pub mod metrics;
+pub mod middleware;
+pub mod ops;
+pub mod params;
+pub mod problem;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, Route};
+
+use problem::ApiError;
+
+/// Every route of the service: method, path template (OpenAPI syntax), handler.
+fn routes() -> Vec<(Method, &'static str, Route)> {
+    vec![
+        (Method::GET, "/healthz", web::get().to(ops::healthz)),
+        (Method::GET, "/readyz", web::get().to(ops::readyz)),
+        (Method::GET, "/metrics", web::get().to(ops::metrics)),
+        (
+            Method::GET,
+            "/api-spec/openapi.yaml",
+            web::get().to(ops::openapi),
+        ),
+        (
+            Method::POST,
+            "/api/v1/departments",
+            web::post().to(departments::create),
+        ),
+        (
+            Method::GET,
+            "/api/v1/departments",
+            web::get().to(departments::list),
+        ),
+        (
+            Method::GET,
+            "/api/v1/departments/{code}",
+            web::get().to(departments::get),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            web::post().to(api_keys::create),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/api-keys/{id}",
+            web::delete().to(api_keys::revoke),
+        ),
+        (Method::GET, "/ca/{ca}.pem", web::get().to(ca::certificate)),
+        (
+            Method::GET,
+            "/api/v1/log/checkpoint",
+            web::get().to(log::checkpoint),
+        ),
+        (Method::GET, "/api/v1/log/key", web::get().to(log::key)),
+        (
+            Method::GET,
+            "/api/v1/log/proof/inclusion",
+            web::get().to(log::inclusion),
+        ),
+        (
+            Method::GET,
+            "/api/v1/log/proof/consistency",
+            web::get().to(log::consistency),
+        ),
+        (
+            Method::GET,
+            "/api/v1/log/entries",
+            web::get().to(log::entries),
+        ),
+        (
+            Method::GET,
+            "/api/v1/log/search",
+            web::get().to(log::search),
+        ),
+        (
+            Method::GET,
+            "/api/v1/log/export",
+            web::get().to(log::export),
+        ),
+    ]
+}
+
+/// (method, path) of every registered route.
+pub fn route_table() -> Vec<(Method, &'static str)> {
+    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+}
+
+/// Registers the routes, grouped by path so that a known path with a wrong method is a 405.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut groups: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
+    for (method, path, route) in routes() {
+        match groups.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, list)) => list.push((method, route)),
+            None => groups.push((path, vec![(method, route)])),
+        }
+    }
+    for (path, list) in groups {
+        let allow = list
+            .iter()
+            .map(|(m, _)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(path);
+        for (_, route) in list {
+            resource = resource.route(route);
+        }
+        resource = resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut e = ApiError::new(
+                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method-not-allowed",
+                    format!("this path allows {allow}"),
+                );
+                e.allow = Some(allow);
+                Err::<actix_web::HttpResponse, _>(e)
+            }
+        }));
+        cfg.service(resource);
+    }
+}
+
+/// Answer for paths that match no route.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    tracing::debug!(path = %req.path(), "no route");
+    Err(ApiError::not_found("route"))
+}

@@ -1,0 +1,29 @@
+//! trustd: a shared trust service for electronic licences (电子证照), electronic seals
+//! (电子印章) and a tamper-evident issuance log. See DESIGN.md for the whole.
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod pki;
+pub mod startup;
+pub mod store;
+
+/// Sets up logging from `RUST_LOG` (default `info`). Safe to call more than once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

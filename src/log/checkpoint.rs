@@ -1,0 +1,272 @@
+//! Checkpoints in the C2SP signed-note format (c2sp.org/signed-note, c2sp.org/tlog-checkpoint):
+//!
+//! ```text
+//! <origin>\n<size>\n<base64 root hash>\n
+//! \n
+//! — <key name> <base64(key id ‖ Ed25519 signature)>\n
+//! ```
+//!
+//! The signature covers the body (the first three lines with their newlines). The key id is
+//! the first 4 bytes of SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ public key), 0x01 naming Ed25519.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ring::signature::{UnparsedPublicKey, ED25519};
+
+use super::merkle::Hash;
+
+/// Signature type byte for Ed25519 in signed notes.
+const ALG_ED25519: u8 = 0x01;
+/// The em dash that starts a signature line.
+const SIG_PREFIX: &str = "\u{2014} ";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("checkpoint text is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("verifier key is malformed")]
+    BadKey,
+    #[error("no signature by key {0}")]
+    NoSignature(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("origin is {found:?}, expected {expected:?}")]
+    WrongOrigin { found: String, expected: String },
+}
+
+/// The checkpoint body: origin, tree size, root hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    origin: String,
+    size: u64,
+    root: Hash,
+}
+
+impl Checkpoint {
+    /// `origin` must be one non-empty line.
+    pub fn new(origin: &str, size: u64, root: Hash) -> Result<Self, CheckpointError> {
+        if origin.is_empty() || origin.contains('\n') {
+            return Err(CheckpointError::Malformed(
+                "origin must be one non-empty line",
+            ));
+        }
+        Ok(Checkpoint {
+            origin: origin.to_owned(),
+            size,
+            root,
+        })
+    }
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    pub fn root(&self) -> &Hash {
+        &self.root
+    }
+
+    /// The signed body.
+    pub fn body(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
+    }
+
+    fn parse_body(body: &str) -> Result<Self, CheckpointError> {
+        let mut lines = body.split('\n');
+        let origin = lines
+            .next()
+            .ok_or(CheckpointError::Malformed("no origin"))?;
+        let size = lines
+            .next()
+            .and_then(|s| {
+                // Decimal without sign or leading zeros (c2sp tlog-checkpoint).
+                if s.is_empty()
+                    || (s.len() > 1 && s.starts_with('0'))
+                    || !s.bytes().all(|b| b.is_ascii_digit())
+                {
+                    None
+                } else {
+                    s.parse::<u64>().ok()
+                }
+            })
+            .ok_or(CheckpointError::Malformed("bad tree size"))?;
+        let root: Hash = lines
+            .next()
+            .and_then(|s| B64.decode(s).ok())
+            .and_then(|v| v.try_into().ok())
+            .ok_or(CheckpointError::Malformed("bad root hash"))?;
+        Checkpoint::new(origin, size, root)
+    }
+}
+
+/// An Ed25519 note verifier: name and public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteVerifier {
+    name: String,
+    public_key: [u8; 32],
+}
+
+impl NoteVerifier {
+    pub fn new(name: &str, public_key: &[u8]) -> Result<Self, CheckpointError> {
+        if name.is_empty() || name.contains(['+', ' ', '\n']) {
+            return Err(CheckpointError::BadKey);
+        }
+        Ok(NoteVerifier {
+            name: name.to_owned(),
+            public_key: public_key.try_into().map_err(|_| CheckpointError::BadKey)?,
+        })
+    }
+
+    /// Parses `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
+    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
+        // The base64 key may itself contain '+': split off the name and id only.
+        let mut parts = text.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(CheckpointError::BadKey);
+        };
+        let key = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
+        let (alg, public) = key.split_first().ok_or(CheckpointError::BadKey)?;
+        if *alg != ALG_ED25519 {
+            return Err(CheckpointError::BadKey);
+        }
+        let verifier = NoteVerifier::new(name, public)?;
+        if hex::encode(verifier.key_id()) != id {
+            return Err(CheckpointError::BadKey);
+        }
+        Ok(verifier)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn key_id(&self) -> [u8; 4] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(self.name.as_bytes());
+        ctx.update(b"\n");
+        ctx.update(&[ALG_ED25519]);
+        ctx.update(&self.public_key);
+        let d = ctx.finish();
+        let mut id = [0u8; 4];
+        id.copy_from_slice(&d.as_ref()[..4]);
+        id
+    }
+
+    /// The verifier key string.
+    pub fn to_key_string(&self) -> String {
+        let mut key = vec![ALG_ED25519];
+        key.extend_from_slice(&self.public_key);
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.key_id()),
+            B64.encode(key)
+        )
+    }
+
+    /// The signature line for `signature` over a body.
+    pub fn signature_line(&self, signature: &[u8]) -> String {
+        let mut blob = self.key_id().to_vec();
+        blob.extend_from_slice(signature);
+        format!("{SIG_PREFIX}{} {}\n", self.name, B64.encode(blob))
+    }
+
+    /// Verifies a signed note and returns its checkpoint. Signature lines by other keys are
+    /// ignored; at least one must be ours and valid.
+    pub fn verify(
+        &self,
+        note: &str,
+        expected_origin: Option<&str>,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let split = note.find("\n\n").ok_or(CheckpointError::Malformed(
+            "no blank line before signatures",
+        ))?;
+        let body = &note[..split + 1];
+        let signatures = &note[split + 2..];
+        let checkpoint = Checkpoint::parse_body(body)?;
+        if let Some(expected) = expected_origin {
+            if checkpoint.origin != expected {
+                return Err(CheckpointError::WrongOrigin {
+                    found: checkpoint.origin.clone(),
+                    expected: expected.to_owned(),
+                });
+            }
+        }
+        let public = UnparsedPublicKey::new(&ED25519, self.public_key);
+        let mut found = false;
+        for line in signatures.split_terminator('\n') {
+            let rest = line
+                .strip_prefix(SIG_PREFIX)
+                .ok_or(CheckpointError::Malformed("bad signature line"))?;
+            let (name, blob) = rest
+                .split_once(' ')
+                .ok_or(CheckpointError::Malformed("bad signature line"))?;
+            if name != self.name {
+                continue;
+            }
+            let blob = B64
+                .decode(blob)
+                .map_err(|_| CheckpointError::Malformed("bad signature base64"))?;
+            if blob.len() != 4 + 64 || blob[..4] != self.key_id() {
+                continue;
+            }
+            found = true;
+            if public.verify(body.as_bytes(), &blob[4..]).is_ok() {
+                return Ok(checkpoint);
+            }
+        }
+        if found {
+            Err(CheckpointError::BadSignature)
+        } else {
+            Err(CheckpointError::NoSignature(self.name.clone()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
+
+    #[test]
+    fn sign_and_verify() {
+        let (key, _) = SoftwareKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let v = NoteVerifier::new("example.org/log", key.public_key()).unwrap();
+        let cp = Checkpoint::new("example.org/log", 7, [9u8; 32]).unwrap();
+        let body = cp.body();
+        let note = format!(
+            "{body}\n{}",
+            v.signature_line(&key.sign(body.as_bytes()).unwrap())
+        );
+        assert_eq!(v.verify(&note, Some("example.org/log")).unwrap(), cp);
+        // The key string round-trips.
+        assert_eq!(NoteVerifier::parse(&v.to_key_string()).unwrap(), v);
+        // A changed size, a wrong origin or another key fails.
+        let forged = note.replacen("\n7\n", "\n8\n", 1);
+        assert_eq!(v.verify(&forged, None), Err(CheckpointError::BadSignature));
+        assert!(matches!(
+            v.verify(&note, Some("other")),
+            Err(CheckpointError::WrongOrigin { .. })
+        ));
+        let (other, _) = SoftwareKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let v2 = NoteVerifier::new("example.org/log", other.public_key()).unwrap();
+        assert!(v2.verify(&note, None).is_err());
+        assert!(v.verify("garbage", None).is_err());
+        assert!(v.verify("o\n01\nAAAA\n\n", None).is_err());
+    }
+
+    #[test]
+    fn key_id_is_the_c2sp_construction() {
+        // Key id = SHA-256(name ‖ "\n" ‖ 0x01 ‖ key)[..4], checked against an independent computation.
+        let v = NoteVerifier::new("a", &[0u8; 32]).unwrap();
+        let mut input = b"a\n\x01".to_vec();
+        input.extend_from_slice(&[0u8; 32]);
+        let d = ring::digest::digest(&ring::digest::SHA256, &input);
+        assert_eq!(v.key_id(), d.as_ref()[..4]);
+    }
+}

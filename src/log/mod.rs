@@ -1,0 +1,274 @@
+//! The issuance log (DESIGN.md §7): entries are appended in the writing transaction (see
+//! [`crate::store::Repository::apply`], which assigns the final index there: simple, and the
+//! index in a response is final; it serialises writers on one counter row, so slow work such
+//! as signing stays outside that transaction). An integrator then stores the new complete
+//! subtree hashes and signs a checkpoint, at most a fraction of a second later.
+
+pub mod checkpoint;
+pub mod entry;
+pub mod merkle;
+pub mod query;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use time::OffsetDateTime;
+
+use crate::pki::keys::Signer;
+use crate::pki::PkiError;
+use crate::store::{CheckpointRecord, NodeId, Repository, StoreError};
+use checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
+use merkle::{fold_range, frontier_nodes, new_complete_nodes, Hash, LeafRange};
+
+pub use entry::{Event, EventType};
+
+/// Meta key of the log key's id and of the checkpoint origin.
+pub const META_LOG_KEY: &str = "log_key_id";
+pub const META_LOG_ORIGIN: &str = "log_origin";
+
+/// Most leaves integrated in one transaction.
+const INTEGRATION_BATCH: u64 = 50_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("stored log data is inconsistent: {0}")]
+    Inconsistent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// The log service.
+pub struct TransparencyLog {
+    store: Arc<dyn Repository>,
+    signer: Arc<dyn Signer>,
+    verifier: NoteVerifier,
+    origin: String,
+}
+
+impl std::fmt::Debug for TransparencyLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransparencyLog")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An inclusion proof as served.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    pub leaf_hash: String,
+    pub hashes: Vec<String>,
+}
+
+/// A consistency proof as served.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub hashes: Vec<String>,
+}
+
+impl TransparencyLog {
+    pub fn new(
+        store: Arc<dyn Repository>,
+        signer: Arc<dyn Signer>,
+        origin: String,
+    ) -> Result<Self, LogError> {
+        // The key name of the note is the origin, as in C2SP tlog-checkpoint logs.
+        let verifier = NoteVerifier::new(&origin, signer.public_key())?;
+        Ok(TransparencyLog {
+            store,
+            signer,
+            verifier,
+            origin,
+        })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// The latest signed checkpoint note, if any.
+    pub async fn latest(&self) -> Result<Option<CheckpointRecord>, LogError> {
+        Ok(self.store.latest_checkpoint().await?)
+    }
+
+    /// Integrates committed entries not yet in the tree and signs a checkpoint for the new size.
+    /// Returns the new checkpoint, or `None` when there was nothing to do or another instance
+    /// integrated first.
+    pub async fn integrate(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<CheckpointRecord>, LogError> {
+        let from = self.store.integrated_size().await?;
+        let committed = self.store.log_size().await?;
+        let previous = self.store.latest_checkpoint().await?;
+        if committed == from && previous.is_some() {
+            return Ok(None);
+        }
+        let to = committed.min(from + INTEGRATION_BATCH);
+        let frontier_ids = frontier_nodes(from);
+        let frontier = self.fetch(&frontier_ids).await?;
+        let frontier: Vec<(NodeId, Hash)> = frontier_ids
+            .iter()
+            .map(|id| {
+                frontier
+                    .get(id)
+                    .map(|h| (*id, *h))
+                    .ok_or_else(|| LogError::Inconsistent(format!("missing node {id:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        // The tree we extend must be the one the last checkpoint signed: then the new tree is
+        // consistent with it by construction, and the log never signs two inconsistent heads.
+        let old_root = root_of_frontier(&frontier);
+        if let Some(prev) = &previous {
+            if prev.size != from || prev.root != old_root {
+                return Err(LogError::Inconsistent(
+                    "stored tree does not match the last signed checkpoint".into(),
+                ));
+            }
+        }
+        let leaves = self.store.leaf_hashes(from, to).await?;
+        if leaves.len() as u64 != to - from {
+            return Err(LogError::Inconsistent(
+                "entries missing from the log".into(),
+            ));
+        }
+        let nodes = new_complete_nodes(from, &frontier, &leaves);
+        let mut known: HashMap<NodeId, Hash> = frontier.iter().copied().collect();
+        known.extend(nodes.iter().copied());
+        for (i, leaf) in leaves.iter().enumerate() {
+            known.insert(
+                NodeId {
+                    level: 0,
+                    index: from + i as u64,
+                },
+                *leaf,
+            );
+        }
+        let new_frontier: Vec<(NodeId, Hash)> = frontier_nodes(to)
+            .into_iter()
+            .map(|id| {
+                known
+                    .get(&id)
+                    .map(|h| (id, *h))
+                    .ok_or_else(|| LogError::Inconsistent(format!("missing node {id:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let root = root_of_frontier(&new_frontier);
+        let note = self.sign(&Checkpoint::new(&self.origin, to, root)?)?;
+        let record = CheckpointRecord {
+            size: to,
+            root: root.to_vec(),
+            note,
+            created_at: now.unix_timestamp(),
+        };
+        if self.store.store_integration(from, &nodes, &record).await? {
+            Ok(Some(record))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn sign(&self, checkpoint: &Checkpoint) -> Result<String, LogError> {
+        let body = checkpoint.body();
+        let signature = self.signer.sign(body.as_bytes())?;
+        Ok(format!(
+            "{body}\n{}",
+            self.verifier.signature_line(&signature)
+        ))
+    }
+
+    async fn fetch(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, LogError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self.store.nodes(ids).await?.into_iter().collect())
+    }
+
+    async fn range_hashes(&self, ranges: &[LeafRange]) -> Result<Vec<Hash>, LogError> {
+        let ids: Vec<NodeId> = ranges.iter().flat_map(|r| r.nodes()).collect();
+        let known = self.fetch(&ids).await?;
+        ranges
+            .iter()
+            .map(|r| {
+                let hashes: Vec<Hash> = r
+                    .nodes()
+                    .iter()
+                    .map(|id| known.get(id).copied())
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| LogError::Inconsistent("proof node missing".into()))?;
+                fold_range(&hashes).ok_or_else(|| LogError::Inconsistent("empty range".into()))
+            })
+            .collect()
+    }
+
+    async fn checked_size(&self, size: u64) -> Result<(), LogError> {
+        let integrated = self.store.integrated_size().await?;
+        if size > integrated {
+            return Err(LogError::BadRequest(format!(
+                "tree size {size} is beyond the latest checkpoint ({integrated})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// RFC 9162 inclusion proof of entry `index` in the tree of `size` (≤ the checkpointed size).
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof, LogError> {
+        self.checked_size(size).await?;
+        let ranges = merkle::inclusion_ranges(index, size).ok_or_else(|| {
+            LogError::BadRequest(format!("index {index} is not below size {size}"))
+        })?;
+        let leaf = self.fetch(&[NodeId { level: 0, index }]).await?;
+        let leaf = leaf
+            .get(&NodeId { level: 0, index })
+            .ok_or_else(|| LogError::Inconsistent("leaf missing".into()))?;
+        let hashes = self.range_hashes(&ranges).await?;
+        Ok(InclusionProof {
+            index,
+            size,
+            leaf_hash: B64.encode(leaf),
+            hashes: hashes.iter().map(|h| B64.encode(h)).collect(),
+        })
+    }
+
+    /// RFC 9162 consistency proof between two tree sizes (1 ≤ from ≤ to ≤ checkpointed size).
+    pub async fn consistency_proof(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<ConsistencyProof, LogError> {
+        self.checked_size(to).await?;
+        let ranges = merkle::consistency_ranges(from, to).ok_or_else(|| {
+            LogError::BadRequest(format!(
+                "sizes must satisfy 1 <= from ({from}) <= to ({to})"
+            ))
+        })?;
+        let hashes = self.range_hashes(&ranges).await?;
+        Ok(ConsistencyProof {
+            from,
+            to,
+            hashes: hashes.iter().map(|h| B64.encode(h)).collect(),
+        })
+    }
+}
+
+/// Root of a tree from its right-edge complete subtrees (largest first).
+fn root_of_frontier(frontier: &[(NodeId, Hash)]) -> Hash {
+    let hashes: Vec<Hash> = frontier.iter().map(|(_, h)| *h).collect();
+    fold_range(&hashes).unwrap_or_else(merkle::empty_root)
+}

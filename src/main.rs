@@ -1,0 +1,69 @@
+//! The `trustd` binary: parses the command line and calls the library.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use trustd::config::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // No command means `serve`, configured from the environment.
+    let command = match cli.command {
+        Some(c) => c,
+        None => match Cli::parse_from(["trustd", "serve"]).command {
+            Some(c) => c,
+            None => return ExitCode::FAILURE,
+        },
+    };
+    trustd::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trustd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        Command::Serve(settings) => runtime.block_on(async move {
+            let app = match trustd::startup::Application::build(settings).await {
+                Ok(app) => app,
+                Err(e) => {
+                    eprintln!("trustd: cannot start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match app.run_until_stopped().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("trustd: server error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Audit(args) => runtime.block_on(async move {
+            match trustd::audit::run(&args).await {
+                Ok(report) => {
+                    println!(
+                        "OK: checkpoint of {} entries verified (root {}), {} entries recomputed{}",
+                        report.size,
+                        hex::encode(report.root),
+                        report.entries_checked,
+                        report
+                            .previous_size
+                            .map(|s| format!(", consistent with the previous checkpoint of {s}"))
+                            .unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trustd audit: FAILED: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }),
+    }
+}

@@ -1,0 +1,141 @@
+//! Certificate profiles (DESIGN.md §3). Each profile fills an rcgen parameters value; the
+//! issuing CA signs it. Serial numbers are random and positive (RFC 5280 §4.1.2.2), key
+//! identifiers are present (§4.2.1.1, §4.2.1.2), and CA-issued certificates carry the CRL
+//! distribution point and the OCSP responder URL built from the public URL.
+
+use der::Encode;
+use rcgen::{
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
+    DnType, IsCa, KeyUsagePurpose, SerialNumber,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use time::OffsetDateTime;
+
+use super::PkiError;
+
+/// organizationIdentifier (X.520, 2.5.4.97): the department's unified social credit code.
+pub const OID_ORGANIZATION_IDENTIFIER: &[u64] = &[2, 5, 4, 97];
+/// id-pe-authorityInfoAccess (RFC 5280 §4.2.2.1).
+const OID_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+/// id-ad-ocsp (RFC 5280 §4.2.2.1).
+const ID_AD_OCSP: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+
+/// A fresh serial: 16 random bytes, top bits `01` so it is positive and always 16 bytes long
+/// (126 bits of entropy; CA/B Forum asks for at least 64).
+pub fn random_serial() -> Result<Vec<u8>, PkiError> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::KeyGeneration)?;
+    bytes[0] = (bytes[0] & 0x3f) | 0x40;
+    Ok(bytes.to_vec())
+}
+
+/// Where relying parties fetch revocation information for certificates issued by `ca`.
+#[derive(Debug, Clone)]
+pub struct RevocationUrls {
+    pub crl: String,
+    pub ocsp: String,
+}
+
+impl RevocationUrls {
+    pub fn for_ca(public_url: &str, ca: &str) -> Self {
+        let base = public_url.trim_end_matches('/');
+        RevocationUrls {
+            crl: format!("{base}/crl/{ca}.crl"),
+            ocsp: format!("{base}/ocsp"),
+        }
+    }
+}
+
+fn base_params(
+    dn: DistinguishedName,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.serial_number = Some(SerialNumber::from_slice(serial));
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params
+}
+
+fn with_revocation(params: &mut CertificateParams, urls: &RevocationUrls) -> Result<(), PkiError> {
+    params.use_authority_key_identifier_extension = true;
+    params.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![urls.crl.clone()],
+    }];
+    let aia = x509_cert::ext::pkix::AuthorityInfoAccessSyntax(vec![
+        x509_cert::ext::pkix::AccessDescription {
+            access_method: ID_AD_OCSP,
+            access_location: x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(
+                der::asn1::Ia5String::new(&urls.ocsp).map_err(|_| PkiError::BadUrl)?,
+            ),
+        },
+    ]);
+    let content = aia.to_der().map_err(|_| PkiError::BadUrl)?;
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            OID_AUTHORITY_INFO_ACCESS,
+            content,
+        ));
+    Ok(())
+}
+
+/// countryName is a PrintableString (RFC 5280 Appendix A, X520countryName).
+fn country_cn() -> rcgen::DnValue {
+    rcgen::PrintableString::try_from("CN")
+        .map(rcgen::DnValue::PrintableString)
+        .unwrap_or_else(|_| rcgen::DnValue::Utf8String("CN".into()))
+}
+
+/// Subject of the installation's root CA.
+pub fn root_ca_params(
+    common_name: &str,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> CertificateParams {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, country_cn());
+    dn.push(DnType::OrganizationName, "trustd");
+    dn.push(DnType::CommonName, common_name);
+    let mut params = base_params(dn, serial, not_before, not_after);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+/// The subject of a department's certificates: C, O = name, organizationIdentifier = code, CN.
+pub fn department_dn(code: &str, name: &str, common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, country_cn());
+    dn.push(DnType::OrganizationName, name);
+    dn.push(
+        DnType::CustomDnType(OID_ORGANIZATION_IDENTIFIER.to_vec()),
+        code,
+    );
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+/// A department's intermediate CA: pathLen 0, keyCertSign + cRLSign (RFC 5280 §4.2.1.9, §4.2.1.3).
+pub fn department_ca_params(
+    code: &str,
+    name: &str,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    urls: &RevocationUrls,
+) -> Result<CertificateParams, PkiError> {
+    let dn = department_dn(code, name, &format!("{name} CA"));
+    let mut params = base_params(dn, serial, not_before, not_after);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    with_revocation(&mut params, urls)?;
+    Ok(params)
+}

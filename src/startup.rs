@@ -1,0 +1,403 @@
+//! Building the application: data directory, master key, database, first-start bootstrap
+//! (root CA, log key, admin key), the log integrator and the HTTP server. The listener is
+//! bound here, so tests can ask for port 0 and read the port back.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use zeroize::Zeroizing;
+
+use crate::admin::api_keys;
+use crate::admin::departments::certificate_event;
+use crate::clock::{Clock, SystemClock};
+use crate::config::ServeSettings;
+use crate::context::Context;
+use crate::http;
+use crate::http::metrics::Metrics;
+use crate::http::middleware::request_middleware;
+use crate::log::{Event, EventType, LogError, TransparencyLog, META_LOG_KEY, META_LOG_ORIGIN};
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::vault::MasterKey;
+use crate::pki::{Pki, PkiError, META_ROOT_SERIAL};
+use crate::store::{ApiKeyRecord, Change, Repository, SqlStore, StoreError, WriteSet};
+
+const META_MASTER_KEY_CHECK: &str = "master_key_check";
+const MASTER_KEY_CHECK_BINDING: &str = "trustd:meta:master_key_check";
+const MASTER_KEY_CHECK_VALUE: &[u8] = b"trustd master key check v1";
+
+/// Why the service could not start. Printed to the operator; never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("the master key does not decrypt this installation's keys: start with the master key it was created with (TRUSTD_MASTER_KEY or <data dir>/master.key)")]
+    WrongMasterKey,
+    #[error("TRUSTD_ADMIN_TOKEN must be at least 32 characters")]
+    AdminTokenTooShort,
+    #[error("TRUSTD_ADMIN_TOKEN names an API key that is revoked or not an admin key")]
+    AdminTokenClash,
+    #[error("database: {0}")]
+    Database(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("PKI: {0}")]
+    Pki(#[from] PkiError),
+    #[error("log: {0}")]
+    Log(#[from] LogError),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    context: Arc<Context>,
+    integrator: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+fn load_master_key(settings: &ServeSettings) -> Result<MasterKey, StartupError> {
+    if let Some(key) = &settings.master_key {
+        return MasterKey::from_base64(key.expose())
+            .map_err(|e| StartupError::MasterKey(e.to_string()));
+    }
+    let path = settings.data_dir.join("master.key");
+    let io_err = |source| StartupError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    if !path.exists() {
+        let generated =
+            MasterKey::generate_base64().map_err(|e| StartupError::MasterKey(e.to_string()))?;
+        write_private_file(&path, generated.as_bytes()).map_err(io_err)?;
+        tracing::warn!(
+            path = %path.display(),
+            "generated a master key file; set TRUSTD_MASTER_KEY from a secret store in production and keep a backup"
+        );
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io_err)?);
+    MasterKey::from_base64(&text)
+        .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())))
+}
+
+/// What the first start created and must tell the operator.
+struct Bootstrapped {
+    generated_admin_token: Option<Zeroizing<String>>,
+}
+
+/// Creates the root CA, the log key and the admin key on an empty database, in one write set;
+/// on later starts checks the master key and applies `TRUSTD_ADMIN_TOKEN`.
+async fn bootstrap(
+    store: &Arc<dyn Repository>,
+    pki: &Pki,
+    settings: &ServeSettings,
+    public_url: &str,
+    clock: &dyn Clock,
+) -> Result<Bootstrapped, StartupError> {
+    let admin_token = match &settings.admin_token {
+        Some(t) if t.expose().chars().count() < 32 => return Err(StartupError::AdminTokenTooShort),
+        Some(t) => Some(Zeroizing::new(t.expose().to_owned())),
+        None => None,
+    };
+    if store.meta(META_ROOT_SERIAL).await?.is_none() {
+        let now = clock.now();
+        let root = pki.build_root(&settings.root_ca_name, now)?;
+        let (log_signer, log_key) = pki.new_key(KeyAlgorithm::Ed25519, now.unix_timestamp())?;
+        let origin = match &settings.log_origin {
+            Some(o) => o.clone(),
+            None => format!(
+                "{}/trustd-log",
+                public_url
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+            ),
+        };
+        let (token, generated) = match &admin_token {
+            Some(t) => (t.clone(), false),
+            None => {
+                let t = api_keys::generate().map_err(|e| StartupError::MasterKey(e.to_string()))?;
+                (Zeroizing::new(t.token.as_str().to_owned()), true)
+            }
+        };
+        let admin = bootstrap_admin(
+            api_keys::claimed_id(&token),
+            api_keys::token_hash(&token),
+            now.unix_timestamp(),
+        );
+        let check = pki
+            .vault()
+            .seal(MASTER_KEY_CHECK_BINDING, MASTER_KEY_CHECK_VALUE)
+            .map_err(PkiError::from)?;
+        let root_created = Event::new(
+            EventType::RootCreated,
+            now,
+            root.certificate.serial.as_str(),
+        )
+        .data("log_key_id", log_signer.key_id())
+        .data("log_origin", &origin);
+        let writes = WriteSet::new()
+            .change(Change::InsertMeta {
+                key: META_MASTER_KEY_CHECK.into(),
+                value: check,
+            })
+            .change(Change::InsertKey(root.key))
+            .change(Change::InsertCertificate(root.certificate.clone()))
+            .change(Change::InsertMeta {
+                key: META_ROOT_SERIAL.into(),
+                value: root.certificate.serial.clone().into_bytes(),
+            })
+            .change(Change::InsertKey(log_key))
+            .change(Change::InsertMeta {
+                key: META_LOG_KEY.into(),
+                value: log_signer.key_id().as_bytes().to_vec(),
+            })
+            .change(Change::InsertMeta {
+                key: META_LOG_ORIGIN.into(),
+                value: origin.into_bytes(),
+            })
+            .change(Change::InsertApiKey(admin.clone()))
+            .event(root_created.to_new_event())
+            .event(certificate_event(&root.certificate, now).to_new_event())
+            .event(api_keys::created_event(&admin, None, now).to_new_event());
+        match store.apply(writes).await {
+            Ok(_) => {
+                tracing::info!(serial = %root.certificate.serial, "created the root CA, the log key and the admin key");
+                return Ok(Bootstrapped {
+                    generated_admin_token: generated.then_some(token),
+                });
+            }
+            // Another instance bootstrapped the same database at the same moment: use its.
+            Err(StoreError::Conflict(_)) => {
+                tracing::info!("another instance bootstrapped the installation")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let check = store
+        .meta(META_MASTER_KEY_CHECK)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("master key check missing".into()))?;
+    pki.vault()
+        .open(MASTER_KEY_CHECK_BINDING, &check)
+        .map_err(|_| StartupError::WrongMasterKey)?;
+    if let Some(token) = admin_token {
+        // TRUSTD_ADMIN_TOKEN on a later start: make it the admin key it claims to be, replacing
+        // the hash of that key (so the previous value of the variable stops working).
+        let id = api_keys::claimed_id(&token).to_owned();
+        let hash = api_keys::token_hash(&token);
+        let stored = store.api_key(&id).await?;
+        let now = clock.now();
+        let writes = match stored {
+            Some(k) if k.token_hash == hash && k.revoked_at.is_none() => None,
+            Some(k) if k.role == "admin" && k.revoked_at.is_none() => Some(
+                WriteSet::new()
+                    .change(Change::SetApiKeyHash {
+                        id: id.clone(),
+                        token_hash: hash,
+                    })
+                    .event(
+                        Event::new(EventType::ApiKeyReplaced, now, id.as_str())
+                            .data("reason", "TRUSTD_ADMIN_TOKEN changed")
+                            .to_new_event(),
+                    ),
+            ),
+            Some(_) => return Err(StartupError::AdminTokenClash),
+            None => {
+                let admin = bootstrap_admin(&id, hash, now.unix_timestamp());
+                Some(
+                    WriteSet::new()
+                        .change(Change::InsertApiKey(admin.clone()))
+                        .event(api_keys::created_event(&admin, None, now).to_new_event()),
+                )
+            }
+        };
+        if let Some(writes) = writes {
+            store.apply(writes).await?;
+            tracing::info!("the admin key was set from TRUSTD_ADMIN_TOKEN");
+        }
+    }
+    Ok(Bootstrapped {
+        generated_admin_token: None,
+    })
+}
+
+fn bootstrap_admin(id: &str, token_hash: Vec<u8>, now: i64) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.to_owned(),
+        token_hash,
+        role: "admin".into(),
+        department_code: None,
+        label: Some("bootstrap admin".into()),
+        created_at: now,
+        revoked_at: None,
+    }
+}
+
+async fn meta_string(store: &dyn Repository, key: &str) -> Result<String, StartupError> {
+    let bytes = store
+        .meta(key)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("{key} missing")))?;
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt(format!("{key} is not text")).into())
+}
+
+/// How often the integrator looks for new entries.
+const INTEGRATE_EVERY: Duration = Duration::from_millis(200);
+
+impl Application {
+    pub async fn build(settings: ServeSettings) -> Result<Application, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: ServeSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, StartupError> {
+        let dir_err = |source| StartupError::DataDir {
+            path: settings.data_dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&settings.data_dir).map_err(dir_err)?;
+        let vault = load_master_key(&settings)?;
+        let store: Arc<dyn Repository> =
+            Arc::new(SqlStore::connect(&settings.database_url()).await?);
+
+        let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        let local = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen.to_string(),
+            source,
+        })?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"))
+            .trim_end_matches('/')
+            .to_owned();
+
+        let pki = Arc::new(Pki::new(vault, store.clone(), public_url.clone()));
+        let boot = bootstrap(&store, &pki, &settings, &public_url, clock.as_ref()).await?;
+        if let Some(token) = &boot.generated_admin_token {
+            let path = settings.data_dir.join("admin-token");
+            let _ = std::fs::remove_file(&path);
+            write_private_file(&path, token.as_bytes()).map_err(dir_err)?;
+            // Printed once, on the operator's terminal; never logged.
+            eprintln!(
+                "\ntrustd: first start. Admin API key (shown once, also in {}):\n\n    {}\n",
+                path.display(),
+                token.as_str()
+            );
+        }
+        let log_key_id = meta_string(store.as_ref(), META_LOG_KEY).await?;
+        let origin = meta_string(store.as_ref(), META_LOG_ORIGIN).await?;
+        let log = Arc::new(TransparencyLog::new(
+            store.clone(),
+            pki.signer(&log_key_id).await?,
+            origin,
+        )?);
+        // Checkpoint what is there before serving, so a checkpoint always exists.
+        while log.integrate(clock.now()).await?.is_some() {}
+
+        let context = Arc::new(Context {
+            store,
+            pki,
+            log: log.clone(),
+            clock: clock.clone(),
+            public_url,
+            max_upload_bytes: settings.max_upload_bytes,
+        });
+        let integrator = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(INTEGRATE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = log.integrate(clock.now()).await {
+                    tracing::error!(error = %e, "log integration failed");
+                }
+            }
+        });
+
+        let data = web::Data::from(context.clone());
+        let metrics = web::Data::new(Metrics::default());
+        let max_upload = settings.max_upload_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(metrics.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(1024 * 1024)
+                        .error_handler(http::problem::json_error),
+                )
+                .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
+                .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
+                .app_data(web::PayloadConfig::new(max_upload))
+                .wrap(actix_web::middleware::from_fn(request_middleware))
+                .configure(http::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: local.to_string(),
+            source,
+        })?
+        .run();
+        tracing::info!(address = %local, public_url = %context.public_url, "trustd listening");
+        Ok(Application {
+            port: local.port(),
+            server,
+            context,
+            integrator,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> Arc<Context> {
+        self.context.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish) or the server stops.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.integrator.abort();
+        result
+    }
+}

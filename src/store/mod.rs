@@ -1,0 +1,248 @@
+//! Storage: one repository trait ([`Repository`]) and its SQL implementation ([`sql::SqlStore`])
+//! for the two backends, SQLite (embedded default) and PostgreSQL (scale-out).
+//!
+//! Writes go through [`Repository::apply`]: a [`WriteSet`] holds the changes *and* the issuance
+//! log events that record them, and both commit in one transaction, so an acknowledged change
+//! always has its log entry (DESIGN.md §7). The store holds no policy: callers validate and
+//! authorise first.
+
+pub mod sql;
+
+use async_trait::async_trait;
+
+pub use sql::SqlStore;
+
+/// Errors of the store layer. Details of database errors stay in the log, not in responses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (e.g. a department code that exists already).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An update or delete found no row to act on.
+    #[error("not found")]
+    NotFound,
+    /// A stored value could not be read back (schema or data corruption).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which SQL backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A private key row: the PKCS#8 bytes are sealed by the master key, bound to `id`.
+#[derive(Clone)]
+pub struct StoredKey {
+    pub id: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("id", &self.id)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One issued certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateRecord {
+    /// Serial number, lower-case hex of its DER integer content.
+    pub serial: String,
+    /// The issuing CA: `root` or a department code.
+    pub issuer: String,
+    /// What the certificate is for: `root-ca`, `department-ca`, `tsa`, `seal`, `licence-signer`, `ocsp`, `log`.
+    pub kind: String,
+    pub subject: String,
+    pub department_code: Option<String>,
+    pub key_id: String,
+    pub der: Vec<u8>,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DepartmentRecord {
+    pub code: String,
+    pub name: String,
+    pub ca_serial: String,
+    pub created_at: i64,
+}
+
+/// An API key: only the SHA-256 of the token is stored.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub token_hash: Vec<u8>,
+    pub role: String,
+    pub department_code: Option<String>,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// An issuance log entry to append; its index is assigned in the writing transaction.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The canonical entry bytes that are hashed into the Merkle tree.
+    pub entry: Vec<u8>,
+    pub leaf_hash: [u8; 32],
+    pub event_type: String,
+    pub department_code: Option<String>,
+    pub subject: String,
+    pub created_at: i64,
+}
+
+/// A stored log entry.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub index: u64,
+    pub entry: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+    pub event_type: String,
+    pub department_code: Option<String>,
+    pub subject: String,
+    pub created_at: i64,
+}
+
+/// Filters of an auditor's log search; `after` is the cursor (exclusive index).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub department_code: Option<String>,
+    pub event_type: Option<String>,
+    pub subject: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub after: Option<u64>,
+    pub limit: u32,
+}
+
+/// A signed checkpoint of the log.
+#[derive(Debug, Clone)]
+pub struct CheckpointRecord {
+    pub size: u64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub created_at: i64,
+}
+
+/// One change inside a [`WriteSet`].
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Insert a meta value; fails with `Conflict` when the key exists.
+    InsertMeta {
+        key: String,
+        value: Vec<u8>,
+    },
+    InsertKey(StoredKey),
+    InsertCertificate(CertificateRecord),
+    InsertDepartment(DepartmentRecord),
+    InsertApiKey(ApiKeyRecord),
+    /// Replace the token hash of an existing key (the admin token given by `TRUSTD_ADMIN_TOKEN`).
+    SetApiKeyHash {
+        id: String,
+        token_hash: Vec<u8>,
+    },
+    /// Revoke an active key; `NotFound` when there is no active key with that id.
+    RevokeApiKey {
+        id: String,
+        at: i64,
+    },
+}
+
+/// Changes and the log events that record them, committed atomically.
+#[derive(Debug, Clone, Default)]
+pub struct WriteSet {
+    pub changes: Vec<Change>,
+    pub events: Vec<NewEvent>,
+}
+
+impl WriteSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn change(mut self, change: Change) -> Self {
+        self.changes.push(change);
+        self
+    }
+    pub fn event(mut self, event: NewEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+}
+
+/// Complete subtree hash: `level` ≥ 1 covers leaves `[index·2^level, (index+1)·2^level)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub level: u8,
+    pub index: u64,
+}
+
+/// The repository: everything the services need from the database.
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Applies changes and appends their events in one transaction; returns the log indices.
+    async fn apply(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError>;
+
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    async fn department(&self, code: &str) -> Result<Option<DepartmentRecord>, StoreError>;
+    /// Departments ordered by code, after the cursor code.
+    async fn departments(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DepartmentRecord>, StoreError>;
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Number of entries in the log (committed, indices `0..size`).
+    async fn log_size(&self) -> Result<u64, StoreError>;
+    async fn events(&self, start: u64, end: u64) -> Result<Vec<EventRecord>, StoreError>;
+    async fn search_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+    /// Leaf hashes of entries `start..end`.
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// Hashes of the given nodes (level 0 = leaf hashes); missing nodes are absent from the answer.
+    async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, [u8; 32])>, StoreError>;
+
+    /// Size of the tree whose complete-subtree hashes are stored and checkpointed.
+    async fn integrated_size(&self) -> Result<u64, StoreError>;
+    /// Stores new complete-subtree hashes, the new integrated size and its checkpoint, atomically,
+    /// and only if the integrated size is still `from_size` (so two integrators cannot both write).
+    async fn store_integration(
+        &self,
+        from_size: u64,
+        nodes: &[(NodeId, [u8; 32])],
+        checkpoint: &CheckpointRecord,
+    ) -> Result<bool, StoreError>;
+    async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>, StoreError>;
+}

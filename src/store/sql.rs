@@ -1,0 +1,663 @@
+//! The SQL repository over sqlx's `Any` driver: the same portable SQL (numbered `$n`
+//! parameters, BIGINT/INTEGER, TEXT, BLOB/BYTEA) runs on SQLite and PostgreSQL. What differs per
+//! backend is set up here: SQLite pragmas and a single writer connection (SQLite allows one
+//! writer at a time; one connection avoids busy-retry storms), and PostgreSQL's advisory lock
+//! around migrations so that several instances can start at once.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use super::{
+    ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, DepartmentRecord,
+    EventQuery, EventRecord, NodeId, Repository, StoreError, StoredKey, WriteSet,
+};
+
+/// Embedded migrations: (version, SQLite text, PostgreSQL text).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+)];
+
+/// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.
+const PG_MIGRATION_LOCK: i64 = 0x7472_7573_7464_0001;
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+
+pub struct SqlStore {
+    backend: Backend,
+    /// All writes go through this pool (one connection on SQLite).
+    writer: AnyPool,
+    /// Reads; the same pool as `writer` on PostgreSQL.
+    reader: AnyPool,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned());
+        }
+    }
+    StoreError::Database(e)
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} out of range")))
+}
+
+fn to_u64(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is negative")))
+}
+
+fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+impl SqlStore {
+    /// Connects and runs the migrations. `url` is `sqlite://…` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            StoreError::Corrupt("database URL must start with sqlite: or postgres:".into())
+        })?;
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = || {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let writer = options()
+                    .max_connections(1)
+                    .connect(&url)
+                    .await
+                    .map_err(map_err)?;
+                let reader = options()
+                    .max_connections(8)
+                    .connect(&url)
+                    .await
+                    .map_err(map_err)?;
+                SqlStore {
+                    backend,
+                    writer,
+                    reader,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(map_err)?;
+                SqlStore {
+                    backend,
+                    writer: pool.clone(),
+                    reader: pool,
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.execute(sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        ))
+        .await
+        .map_err(map_err)?;
+        for (version, sqlite, postgres) in MIGRATIONS {
+            let applied = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if applied.is_some() {
+                continue;
+            }
+            let text = match self.backend {
+                Backend::Sqlite => *sqlite,
+                Backend::Postgres => *postgres,
+            };
+            tx.execute(sqlx::raw_sql(text)).await.map_err(map_err)?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(time::OffsetDateTime::now_utc().unix_timestamp())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    /// Closes the pools (graceful shutdown, tests).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result<(), StoreError> {
+    match change {
+        Change::InsertMeta { key, value } => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+                .bind(key)
+                .bind(value)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+        }
+        Change::InsertKey(k) => {
+            sqlx::query(
+                "INSERT INTO keys (id, algorithm, public_key, sealed_private_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&k.id)
+            .bind(&k.algorithm)
+            .bind(&k.public_key)
+            .bind(&k.sealed_private_key)
+            .bind(k.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::InsertCertificate(c) => {
+            sqlx::query(
+                "INSERT INTO certificates (serial, issuer, kind, subject, department_code, key_id, der, \
+                 not_before, not_after, revoked_at, revocation_reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&c.serial)
+            .bind(&c.issuer)
+            .bind(&c.kind)
+            .bind(&c.subject)
+            .bind(&c.department_code)
+            .bind(&c.key_id)
+            .bind(&c.der)
+            .bind(c.not_before)
+            .bind(c.not_after)
+            .bind(c.revoked_at)
+            .bind(&c.revocation_reason)
+            .bind(c.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::InsertDepartment(d) => {
+            sqlx::query("INSERT INTO departments (code, name, ca_serial, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&d.code)
+                .bind(&d.name)
+                .bind(&d.ca_serial)
+                .bind(d.created_at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+        }
+        Change::InsertApiKey(k) => {
+            sqlx::query(
+                "INSERT INTO api_keys (id, token_hash, role, department_code, label, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&k.id)
+            .bind(&k.token_hash)
+            .bind(&k.role)
+            .bind(&k.department_code)
+            .bind(&k.label)
+            .bind(k.created_at)
+            .bind(k.revoked_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::SetApiKeyHash { id, token_hash } => {
+            let done = sqlx::query("UPDATE api_keys SET token_hash = $1 WHERE id = $2")
+                .bind(token_hash)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Change::RevokeApiKey { id, at } => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(*at)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn key_from_row(row: &AnyRow) -> Result<StoredKey, sqlx::Error> {
+    Ok(StoredKey {
+        id: row.try_get("id")?,
+        algorithm: row.try_get("algorithm")?,
+        public_key: row.try_get("public_key")?,
+        sealed_private_key: row.try_get("sealed_private_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        issuer: row.try_get("issuer")?,
+        kind: row.try_get("kind")?,
+        subject: row.try_get("subject")?,
+        department_code: row.try_get("department_code")?,
+        key_id: row.try_get("key_id")?,
+        der: row.try_get("der")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn department_from_row(row: &AnyRow) -> Result<DepartmentRecord, sqlx::Error> {
+    Ok(DepartmentRecord {
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        ca_serial: row.try_get("ca_serial")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn api_key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, sqlx::Error> {
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        token_hash: row.try_get("token_hash")?,
+        role: row.try_get("role")?,
+        department_code: row.try_get("department_code")?,
+        label: row.try_get("label")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        index: to_u64(row.try_get("idx").map_err(map_err)?)?,
+        entry: row.try_get("entry").map_err(map_err)?,
+        leaf_hash: row.try_get("leaf_hash").map_err(map_err)?,
+        event_type: row.try_get("event_type").map_err(map_err)?,
+        department_code: row.try_get("department_code").map_err(map_err)?,
+        subject: row.try_get("subject").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "idx, entry, leaf_hash, event_type, department_code, subject, created_at";
+
+#[async_trait]
+impl Repository for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn apply(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        for change in &writes.changes {
+            apply_change(&mut tx, change).await?;
+        }
+        let mut indices = Vec::with_capacity(writes.events.len());
+        for event in &writes.events {
+            // The row lock taken by this UPDATE serialises writers across instances (PostgreSQL)
+            // until commit, so indices are dense and the one returned is final.
+            let size: i64 =
+                sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .try_get(0)
+                    .map_err(map_err)?;
+            let index = size - 1;
+            sqlx::query(&format!(
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ))
+            .bind(index)
+            .bind(&event.entry)
+            .bind(event.leaf_hash.as_slice())
+            .bind(&event.event_type)
+            .bind(&event.department_code)
+            .bind(&event.subject)
+            .bind(event.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            indices.push(to_u64(index)?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(indices)
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get("value")).transpose().map_err(map_err)
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query("SELECT * FROM keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(key_from_row).transpose().map_err(map_err)
+    }
+
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref()
+            .map(certificate_from_row)
+            .transpose()
+            .map_err(map_err)
+    }
+
+    async fn department(&self, code: &str) -> Result<Option<DepartmentRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM departments WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref()
+            .map(department_from_row)
+            .transpose()
+            .map_err(map_err)
+    }
+
+    async fn departments(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DepartmentRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM departments WHERE code > $1 ORDER BY code LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(department_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref()
+            .map(api_key_from_row)
+            .transpose()
+            .map_err(map_err)
+    }
+
+    async fn log_size(&self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query("SELECT size FROM log_state WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?;
+        to_u64(size)
+    }
+
+    async fn events(&self, start: u64, end: u64) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE idx >= $1 AND idx < $2 ORDER BY idx"
+        ))
+        .bind(to_i64(start)?)
+        .bind(to_i64(end)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn search_events(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE idx > $1");
+        let mut n = 1;
+        let mut next = |column: &str, op: &str| {
+            n += 1;
+            format!(" AND {column} {op} ${n}")
+        };
+        let mut texts: Vec<&str> = Vec::new();
+        let mut ints: Vec<i64> = Vec::new();
+        if let Some(d) = &q.department_code {
+            sql.push_str(&next("department_code", "="));
+            texts.push(d);
+        }
+        if let Some(t) = &q.event_type {
+            sql.push_str(&next("event_type", "="));
+            texts.push(t);
+        }
+        if let Some(s) = &q.subject {
+            sql.push_str(&next("subject", "="));
+            texts.push(s);
+        }
+        // Text parameters come first, then the integer ones, in the order they were numbered.
+        if let Some(since) = q.since {
+            sql.push_str(&next("created_at", ">="));
+            ints.push(since);
+        }
+        if let Some(until) = q.until {
+            sql.push_str(&next("created_at", "<"));
+            ints.push(until);
+        }
+        sql.push_str(&format!(" ORDER BY idx LIMIT ${}", n + 1));
+        let after = match q.after {
+            Some(a) => to_i64(a)?,
+            None => -1,
+        };
+        let mut query = sqlx::query(&sql).bind(after);
+        for t in texts {
+            query = query.bind(t);
+        }
+        for i in ints {
+            query = query.bind(i);
+        }
+        let rows = query
+            .bind(i64::from(q.limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows =
+            sqlx::query("SELECT leaf_hash FROM events WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(to_i64(start)?)
+                .bind(to_i64(end)?)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
+        rows.iter()
+            .map(|r| hash32(&r.try_get::<Vec<u8>, _>(0).map_err(map_err)?))
+            .collect()
+    }
+
+    async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, [u8; 32])>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let (leaves, inner): (Vec<&NodeId>, Vec<&NodeId>) = ids.iter().partition(|n| n.level == 0);
+        if !leaves.is_empty() {
+            let params: Vec<String> = (1..=leaves.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT idx, leaf_hash FROM events WHERE idx IN ({})",
+                params.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for leaf in &leaves {
+                query = query.bind(to_i64(leaf.index)?);
+            }
+            for row in query.fetch_all(&self.reader).await.map_err(map_err)? {
+                let index = to_u64(row.try_get(0).map_err(map_err)?)?;
+                let hash = hash32(&row.try_get::<Vec<u8>, _>(1).map_err(map_err)?)?;
+                out.push((NodeId { level: 0, index }, hash));
+            }
+        }
+        if !inner.is_empty() {
+            let clauses: Vec<String> = (0..inner.len())
+                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "SELECT level, idx, hash FROM log_nodes WHERE {}",
+                clauses.join(" OR ")
+            );
+            let mut query = sqlx::query(&sql);
+            for node in &inner {
+                query = query.bind(i64::from(node.level)).bind(to_i64(node.index)?);
+            }
+            for row in query.fetch_all(&self.reader).await.map_err(map_err)? {
+                let level: i64 = row.try_get(0).map_err(map_err)?;
+                let level =
+                    u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?;
+                let index = to_u64(row.try_get(1).map_err(map_err)?)?;
+                let hash = hash32(&row.try_get::<Vec<u8>, _>(2).map_err(map_err)?)?;
+                out.push((NodeId { level, index }, hash));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn integrated_size(&self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query("SELECT integrated_size FROM log_state WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?;
+        to_u64(size)
+    }
+
+    async fn store_integration(
+        &self,
+        from_size: u64,
+        nodes: &[(NodeId, [u8; 32])],
+        checkpoint: &CheckpointRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        // Compare-and-set on the integrated size: of two integrators racing, one wins.
+        let done = sqlx::query(
+            "UPDATE log_state SET integrated_size = $1 WHERE id = 1 AND integrated_size = $2",
+        )
+        .bind(to_i64(checkpoint.size)?)
+        .bind(to_i64(from_size)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        for chunk in nodes.chunks(300) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, hash) in chunk {
+                query = query
+                    .bind(i64::from(id.level))
+                    .bind(to_i64(id.index)?)
+                    .bind(hash.to_vec());
+            }
+            query.execute(&mut *tx).await.map_err(map_err)?;
+        }
+        sqlx::query(
+            "INSERT INTO log_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(to_i64(checkpoint.size)?)
+        .bind(&checkpoint.root)
+        .bind(&checkpoint.note)
+        .bind(checkpoint.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT size, root, note, created_at FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| -> Result<CheckpointRecord, StoreError> {
+            Ok(CheckpointRecord {
+                size: to_u64(r.try_get("size").map_err(map_err)?)?,
+                root: r.try_get("root").map_err(map_err)?,
+                note: r.try_get("note").map_err(map_err)?,
+                created_at: r.try_get("created_at").map_err(map_err)?,
+            })
+        })
+        .transpose()
+    }
+}
