@@ -88,7 +88,7 @@ fn with_revocation(params: &mut CertificateParams, urls: &RevocationUrls) -> Res
 
 /// countryName is a PrintableString (RFC 5280 Appendix A, X520countryName).
 fn country_cn() -> rcgen::DnValue {
-    rcgen::PrintableString::try_from("CN")
+    "CN".try_into()
         .map(rcgen::DnValue::PrintableString)
         .unwrap_or_else(|_| rcgen::DnValue::Utf8String("CN".into()))
 }
