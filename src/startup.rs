@@ -358,11 +358,6 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(metrics.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(1024 * 1024)
-                        .error_handler(http::problem::json_error),
-                )
                 .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
                 .app_data(web::PayloadConfig::new(max_upload))
@@ -388,6 +383,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle to stop the server (tests, embedding).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn context(&self) -> Arc<Context> {

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::json::JsonBody;
 use super::middleware::Auth;
 use super::problem::ApiError;
 use crate::admin::{api_keys, rfc3339};
@@ -19,7 +20,7 @@ pub struct CreateApiKey {
 pub async fn create(
     ctx: web::Data<Context>,
     Auth(caller): Auth,
-    body: web::Json<CreateApiKey>,
+    body: JsonBody<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     let (record, token, index) = api_keys::create(
         &ctx,

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use super::json::JsonBody;
 use super::middleware::Auth;
 use super::params;
 use super::problem::ApiError;
@@ -42,7 +43,7 @@ fn view(d: departments::Department, log_index: Option<u64>) -> DepartmentView {
 pub async fn create(
     ctx: web::Data<Context>,
     Auth(caller): Auth,
-    body: web::Json<CreateDepartment>,
+    body: JsonBody<CreateDepartment>,
 ) -> Result<HttpResponse, ApiError> {
     let (department, index) = departments::create(&ctx, &caller, &body.code, &body.name).await?;
     Ok(HttpResponse::Created().json(view(department, Some(index))))

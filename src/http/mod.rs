@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod ca;
 pub mod departments;
+pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod middleware;

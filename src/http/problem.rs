@@ -155,40 +155,6 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// JSON body errors: 400 naming the field, 413 for oversize bodies, 415 for a wrong content type.
-pub fn json_error(
-    err: actix_web::error::JsonPayloadError,
-    _req: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as J;
-    let api = match &err {
-        J::OverflowKnownLength { .. } | J::Overflow { .. } => payload_too_large(),
-        J::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "the body must be application/json",
-        ),
-        J::Deserialize(de) => {
-            let msg = de.to_string();
-            match field_of(&msg) {
-                Some(field) => ApiError::bad_request(field, msg),
-                None => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid-request",
-                    format!("malformed JSON: {msg}"),
-                ),
-            }
-        }
-        J::Payload(actix_web::error::PayloadError::Overflow) => payload_too_large(),
-        _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-request",
-            "the JSON body could not be read",
-        ),
-    };
-    api.into()
-}
-
 pub fn payload_too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,0 +1,173 @@
+//! `JsonBody<T>`: the JSON request body extractor. Unlike actix's `Json`, its errors name the
+//! field at fault by its path (`holder.code`), bodies over 1 MiB are 413 whatever the app-wide
+//! payload limit (which is sized for PDF uploads), and anything not JSON is 415.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::problem::{payload_too_large, ApiError};
+
+/// Largest JSON body accepted.
+pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> std::ops::Deref for JsonBody<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Parses JSON bytes, naming the failing field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        // Missing or unknown fields are reported at the enclosing object: name the field.
+        if let Some(field) = field_in_message(&msg) {
+            // serde_path_to_error's path already ends with an unknown field, not a missing one.
+            let field = if path == "." {
+                field
+            } else if msg.starts_with("unknown field") {
+                path
+            } else {
+                format!("{path}.{field}")
+            };
+            ApiError::bad_request(field, msg)
+        } else if inner.is_syntax() || inner.is_eof() || path == "." {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                format!("malformed JSON: {msg}"),
+            )
+        } else {
+            ApiError::bad_request(path, msg)
+        }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!("malformed JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// The field named in serde's "missing field `x`" / "unknown field `x`" messages.
+fn field_in_message(msg: &str) -> Option<String> {
+    if !(msg.starts_with("missing field") || msg.starts_with("unknown field")) {
+        return None;
+    }
+    let start = msg.find('`')? + 1;
+    let end = start + msg[start..].find('`')?;
+    Some(msg[start..end].to_owned())
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "the body must be application/json",
+                ));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-request",
+                        "the request body could not be read",
+                    )
+                })?;
+                if body.len() + chunk.len() > MAX_JSON_BYTES {
+                    return Err(payload_too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body).map(JsonBody)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Holder {
+        name: String,
+        code: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        holder: Holder,
+        n: u32,
+    }
+
+    fn field(json: &str) -> Option<String> {
+        parse::<Outer>(json.as_bytes()).unwrap_err().field
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            field(r#"{"holder": {"name": "a", "code": 1}, "n": 1}"#).as_deref(),
+            Some("holder.code")
+        );
+        assert_eq!(
+            field(r#"{"holder": {"name": "a"}, "n": 1}"#).as_deref(),
+            Some("holder.code")
+        );
+        assert_eq!(
+            field(r#"{"holder": {"name": "a", "code": "b"}}"#).as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            field(r#"{"holder": {"name": "a", "code": "b", "x": 1}, "n": 1}"#).as_deref(),
+            Some("holder.x")
+        );
+        assert_eq!(
+            field(r#"{"holder": {"name": "a", "code": "b"}, "n": -1}"#).as_deref(),
+            Some("n")
+        );
+        assert_eq!(field(r#"{"holder": "#), None);
+        assert!(
+            parse::<Outer>(br#"{"holder": {"name": "a", "code": "b"}, "n": 1} trailing"#).is_err()
+        );
+    }
+}

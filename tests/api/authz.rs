@@ -1,0 +1,214 @@
+//! The authorisation matrix: every route × {no key, revoked key, admin, operator of department
+//! A, operator of department B, auditor} gets the expected status.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::dual_tests;
+use crate::helpers::{credit_code, TestApp};
+
+struct Case {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// Expected status for: none, revoked, admin, operator A, operator B, auditor.
+    expect: [u16; 6],
+}
+
+const PUBLIC: [u16; 6] = [200; 6];
+const ADMIN_ONLY: [u16; 6] = [401, 401, 200, 403, 403, 403];
+const AUDITOR_ONLY: [u16; 6] = [401, 401, 403, 403, 403, 200];
+
+async fn authorisation_matrix(app: TestApp) {
+    let a = credit_code(100);
+    let b = credit_code(200);
+    app.create_department(&a, "甲局").await;
+    app.create_department(&b, "乙局").await;
+    let (_, op_a) = app.create_key("operator", Some(&a)).await;
+    let (_, op_b) = app.create_key("operator", Some(&b)).await;
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let (revoked_id, revoked) = app.create_key("operator", Some(&a)).await;
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/v1/api-keys/{revoked_id}")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (victim, _) = app.create_key("auditor", None).await;
+    app.wait_for_checkpoint().await;
+
+    let created = |s: [u16; 6]| s.map(|x| if x == 200 { 201 } else { x });
+    let cases = vec![
+        Case {
+            method: Method::GET,
+            path: "/healthz".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/readyz".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/metrics".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api-spec/openapi.yaml".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/departments".into(),
+            body: Some(json!({"code": credit_code(300), "name": "丙局"})),
+            expect: created(ADMIN_ONLY),
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/departments".into(),
+            body: None,
+            expect: ADMIN_ONLY,
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/departments/{a}"),
+            body: None,
+            expect: ADMIN_ONLY,
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/api-keys".into(),
+            body: Some(json!({"role": "auditor"})),
+            expect: created(ADMIN_ONLY),
+        },
+        Case {
+            method: Method::DELETE,
+            path: format!("/api/v1/api-keys/{victim}"),
+            body: None,
+            expect: ADMIN_ONLY,
+        },
+        Case {
+            method: Method::GET,
+            path: "/ca/root.pem".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/ca/{b}.pem"),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/checkpoint".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/key".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/proof/inclusion?index=0&size=2".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/proof/consistency?from=1&to=2".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/entries?start=0&end=5".into(),
+            body: None,
+            expect: AUDITOR_ONLY,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/search?limit=5".into(),
+            body: None,
+            expect: AUDITOR_ONLY,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/log/export".into(),
+            body: None,
+            expect: AUDITOR_ONLY,
+        },
+    ];
+    // Every registered route is in the matrix.
+    for (method, path) in trustd::http::route_table() {
+        let covered = cases.iter().any(|c| {
+            c.method.as_str() == method.as_str()
+                && route_matches(path, c.path.split('?').next().unwrap_or_default())
+        });
+        assert!(
+            covered,
+            "route {method} {path} is missing from the authorisation matrix"
+        );
+    }
+    let callers: [Option<&str>; 6] = [
+        None,
+        Some(&revoked),
+        Some(&app.admin_token),
+        Some(&op_a),
+        Some(&op_b),
+        Some(&auditor),
+    ];
+    let names = [
+        "no key",
+        "revoked key",
+        "admin",
+        "operator A",
+        "operator B",
+        "auditor",
+    ];
+    for case in &cases {
+        for (i, caller) in callers.iter().enumerate() {
+            let mut req = app.client.request(case.method.clone(), app.url(&case.path));
+            if let Some(t) = caller {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = &case.body {
+                req = req.json(b);
+            }
+            let status = req.send().await.unwrap().status().as_u16();
+            assert_eq!(
+                status, case.expect[i],
+                "{} {} as {}",
+                case.method, case.path, names[i]
+            );
+        }
+    }
+}
+
+/// Whether a concrete path matches a route template like `/ca/{ca}.pem`.
+fn route_matches(template: &str, path: &str) -> bool {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| match (t.find('{'), t.find('}')) {
+                (Some(open), Some(close)) => {
+                    p.starts_with(&t[..open]) && p.ends_with(&t[close + 1..]) && p.len() > open
+                }
+                _ => t == p,
+            })
+}
+
+dual_tests!(authorisation_matrix);

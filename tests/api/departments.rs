@@ -1,0 +1,212 @@
+use serde_json::{json, Value};
+use x509_parser::prelude::*;
+
+use crate::dual_tests;
+use crate::helpers::{assert_problem, credit_code, TestApp};
+
+const OID_ORG_ID: &str = "2.5.4.97";
+
+fn parse_pem(pem: &str) -> Vec<u8> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    p.contents
+}
+
+async fn creates_department_with_its_ca(app: TestApp) {
+    let code = "91350100M000100Y43";
+    let body = app.create_department(code, "福州市市场监督管理局").await;
+    assert_eq!(body["code"], code);
+    assert_eq!(body["name"], "福州市市场监督管理局");
+    assert!(body["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(body["log_index"].as_u64().is_some());
+
+    let der = parse_pem(body["ca_certificate_pem"].as_str().unwrap());
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    // Issued by the root, pathLen 0, keyCertSign + cRLSign.
+    let root_pem = app.get("/ca/root.pem", None).await.text().await.unwrap();
+    let root_der = parse_pem(&root_pem);
+    let (_, root) = X509Certificate::from_der(&root_der).unwrap();
+    assert_eq!(cert.issuer(), root.subject());
+    cert.verify_signature(Some(root.public_key())).unwrap();
+    let bc = cert.basic_constraints().unwrap().unwrap();
+    assert!(bc.critical && bc.value.ca);
+    assert_eq!(bc.value.path_len_constraint, Some(0));
+    let ku = cert.key_usage().unwrap().unwrap().value;
+    assert!(ku.key_cert_sign() && ku.crl_sign() && !ku.digital_signature());
+    // O = name, organizationIdentifier = code.
+    let org: Vec<_> = cert
+        .subject()
+        .iter_organization()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(org, vec!["福州市市场监督管理局".to_owned()]);
+    let org_id = cert
+        .subject()
+        .iter_attributes()
+        .find(|a| a.attr_type().to_id_string() == OID_ORG_ID)
+        .unwrap();
+    assert_eq!(org_id.as_str().unwrap(), code);
+    // AKI = root SKI; SKI present.
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.clone(),
+            _ => None,
+        })
+        .unwrap();
+    let root_ski = root
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(aki.0, root_ski.0);
+    assert!(cert.extensions().iter().any(|e| matches!(
+        e.parsed_extension(),
+        ParsedExtension::SubjectKeyIdentifier(_)
+    )));
+    // Random positive serial of at least 64 bits; CRL and OCSP URLs.
+    let serial = cert.raw_serial();
+    assert!(
+        serial[0] & 0x80 == 0 && serial.len() >= 9,
+        "serial {serial:02x?}"
+    );
+    assert_eq!(hex::encode(serial), body["ca_serial"]);
+    let crl = cert.extensions().iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            ParsedExtension::CRLDistributionPoints(_)
+        )
+    });
+    let aia = cert.extensions().iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            ParsedExtension::AuthorityInfoAccess(_)
+        )
+    });
+    assert!(crl && aia);
+
+    // The same certificate is served at /ca/{code}.pem and in GET /departments/{code}.
+    let served = app.get(&format!("/ca/{code}.pem"), None).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(parse_pem(&served.text().await.unwrap()), der);
+    let one: Value = app
+        .get(
+            &format!("/api/v1/departments/{code}"),
+            Some(&app.admin_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["ca_certificate_pem"], body["ca_certificate_pem"]);
+    assert_problem(
+        app.get(
+            &format!("/api/v1/departments/{}", credit_code(9)),
+            Some(&app.admin_token),
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert_problem(app.get("/ca/nope.pem", None).await, 404).await;
+}
+
+async fn refuses_bad_and_duplicate_departments(app: TestApp) {
+    let token = Some(app.admin_token.as_str());
+    let wrong_check = app
+        .post_json(
+            "/api/v1/departments",
+            token,
+            &json!({"code": "91350100M000100Y44", "name": "x"}),
+        )
+        .await;
+    let body = assert_problem(wrong_check, 400).await;
+    assert_eq!(body["field"], "code");
+    assert!(body["detail"].as_str().unwrap().contains("check character"));
+    let body = assert_problem(
+        app.post_json("/api/v1/departments", token, &json!({"code": "9135"}))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(body["field"], "name");
+    let body = assert_problem(
+        app.post_json(
+            "/api/v1/departments",
+            token,
+            &json!({"code": credit_code(1), "name": "  "}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(body["field"], "name");
+    let body = assert_problem(
+        app.post_json(
+            "/api/v1/departments",
+            token,
+            &json!({"code": 5, "name": "x"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(body["field"], "code");
+
+    app.create_department(&credit_code(1), "一局").await;
+    let dup = app
+        .post_json(
+            "/api/v1/departments",
+            token,
+            &json!({"code": credit_code(1), "name": "另一个"}),
+        )
+        .await;
+    assert_problem(dup, 409).await;
+    // The refused attempts left nothing behind: one department, one CA.
+    let list: Value = app
+        .get("/api/v1/departments", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+async fn lists_departments_with_a_cursor(app: TestApp) {
+    for n in 1..=5 {
+        app.create_department(&credit_code(n), &format!("部门{n}"))
+            .await;
+    }
+    let token = Some(app.admin_token.as_str());
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/departments?limit=2&cursor={c}"),
+            None => "/api/v1/departments?limit=2".to_owned(),
+        };
+        let page: Value = app.get(&path, token).await.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["code"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (1..=5).map(credit_code).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_problem(app.get("/api/v1/departments?limit=0", token).await, 400).await;
+    assert_problem(app.get("/api/v1/departments?limit=abc", token).await, 400).await;
+    assert_problem(app.get("/api/v1/departments?cursor=%%%", token).await, 400).await;
+}
+
+dual_tests!(
+    creates_department_with_its_ca,
+    refuses_bad_and_duplicate_departments,
+    lists_departments_with_a_cursor
+);

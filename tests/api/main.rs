@@ -1,0 +1,13 @@
+//! The integration suite: one test binary, a server on port 0 and a fresh database per test,
+//! every test on SQLite and (with TRUSTD_TEST_POSTGRES_URL) on PostgreSQL.
+
+mod helpers;
+
+mod api_keys;
+mod authz;
+mod crash;
+mod departments;
+mod errors;
+mod log;
+mod restart;
+mod spec;

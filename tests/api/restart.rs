@@ -1,0 +1,155 @@
+//! A restart keeps departments and keys; a wrong master key fails start-up cleanly.
+
+use crate::dual_tests;
+use crate::helpers::{credit_code, settings, start, TestApp};
+use trustd::startup::StartupError;
+
+async fn restart_keeps_state_and_checks_the_master_key(app: TestApp) {
+    let code = credit_code(42);
+    let dept = app.create_department(&code, "四十二局").await;
+    let (_, operator) = app.create_key("operator", Some(&code)).await;
+    let root_before = app.get("/ca/root.pem", None).await.text().await.unwrap();
+    let size_before = app.wait_for_checkpoint().await;
+    app.handle.stop(true).await;
+
+    let s = settings(
+        &app.data_dir,
+        &app.database_url,
+        &app.master_key,
+        &app.admin_token,
+    );
+    let (address, ctx, handle) = start(s).await.unwrap();
+    let client = reqwest::Client::new();
+    let root_after = client
+        .get(format!("{address}/ca/root.pem"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        root_before, root_after,
+        "a second start must not make a second root"
+    );
+    let again: serde_json::Value = client
+        .get(format!("{address}/api/v1/departments/{code}"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["ca_certificate_pem"], dept["ca_certificate_pem"]);
+    // The operator key still authenticates (403 on an admin route rather than 401).
+    let status = client
+        .get(format!("{address}/api/v1/departments"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    // Nothing was re-created: the log did not grow by a second bootstrap.
+    assert_eq!(ctx.store.log_size().await.unwrap(), size_before);
+    // A department can still be created: the CA key decrypts after the restart.
+    let resp = client
+        .post(format!("{address}/api/v1/departments"))
+        .bearer_auth(&app.admin_token)
+        .json(&serde_json::json!({"code": credit_code(43), "name": "四十三局"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    handle.stop(true).await;
+
+    // A wrong master key is refused with a clear error, not a panic.
+    let wrong = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [1u8; 32]);
+    let started = start(settings(
+        &app.data_dir,
+        &app.database_url,
+        &wrong,
+        &app.admin_token,
+    ))
+    .await;
+    let Err(err) = started else {
+        panic!("a wrong master key must fail start-up");
+    };
+    assert!(matches!(err, StartupError::WrongMasterKey), "{err}");
+    assert!(err.to_string().contains("master key"));
+    let err = start(settings(
+        &app.data_dir,
+        &app.database_url,
+        "not-base64",
+        &app.admin_token,
+    ))
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(err, StartupError::MasterKey(_)), "{err}");
+    let err = start(settings(
+        &app.data_dir,
+        &app.database_url,
+        &app.master_key,
+        "short",
+    ))
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(err, StartupError::AdminTokenTooShort), "{err}");
+}
+
+dual_tests!(restart_keeps_state_and_checks_the_master_key);
+
+/// The embedded default: no master key given, so one is generated in the data directory with
+/// mode 0600 and reused; the admin token file is written once with mode 0600.
+#[tokio::test]
+async fn generated_master_key_and_admin_token_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = trustd::config::ServeSettings::for_data_dir(dir.path());
+    let (address, _, handle) = start(s.clone()).await.unwrap();
+    let key_file = dir.path().join("master.key");
+    let token_file = dir.path().join("admin-token");
+    for f in [&key_file, &token_file] {
+        assert_eq!(
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{f:?}"
+        );
+    }
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let client = reqwest::Client::new();
+    let status = client
+        .get(format!("{address}/api/v1/departments"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    handle.stop(true).await;
+    let key = std::fs::read(&key_file).unwrap();
+    s.listen = "127.0.0.1:0".parse().unwrap();
+    let (address, _, handle) = start(s).await.unwrap();
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        key,
+        "the master key is reused"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap(),
+        token,
+        "no second admin token"
+    );
+    let status = client
+        .get(format!("{address}/api/v1/departments"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    handle.stop(true).await;
+}
