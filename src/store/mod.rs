@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A stored value could not be read back (schema or data corruption).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The writer could not take or commit the write (shutting down, database gone).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }

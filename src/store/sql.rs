@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Acquire, AnyPool, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, DepartmentRecord,
@@ -25,6 +26,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.
 const PG_MIGRATION_LOCK: i64 = 0x7472_7573_7464_0001;
 
+/// Most write sets committed together in one transaction (group commit).
+const MAX_GROUP: usize = 256;
+
+struct WriteJob {
+    writes: WriteSet,
+    reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
+}
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
 
@@ -32,6 +41,8 @@ pub struct SqlStore {
     backend: Backend,
     /// All writes go through this pool (one connection on SQLite).
     writer: AnyPool,
+    /// Write sets waiting for the group-commit writer.
+    jobs: mpsc::Sender<WriteJob>,
     /// Reads; the same pool as `writer` on PostgreSQL.
     reader: AnyPool,
 }
@@ -74,7 +85,7 @@ impl SqlStore {
         let backend = Backend::from_url(url).ok_or_else(|| {
             StoreError::Corrupt("database URL must start with sqlite: or postgres:".into())
         })?;
-        let store = match backend {
+        let store: (AnyPool, AnyPool) = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
                     url.to_owned()
@@ -101,11 +112,7 @@ impl SqlStore {
                     .connect(&url)
                     .await
                     .map_err(map_err)?;
-                SqlStore {
-                    backend,
-                    writer,
-                    reader,
-                }
+                (writer, reader)
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -114,14 +121,19 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .map_err(map_err)?;
-                SqlStore {
-                    backend,
-                    writer: pool.clone(),
-                    reader: pool,
-                }
+                (pool.clone(), pool)
             }
         };
+        let (writer, reader) = store;
+        let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
+        let store = SqlStore {
+            backend,
+            writer: writer.clone(),
+            jobs,
+            reader,
+        };
         store.migrate().await?;
+        tokio::spawn(group_commit(writer, queue));
         Ok(store)
     }
 
@@ -270,6 +282,94 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
     Ok(())
 }
 
+/// The group-commit writer: takes every write set waiting (up to [`MAX_GROUP`]), applies each
+/// inside its own savepoint of one transaction (a failing set is rolled back alone and gets its
+/// error), commits once and only then answers each caller. One fsync acknowledges many writes,
+/// and on PostgreSQL the log's counter row is locked once per group rather than once per write.
+async fn group_commit(pool: AnyPool, mut queue: mpsc::Receiver<WriteJob>) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        let jobs: Vec<WriteJob> = std::mem::take(&mut batch);
+        match commit_group(&pool, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = jobs.len(), "group commit failed");
+                let detail = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+                        "commit failed: {detail}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(
+    pool: &AnyPool,
+    jobs: &[WriteJob],
+) -> Result<Vec<Result<Vec<u64>, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut savepoint = tx.begin().await.map_err(map_err)?;
+        match apply_writes(&mut savepoint, &job.writes).await {
+            Ok(indices) => {
+                savepoint.commit().await.map_err(map_err)?;
+                results.push(Ok(indices));
+            }
+            Err(e) => {
+                savepoint.rollback().await.map_err(map_err)?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(results)
+}
+
+/// Applies one write set's changes and appends its events (inside the caller's transaction).
+async fn apply_writes(
+    conn: &mut sqlx::AnyConnection,
+    writes: &WriteSet,
+) -> Result<Vec<u64>, StoreError> {
+    for change in &writes.changes {
+        apply_change(conn, change).await?;
+    }
+    let mut indices = Vec::with_capacity(writes.events.len());
+    for event in &writes.events {
+        // The row lock taken by this UPDATE serialises writers across instances (PostgreSQL)
+        // until commit, so indices are dense and the one returned is final.
+        let size: i64 =
+            sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(map_err)?
+                .try_get(0)
+                .map_err(map_err)?;
+        let index = size - 1;
+        sqlx::query(&format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(index)
+        .bind(&event.entry)
+        .bind(event.leaf_hash.as_slice())
+        .bind(&event.event_type)
+        .bind(&event.department_code)
+        .bind(&event.subject)
+        .bind(event.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        indices.push(to_u64(index)?);
+    }
+    Ok(indices)
+}
+
 fn key_from_row(row: &AnyRow) -> Result<StoredKey, sqlx::Error> {
     Ok(StoredKey {
         id: row.try_get("id")?,
@@ -348,39 +448,14 @@ impl Repository for SqlStore {
     }
 
     async fn apply(&self, writes: WriteSet) -> Result<Vec<u64>, StoreError> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        for change in &writes.changes {
-            apply_change(&mut tx, change).await?;
-        }
-        let mut indices = Vec::with_capacity(writes.events.len());
-        for event in &writes.events {
-            // The row lock taken by this UPDATE serialises writers across instances (PostgreSQL)
-            // until commit, so indices are dense and the one returned is final.
-            let size: i64 =
-                sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .try_get(0)
-                    .map_err(map_err)?;
-            let index = size - 1;
-            sqlx::query(&format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ))
-            .bind(index)
-            .bind(&event.entry)
-            .bind(event.leaf_hash.as_slice())
-            .bind(&event.event_type)
-            .bind(&event.department_code)
-            .bind(&event.subject)
-            .bind(event.created_at)
-            .execute(&mut *tx)
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(WriteJob { writes, reply })
             .await
-            .map_err(map_err)?;
-            indices.push(to_u64(index)?);
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(indices)
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -205,7 +205,75 @@ async fn lists_departments_with_a_cursor(app: TestApp) {
     assert_problem(app.get("/api/v1/departments?cursor=%%%", token).await, 400).await;
 }
 
+/// Concurrent creations commit together (group commit): a conflicting write fails alone,
+/// every other one is acknowledged with its own final log index.
+async fn concurrent_creations_fail_alone(app: TestApp) {
+    let mut tasks = Vec::new();
+    for i in 0..16u32 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/departments");
+        let token = app.admin_token.clone();
+        // Half the requests race for one code; the others each have their own.
+        let code = if i % 2 == 0 {
+            credit_code(500)
+        } else {
+            credit_code(600 + i)
+        };
+        tasks.push(tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"code": code, "name": "并发"}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap();
+            (i, status, body["log_index"].as_u64())
+        }));
+    }
+    let mut indices = Vec::new();
+    let mut shared_created = 0;
+    for t in tasks {
+        let (i, status, index) = t.await.unwrap();
+        if i % 2 == 0 {
+            assert!(status == 201 || status == 409, "status {status}");
+            if status == 201 {
+                shared_created += 1;
+            }
+        } else {
+            assert_eq!(status, 201);
+        }
+        if status == 201 {
+            indices.push(index.unwrap());
+        }
+    }
+    assert_eq!(
+        shared_created, 1,
+        "exactly one creation of the shared code succeeds"
+    );
+    indices.sort();
+    indices.dedup();
+    assert_eq!(
+        indices.len(),
+        9,
+        "each acknowledged write has its own log index"
+    );
+    let size = app.ctx.store.log_size().await.unwrap();
+    let events = app.ctx.store.events(0, size).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.index).collect::<Vec<_>>(),
+        (0..size).collect::<Vec<_>>()
+    );
+    let created = events
+        .iter()
+        .filter(|e| e.event_type == "department.created")
+        .count();
+    assert_eq!(created, 9);
+}
+
 dual_tests!(
+    concurrent_creations_fail_alone,
     creates_department_with_its_ca,
     refuses_bad_and_duplicate_departments,
     lists_departments_with_a_cursor
