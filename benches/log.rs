@@ -54,7 +54,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-async fn fill(store: &Arc<dyn Repository>, log: &TransparencyLog, size: u64) {
+async fn fill(store: &Arc<dyn Repository>, log: &Arc<TransparencyLog>, size: u64) {
     let mut have = store.log_size().await.expect("size");
     let started = Instant::now();
     while have < size {
@@ -128,13 +128,21 @@ async fn main() {
         }
     }
 
+    // A real installation (bootstrapped, serving HTTP) filled with `size` entries.
     let size: u64 = std::env::var("LOG_BENCH_SIZE")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let path = std::env::var("LOG_BENCH_DB")
-        .unwrap_or_else(|_| dir.path().join("proofs.db").display().to_string());
-    let (store, log) = open(&format!("sqlite://{path}")).await;
+    let mut settings = trustd::config::ServeSettings::for_data_dir(dir.path().join("installation"));
+    let admin = "bench-admin-token-0123456789abcdefghijkl";
+    settings.admin_token = Some(trustd::config::Secret::new(admin));
+    let app = trustd::startup::Application::build(settings)
+        .await
+        .expect("app");
+    let ctx = app.context();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let (store, log) = (ctx.store.clone(), ctx.log.clone());
     fill(&store, &log, size).await;
     let runs = 2000u64;
     let mut baseline = Vec::new();
@@ -170,5 +178,34 @@ async fn main() {
         "baseline: SHA-256 of one entry median {:.2} µs; inclusion proof = {:.0}× that",
         base.as_secs_f64() * 1e6,
         inc.as_secs_f64() / base.as_secs_f64().max(1e-9)
+    );
+
+    // trustd audit over HTTP: checkpoint signature, every entry fetched and hashed, root recomputed.
+    let client = reqwest::Client::new();
+    let key: serde_json::Value = client
+        .post(format!("{url}/api/v1/api-keys"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"role": "auditor"}))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let args = trustd::audit::AuditArgs {
+        url: url.clone(),
+        token: Some(trustd::config::Secret::new(
+            key["token"].as_str().expect("token"),
+        )),
+        state: dir.path().join("audit.json"),
+        key: None,
+    };
+    let t = Instant::now();
+    let report = trustd::audit::run(&args).await.expect("audit");
+    println!(
+        "audit/size={}: trustd audit took {:.1} s ({} entries recomputed, client and server on the same 2 cores)",
+        report.size,
+        t.elapsed().as_secs_f64(),
+        report.entries_checked
     );
 }

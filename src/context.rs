@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::licence::{PiiHasher, Signers};
 use crate::log::TransparencyLog;
 use crate::pki::Pki;
 use crate::store::Repository;
@@ -12,6 +13,8 @@ pub struct Context {
     pub pki: Arc<Pki>,
     pub log: Arc<TransparencyLog>,
     pub clock: Arc<dyn Clock>,
+    pub pii: PiiHasher,
+    pub licence_signers: Signers,
     pub public_url: String,
     pub max_upload_bytes: usize,
 }

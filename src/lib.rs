@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod http;
+pub mod licence;
 pub mod log;
 pub mod pki;
 pub mod startup;

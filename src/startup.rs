@@ -27,8 +27,11 @@ use crate::pki::{Pki, PkiError, META_ROOT_SERIAL};
 use crate::store::{ApiKeyRecord, Change, Repository, SqlStore, StoreError, WriteSet};
 
 const META_MASTER_KEY_CHECK: &str = "master_key_check";
+/// Secret salt of the keyed hashes of personal data (holder codes and names in the log).
+const META_PII_SALT: &str = "pii_salt";
 const MASTER_KEY_CHECK_BINDING: &str = "trustd:meta:master_key_check";
 const MASTER_KEY_CHECK_VALUE: &[u8] = b"trustd master key check v1";
+const PII_SALT_BINDING: &str = "trustd:meta:pii_salt";
 
 /// Why the service could not start. Printed to the operator; never contains a secret.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +163,14 @@ async fn bootstrap(
             .vault()
             .seal(MASTER_KEY_CHECK_BINDING, MASTER_KEY_CHECK_VALUE)
             .map_err(PkiError::from)?;
+        let mut salt = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+            .map_err(|_| PkiError::KeyGeneration)?;
+        // Sealed like a key: the salt is what keeps the log's hashes of personal data opaque.
+        let pii_salt = pki
+            .vault()
+            .seal(PII_SALT_BINDING, &salt)
+            .map_err(PkiError::from)?;
         let root_created = Event::new(
             EventType::RootCreated,
             now,
@@ -186,6 +197,10 @@ async fn bootstrap(
             .change(Change::InsertMeta {
                 key: META_LOG_ORIGIN.into(),
                 value: origin.into_bytes(),
+            })
+            .change(Change::InsertMeta {
+                key: META_PII_SALT.into(),
+                value: pii_salt,
             })
             .change(Change::InsertApiKey(admin.clone()))
             .event(root_created.to_new_event())
@@ -332,8 +347,18 @@ impl Application {
         // Checkpoint what is there before serving, so a checkpoint always exists.
         while log.integrate(clock.now()).await?.is_some() {}
 
+        let salt = store
+            .meta(META_PII_SALT)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("pii salt missing".into()))?;
+        let salt = pki
+            .vault()
+            .open(PII_SALT_BINDING, &salt)
+            .map_err(|_| StartupError::WrongMasterKey)?;
         let context = Arc::new(Context {
             store,
+            pii: crate::licence::PiiHasher::new(&salt),
+            licence_signers: crate::licence::Signers::default(),
             pki,
             log: log.clone(),
             clock: clock.clone(),

@@ -5,12 +5,14 @@ pub mod api_keys;
 pub mod ca;
 pub mod departments;
 pub mod json;
+pub mod licences;
 pub mod log;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod params;
 pub mod problem;
+pub mod public;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, Route};
@@ -18,73 +20,41 @@ use actix_web::{web, HttpRequest, Route};
 use problem::ApiError;
 
 /// Every route of the service: method, path template (OpenAPI syntax), handler.
+#[rustfmt::skip]
 fn routes() -> Vec<(Method, &'static str, Route)> {
     vec![
-        (Method::GET, "/healthz", web::get().to(ops::healthz)),
-        (Method::GET, "/readyz", web::get().to(ops::readyz)),
-        (Method::GET, "/metrics", web::get().to(ops::metrics)),
-        (
-            Method::GET,
-            "/api-spec/openapi.yaml",
-            web::get().to(ops::openapi),
-        ),
-        (
-            Method::POST,
-            "/api/v1/departments",
-            web::post().to(departments::create),
-        ),
-        (
-            Method::GET,
-            "/api/v1/departments",
-            web::get().to(departments::list),
-        ),
-        (
-            Method::GET,
-            "/api/v1/departments/{code}",
-            web::get().to(departments::get),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            web::post().to(api_keys::create),
-        ),
-        (
-            Method::DELETE,
-            "/api/v1/api-keys/{id}",
-            web::delete().to(api_keys::revoke),
-        ),
-        (Method::GET, "/ca/{ca}.pem", web::get().to(ca::certificate)),
-        (
-            Method::GET,
-            "/api/v1/log/checkpoint",
-            web::get().to(log::checkpoint),
-        ),
-        (Method::GET, "/api/v1/log/key", web::get().to(log::key)),
-        (
-            Method::GET,
-            "/api/v1/log/proof/inclusion",
-            web::get().to(log::inclusion),
-        ),
-        (
-            Method::GET,
-            "/api/v1/log/proof/consistency",
-            web::get().to(log::consistency),
-        ),
-        (
-            Method::GET,
-            "/api/v1/log/entries",
-            web::get().to(log::entries),
-        ),
-        (
-            Method::GET,
-            "/api/v1/log/search",
-            web::get().to(log::search),
-        ),
-        (
-            Method::GET,
-            "/api/v1/log/export",
-            web::get().to(log::export),
-        ),
+        (Method::GET,    "/healthz",                                     web::get().to(ops::healthz)),
+        (Method::GET,    "/readyz",                                      web::get().to(ops::readyz)),
+        (Method::GET,    "/metrics",                                     web::get().to(ops::metrics)),
+        (Method::GET,    "/api-spec/openapi.yaml",                       web::get().to(ops::openapi)),
+        (Method::POST,   "/api/v1/departments",                          web::post().to(departments::create)),
+        (Method::GET,    "/api/v1/departments",                          web::get().to(departments::list)),
+        (Method::GET,    "/api/v1/departments/{code}",                   web::get().to(departments::get)),
+        (Method::POST,   "/api/v1/api-keys",                             web::post().to(api_keys::create)),
+        (Method::DELETE, "/api/v1/api-keys/{id}",                        web::delete().to(api_keys::revoke)),
+        (Method::GET,    "/ca/{ca}.pem",                                 web::get().to(ca::certificate)),
+        (Method::GET,    "/api/v1/log/checkpoint",                       web::get().to(log::checkpoint)),
+        (Method::GET,    "/api/v1/log/key",                              web::get().to(log::key)),
+        (Method::GET,    "/api/v1/log/proof/inclusion",                  web::get().to(log::inclusion)),
+        (Method::GET,    "/api/v1/log/proof/consistency",                web::get().to(log::consistency)),
+        (Method::GET,    "/api/v1/log/entries",                          web::get().to(log::entries)),
+        (Method::GET,    "/api/v1/log/search",                           web::get().to(log::search)),
+        (Method::GET,    "/api/v1/log/export",                           web::get().to(log::export)),
+        (Method::POST,   "/api/v1/licence-types",                        web::post().to(licences::create_type)),
+        (Method::GET,    "/api/v1/licence-types",                        web::get().to(licences::list_types)),
+        (Method::POST,   "/api/v1/licences",                             web::post().to(licences::issue)),
+        (Method::GET,    "/api/v1/licences",                             web::get().to(licences::by_holder)),
+        (Method::GET,    "/api/v1/licences/{identifier}",                web::get().to(licences::get)),
+        (Method::POST,   "/api/v1/licences/{identifier}/revoke",         web::post().to(licences::revoke)),
+        (Method::POST,   "/api/v1/licences/{identifier}/suspend",        web::post().to(licences::suspend)),
+        (Method::POST,   "/api/v1/licences/{identifier}/reinstate",      web::post().to(licences::reinstate)),
+        (Method::GET,    "/api/v1/licences/{identifier}/qr.svg",         web::get().to(licences::qr_svg)),
+        (Method::GET,    "/api/v1/licences/{identifier}/qr.png",         web::get().to(licences::qr_png)),
+        (Method::GET,    "/v/{identifier}",                              web::get().to(public::page)),
+        (Method::GET,    "/api/v1/public/licences/{identifier}",         web::get().to(public::status)),
+        (Method::GET,    "/api/v1/public/licences/{identifier}/token",   web::get().to(public::token)),
+        (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
+        (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
     ]
 }
 

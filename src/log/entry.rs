@@ -26,6 +26,13 @@ pub enum EventType {
     ApiKeyCreated,
     ApiKeyRevoked,
     ApiKeyReplaced,
+    LicenceTypeRegistered,
+    LicenceIssued,
+    LicenceSuspended,
+    LicenceReinstated,
+    LicenceRevoked,
+    LicenceRead,
+    LicenceHolderQuery,
 }
 
 impl EventType {
@@ -37,6 +44,13 @@ impl EventType {
         EventType::ApiKeyCreated,
         EventType::ApiKeyRevoked,
         EventType::ApiKeyReplaced,
+        EventType::LicenceTypeRegistered,
+        EventType::LicenceIssued,
+        EventType::LicenceSuspended,
+        EventType::LicenceReinstated,
+        EventType::LicenceRevoked,
+        EventType::LicenceRead,
+        EventType::LicenceHolderQuery,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +62,13 @@ impl EventType {
             EventType::ApiKeyCreated => "api_key.created",
             EventType::ApiKeyRevoked => "api_key.revoked",
             EventType::ApiKeyReplaced => "api_key.replaced",
+            EventType::LicenceTypeRegistered => "licence_type.registered",
+            EventType::LicenceIssued => "licence.issued",
+            EventType::LicenceSuspended => "licence.suspended",
+            EventType::LicenceReinstated => "licence.reinstated",
+            EventType::LicenceRevoked => "licence.revoked",
+            EventType::LicenceRead => "licence.read",
+            EventType::LicenceHolderQuery => "licence.holder_query",
         }
     }
 

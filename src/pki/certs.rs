@@ -139,3 +139,35 @@ pub fn department_ca_params(
     with_revocation(&mut params, urls)?;
     Ok(params)
 }
+
+/// The subject of a department's end-entity certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct DepartmentSubject<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub common_name: &'a str,
+}
+
+/// A validity period (RFC 5280 §4.1.2.5).
+#[derive(Debug, Clone, Copy)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// An end-entity certificate of a department (licence signer, seal, OCSP responder):
+/// not a CA, the given key usages, CRL DP and OCSP URL of the department CA.
+pub fn department_leaf_params(
+    subject: DepartmentSubject<'_>,
+    serial: &[u8],
+    validity: Validity,
+    key_usages: Vec<KeyUsagePurpose>,
+    urls: &RevocationUrls,
+) -> Result<CertificateParams, PkiError> {
+    let dn = department_dn(subject.code, subject.name, subject.common_name);
+    let mut params = base_params(dn, serial, validity.not_before, validity.not_after);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = key_usages;
+    with_revocation(&mut params, urls)?;
+    Ok(params)
+}

@@ -3,6 +3,7 @@
 //! as the change they belong to.
 
 pub mod certs;
+pub mod chain;
 pub mod keys;
 pub mod vault;
 
@@ -178,6 +179,72 @@ impl Pki {
                 kind: "root-ca".into(),
                 subject: common_name.to_owned(),
                 department_code: None,
+                key_id: key.id.clone(),
+                der,
+                not_before,
+                not_after,
+                revoked_at: None,
+                revocation_reason: None,
+                created_at: now.unix_timestamp(),
+            },
+            key,
+        })
+    }
+
+    /// Issues an end-entity certificate under a department's CA for a new key.
+    pub async fn issue_department_leaf(
+        &self,
+        department_code: &str,
+        kind: &str,
+        common_name: &str,
+        key_usages: Vec<rcgen::KeyUsagePurpose>,
+        valid_days: i64,
+        now: OffsetDateTime,
+    ) -> Result<Issued, PkiError> {
+        let ca = self
+            .store
+            .certificates_of_kind("department-ca", Some(department_code))
+            .await?
+            .into_iter()
+            .rfind(|c| c.revoked_at.is_none())
+            .ok_or(PkiError::NoRoot)?;
+        let department = self
+            .store
+            .department(department_code)
+            .await?
+            .ok_or(PkiError::NoRoot)?;
+        let ca_signer = self.signer(&ca.key_id).await?;
+        let (signer, key) = self.new_key(KeyAlgorithm::EcdsaP256Sha256, now.unix_timestamp())?;
+        let serial = certs::random_serial()?;
+        let ca_end = OffsetDateTime::from_unix_timestamp(ca.not_after)
+            .map_err(|_| PkiError::BadCertificate)?;
+        let not_after = (now + time::Duration::days(valid_days)).min(ca_end);
+        let urls = certs::RevocationUrls::for_ca(&self.public_url, department_code);
+        let subject = certs::DepartmentSubject {
+            code: department_code,
+            name: &department.name,
+            common_name,
+        };
+        let validity = certs::Validity {
+            not_before: now,
+            not_after,
+        };
+        let params = certs::department_leaf_params(subject, &serial, validity, key_usages, &urls)?;
+        let issuer =
+            rcgen::Issuer::from_ca_cert_der(&ca.der.as_slice().into(), RcgenKey(ca_signer))?;
+        let public = keys::PublicKeyOnly {
+            algorithm: signer.algorithm(),
+            raw: signer.public_key().to_vec(),
+        };
+        let der = params.signed_by(&public, &issuer)?.der().to_vec();
+        let (not_before, not_after) = validity_of(&der)?;
+        Ok(Issued {
+            certificate: CertificateRecord {
+                serial: hex::encode(&serial),
+                issuer: department_code.to_owned(),
+                kind: kind.to_owned(),
+                subject: common_name.to_owned(),
+                department_code: Some(department_code.to_owned()),
                 key_id: key.id.clone(),
                 der,
                 not_before,

@@ -109,6 +109,50 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// A licence type of the catalogue (证照目录).
+#[derive(Debug, Clone)]
+pub struct LicenceTypeRecord {
+    /// Department credit code (18) + 3-digit sequence.
+    pub type_code: String,
+    pub department_code: String,
+    pub seq: i64,
+    pub name: String,
+    /// JSON array of `{"key","label","required"}`.
+    pub fields: String,
+    pub holder_kind: String,
+    pub validity_days: Option<i64>,
+    pub token_omits_holder_code: bool,
+    pub created_at: i64,
+}
+
+/// An issued licence. Dates are `YYYY-MM-DD` (China Standard Time).
+#[derive(Debug, Clone)]
+pub struct LicenceRecord {
+    pub identifier: String,
+    pub type_code: String,
+    pub number: String,
+    pub holder_name: String,
+    pub holder_code_type: String,
+    pub holder_code: String,
+    /// Keyed hash of the holder code: the index for holder queries and what the log records.
+    pub holder_hash: String,
+    pub issuer_code: String,
+    pub issue_date: String,
+    pub valid_from: String,
+    pub valid_until: Option<String>,
+    pub area_code: Option<String>,
+    /// Canonical JSON object of the face fields (照面信息).
+    pub face: String,
+    /// Stored status: `valid`, `suspended` or `revoked` (expiry is derived from the dates).
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub status_at: Option<i64>,
+    pub previous_identifier: Option<String>,
+    pub signer_serial: String,
+    pub token: String,
+    pub created_at: i64,
+}
+
 /// An issuance log entry to append; its index is assigned in the writing transaction.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -176,6 +220,16 @@ pub enum Change {
         id: String,
         at: i64,
     },
+    InsertLicenceType(LicenceTypeRecord),
+    InsertLicence(Box<LicenceRecord>),
+    /// Change a licence's status, only if it is still `from`; `NotFound` otherwise.
+    SetLicenceStatus {
+        identifier: String,
+        from: String,
+        to: String,
+        reason: String,
+        at: i64,
+    },
 }
 
 /// Changes and the log events that record them, committed atomically.
@@ -227,6 +281,24 @@ pub trait Repository: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<DepartmentRecord>, StoreError>;
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Certificates of one kind (e.g. `licence-signer`), optionally of one department.
+    async fn certificates_of_kind(
+        &self,
+        kind: &str,
+        department: Option<&str>,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    async fn licence_types(&self) -> Result<Vec<LicenceTypeRecord>, StoreError>;
+    async fn licence_type(&self, type_code: &str) -> Result<Option<LicenceTypeRecord>, StoreError>;
+    /// Highest sequence number of a department's licence types (0 when none).
+    async fn max_licence_type_seq(&self, department: &str) -> Result<i64, StoreError>;
+    async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError>;
+    async fn licences_by_holder(&self, holder_hash: &str)
+        -> Result<Vec<LicenceRecord>, StoreError>;
+    /// Index of the first log entry of `event_type` about `subject`.
+    async fn event_index(&self, event_type: &str, subject: &str)
+        -> Result<Option<u64>, StoreError>;
 
     /// Number of entries in the log (committed, indices `0..size`).
     async fn log_size(&self) -> Result<u64, StoreError>;

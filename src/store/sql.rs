@@ -13,15 +13,23 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, DepartmentRecord,
-    EventQuery, EventRecord, NodeId, Repository, StoreError, StoredKey, WriteSet,
+    EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId, Repository, StoreError,
+    StoredKey, WriteSet,
 };
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_licences.sql"),
+        include_str!("../../migrations/postgres/0002_licences.sql"),
+    ),
+];
 
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.
 const PG_MIGRATION_LOCK: i64 = 0x7472_7573_7464_0001;
@@ -278,8 +286,120 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
                 return Err(StoreError::NotFound);
             }
         }
+        Change::InsertLicenceType(t) => {
+            sqlx::query(
+                "INSERT INTO licence_types (type_code, department_code, seq, name, fields, holder_kind, \
+                 validity_days, token_omits_holder_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&t.type_code)
+            .bind(&t.department_code)
+            .bind(t.seq)
+            .bind(&t.name)
+            .bind(&t.fields)
+            .bind(&t.holder_kind)
+            .bind(t.validity_days)
+            .bind(i64::from(t.token_omits_holder_code))
+            .bind(t.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::InsertLicence(l) => {
+            sqlx::query(&format!(
+                "INSERT INTO licences ({LICENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            ))
+            .bind(&l.identifier)
+            .bind(&l.type_code)
+            .bind(&l.number)
+            .bind(&l.holder_name)
+            .bind(&l.holder_code_type)
+            .bind(&l.holder_code)
+            .bind(&l.holder_hash)
+            .bind(&l.issuer_code)
+            .bind(&l.issue_date)
+            .bind(&l.valid_from)
+            .bind(&l.valid_until)
+            .bind(&l.area_code)
+            .bind(&l.face)
+            .bind(&l.status)
+            .bind(&l.status_reason)
+            .bind(l.status_at)
+            .bind(&l.previous_identifier)
+            .bind(&l.signer_serial)
+            .bind(&l.token)
+            .bind(l.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::SetLicenceStatus {
+            identifier,
+            from,
+            to,
+            reason,
+            at,
+        } => {
+            let done = sqlx::query(
+                "UPDATE licences SET status = $1, status_reason = $2, status_at = $3 WHERE identifier = $4 AND status = $5",
+            )
+            .bind(to)
+            .bind(reason)
+            .bind(*at)
+            .bind(identifier)
+            .bind(from)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
     }
     Ok(())
+}
+
+const LICENCE_COLUMNS: &str = "identifier, type_code, number, holder_name, holder_code_type, holder_code, \
+     holder_hash, issuer_code, issue_date, valid_from, valid_until, area_code, face, status, status_reason, \
+     status_at, previous_identifier, signer_serial, token, created_at";
+
+fn licence_type_from_row(row: &AnyRow) -> Result<LicenceTypeRecord, sqlx::Error> {
+    Ok(LicenceTypeRecord {
+        type_code: row.try_get("type_code")?,
+        department_code: row.try_get("department_code")?,
+        seq: row.try_get("seq")?,
+        name: row.try_get("name")?,
+        fields: row.try_get("fields")?,
+        holder_kind: row.try_get("holder_kind")?,
+        validity_days: row.try_get("validity_days")?,
+        token_omits_holder_code: row.try_get::<i64, _>("token_omits_holder_code")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn licence_from_row(row: &AnyRow) -> Result<LicenceRecord, sqlx::Error> {
+    Ok(LicenceRecord {
+        identifier: row.try_get("identifier")?,
+        type_code: row.try_get("type_code")?,
+        number: row.try_get("number")?,
+        holder_name: row.try_get("holder_name")?,
+        holder_code_type: row.try_get("holder_code_type")?,
+        holder_code: row.try_get("holder_code")?,
+        holder_hash: row.try_get("holder_hash")?,
+        issuer_code: row.try_get("issuer_code")?,
+        issue_date: row.try_get("issue_date")?,
+        valid_from: row.try_get("valid_from")?,
+        valid_until: row.try_get("valid_until")?,
+        area_code: row.try_get("area_code")?,
+        face: row.try_get("face")?,
+        status: row.try_get("status")?,
+        status_reason: row.try_get("status_reason")?,
+        status_at: row.try_get("status_at")?,
+        previous_identifier: row.try_get("previous_identifier")?,
+        signer_serial: row.try_get("signer_serial")?,
+        token: row.try_get("token")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// The group-commit writer: takes every write set waiting (up to [`MAX_GROUP`]), applies each
@@ -527,6 +647,111 @@ impl Repository for SqlStore {
             .map(api_key_from_row)
             .transpose()
             .map_err(map_err)
+    }
+
+    async fn certificates_of_kind(
+        &self,
+        kind: &str,
+        department: Option<&str>,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let rows = match department {
+            Some(d) => sqlx::query("SELECT * FROM certificates WHERE kind = $1 AND department_code = $2 ORDER BY created_at")
+                .bind(kind)
+                .bind(d)
+                .fetch_all(&self.reader)
+                .await,
+            None => sqlx::query("SELECT * FROM certificates WHERE kind = $1 ORDER BY created_at")
+                .bind(kind)
+                .fetch_all(&self.reader)
+                .await,
+        }
+        .map_err(map_err)?;
+        rows.iter()
+            .map(certificate_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn licence_types(&self) -> Result<Vec<LicenceTypeRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM licence_types ORDER BY type_code")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(licence_type_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn licence_type(&self, type_code: &str) -> Result<Option<LicenceTypeRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM licence_types WHERE type_code = $1")
+            .bind(type_code)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref()
+            .map(licence_type_from_row)
+            .transpose()
+            .map_err(map_err)
+    }
+
+    async fn max_licence_type_seq(&self, department: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) FROM licence_types WHERE department_code = $1",
+        )
+        .bind(department)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.try_get::<i64, _>(0).map_err(map_err)
+    }
+
+    async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LICENCE_COLUMNS} FROM licences WHERE identifier = $1"
+        ))
+        .bind(identifier)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.as_ref()
+            .map(licence_from_row)
+            .transpose()
+            .map_err(map_err)
+    }
+
+    async fn licences_by_holder(
+        &self,
+        holder_hash: &str,
+    ) -> Result<Vec<LicenceRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LICENCE_COLUMNS} FROM licences WHERE holder_hash = $1 ORDER BY created_at, identifier LIMIT 1000"
+        ))
+        .bind(holder_hash)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(licence_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn event_index(
+        &self,
+        event_type: &str,
+        subject: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(idx) FROM events WHERE subject = $1 AND event_type = $2")
+            .bind(subject)
+            .bind(event_type)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.try_get::<Option<i64>, _>(0)
+            .map_err(map_err)?
+            .map(to_u64)
+            .transpose()
     }
 
     async fn log_size(&self) -> Result<u64, StoreError> {

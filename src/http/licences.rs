@@ -1,0 +1,258 @@
+//! `/api/v1/licence-types` and `/api/v1/licences/...` (operators; auditors read).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::json::JsonBody;
+use super::middleware::Auth;
+use super::problem::ApiError;
+use crate::context::Context;
+use crate::licence::{self, qr, FieldSpec, NewLicence, NewLicenceType, StatusAction};
+use crate::store::{LicenceRecord, LicenceTypeRecord};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateType {
+    name: String,
+    fields: Vec<FieldSpec>,
+    holder_kind: String,
+    validity_days: Option<i64>,
+    #[serde(default)]
+    token_omits_holder_code: bool,
+}
+
+fn type_view(t: &LicenceTypeRecord, log_index: Option<u64>) -> Value {
+    let mut v = serde_json::json!({
+        "type_code": t.type_code,
+        "department_code": t.department_code,
+        "name": t.name,
+        "fields": licence::type_fields(t),
+        "holder_kind": t.holder_kind,
+        "validity_days": t.validity_days,
+        "token_omits_holder_code": t.token_omits_holder_code,
+        "created_at": crate::admin::rfc3339(t.created_at),
+    });
+    if let Some(i) = log_index {
+        v["log_index"] = Value::from(i);
+    }
+    v
+}
+
+pub async fn create_type(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    body: JsonBody<CreateType>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let input = NewLicenceType {
+        name: body.name,
+        fields: body.fields,
+        holder_kind: body.holder_kind,
+        validity_days: body.validity_days,
+        token_omits_holder_code: body.token_omits_holder_code,
+    };
+    let (record, index) = licence::register_type(&ctx, &caller, input).await?;
+    Ok(HttpResponse::Created().json(type_view(&record, Some(index))))
+}
+
+pub async fn list_types(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+) -> Result<HttpResponse, ApiError> {
+    let types = licence::list_types(&ctx, &caller).await?;
+    let items: Vec<Value> = types.iter().map(|t| type_view(t, None)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// The full record, as its issuing department (or a reader with a purpose) sees it.
+#[derive(Debug, Serialize)]
+pub struct LicenceView {
+    identifier: String,
+    type_code: String,
+    number: String,
+    holder: Value,
+    issuer_code: String,
+    issue_date: String,
+    valid_from: String,
+    valid_until: Option<String>,
+    area_code: Option<String>,
+    face: Value,
+    status: licence::Status,
+    status_reason: Option<String>,
+    status_changed_at: Option<String>,
+    previous_identifier: Option<String>,
+    token: String,
+    verify_url: String,
+    qr_svg_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_index: Option<u64>,
+}
+
+fn view(ctx: &Context, r: LicenceRecord, log_index: Option<u64>) -> LicenceView {
+    let status = licence::effective_status(&r, licence::today(ctx.clock.now()));
+    LicenceView {
+        verify_url: format!("{}/v/{}", ctx.public_url, r.identifier),
+        qr_svg_url: format!("{}/api/v1/licences/{}/qr.svg", ctx.public_url, r.identifier),
+        holder: serde_json::json!({"name": r.holder_name, "code_type": r.holder_code_type, "code": r.holder_code}),
+        face: serde_json::from_str(&r.face).unwrap_or(Value::Null),
+        status_changed_at: r.status_at.map(crate::admin::rfc3339),
+        identifier: r.identifier,
+        type_code: r.type_code,
+        number: r.number,
+        issuer_code: r.issuer_code,
+        issue_date: r.issue_date,
+        valid_from: r.valid_from,
+        valid_until: r.valid_until,
+        area_code: r.area_code,
+        status,
+        status_reason: r.status_reason,
+        previous_identifier: r.previous_identifier,
+        token: r.token,
+        log_index,
+    }
+}
+
+pub async fn issue(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    body: JsonBody<NewLicence>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, index) = licence::issue(&ctx, &caller, body.0).await?;
+    Ok(HttpResponse::Created().json(view(&ctx, record, Some(index))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PurposeQuery {
+    purpose: Option<String>,
+}
+
+pub async fn get(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+    q: web::Query<PurposeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, index) = licence::read(&ctx, &caller, &path, q.purpose.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(view(&ctx, record, index)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HolderQuery {
+    holder_code: Option<String>,
+    purpose: Option<String>,
+}
+
+pub async fn by_holder(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    q: web::Query<HolderQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let code = q
+        .holder_code
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("holder_code", "is required"))?;
+    let (records, index) = licence::by_holder(&ctx, &caller, code, q.purpose.as_deref()).await?;
+    let items: Vec<LicenceView> = records.into_iter().map(|r| view(&ctx, r, None)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "log_index": index })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    reason: String,
+}
+
+async fn change(
+    ctx: web::Data<Context>,
+    caller: crate::auth::Caller,
+    id: String,
+    action: StatusAction,
+    reason: String,
+) -> Result<HttpResponse, ApiError> {
+    let (record, index) = licence::change_status(&ctx, &caller, &id, action, &reason).await?;
+    Ok(HttpResponse::Ok().json(view(&ctx, record, Some(index))))
+}
+
+pub async fn revoke(
+    ctx: web::Data<Context>,
+    Auth(c): Auth,
+    path: web::Path<String>,
+    body: JsonBody<StatusChange>,
+) -> Result<HttpResponse, ApiError> {
+    change(
+        ctx,
+        c,
+        path.into_inner(),
+        StatusAction::Revoke,
+        body.0.reason,
+    )
+    .await
+}
+
+pub async fn suspend(
+    ctx: web::Data<Context>,
+    Auth(c): Auth,
+    path: web::Path<String>,
+    body: JsonBody<StatusChange>,
+) -> Result<HttpResponse, ApiError> {
+    change(
+        ctx,
+        c,
+        path.into_inner(),
+        StatusAction::Suspend,
+        body.0.reason,
+    )
+    .await
+}
+
+pub async fn reinstate(
+    ctx: web::Data<Context>,
+    Auth(c): Auth,
+    path: web::Path<String>,
+    body: JsonBody<StatusChange>,
+) -> Result<HttpResponse, ApiError> {
+    change(
+        ctx,
+        c,
+        path.into_inner(),
+        StatusAction::Reinstate,
+        body.0.reason,
+    )
+    .await
+}
+
+/// QR codes are for the issuing department (it prints them on the licence).
+async fn qr_url(ctx: &Context, caller: &crate::auth::Caller, id: &str) -> Result<String, ApiError> {
+    let (record, _) = licence::read(ctx, caller, id, None)
+        .await
+        .map_err(|e| match e {
+            crate::error::ServiceError::Invalid { .. } => {
+                ApiError::from(crate::error::ServiceError::Forbidden(
+                    "only the issuing department prints its QR codes".into(),
+                ))
+            }
+            other => other.into(),
+        })?;
+    Ok(format!("{}/v/{}", ctx.public_url, record.identifier))
+}
+
+pub async fn qr_svg(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let url = qr_url(&ctx, &caller, &path).await?;
+    let svg = qr::svg(&url).map_err(|e| ApiError::bad_request("identifier", e.to_string()))?;
+    Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
+}
+
+pub async fn qr_png(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let url = qr_url(&ctx, &caller, &path).await?;
+    let png = qr::png(&url).map_err(|e| ApiError::bad_request("identifier", e.to_string()))?;
+    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+}

@@ -1,0 +1,1136 @@
+//! Electronic licences (电子证照, DESIGN.md §4): the catalogue of types, issuance with a signed
+//! token, status changes, reading and cross-department sharing (with a logged purpose), the
+//! public status and verification.
+
+pub mod identifier;
+pub mod qr;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+use crate::admin::departments::certificate_event;
+use crate::auth::{Caller, Role};
+use crate::codes::{CitizenId, CreditCode};
+use crate::context::Context;
+use crate::error::ServiceError;
+use crate::log::entry::canonical_json;
+use crate::log::{Event, EventType};
+use crate::pki::chain::verify_chain;
+use crate::pki::keys::Signer;
+use crate::store::{Change, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet};
+use identifier::LicenceIdentifier;
+
+/// China Standard Time (UTC+8, no daylight saving): licence dates are local dates.
+pub const CST: UtcOffset = time::macros::offset!(+8);
+
+/// The local date at `now`.
+pub fn today(now: OffsetDateTime) -> Date {
+    now.to_offset(CST).date()
+}
+
+const DATE_FORMAT: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+fn parse_date(field: &str, value: &str) -> Result<Date, ServiceError> {
+    Date::parse(value, DATE_FORMAT)
+        .map_err(|_| ServiceError::invalid(field, "must be a date YYYY-MM-DD"))
+}
+
+fn format_date(d: Date) -> String {
+    d.format(DATE_FORMAT).unwrap_or_default()
+}
+
+/// Unix time of a local date's midnight (CST).
+fn midnight(d: Date) -> i64 {
+    d.midnight().assume_offset(CST).unix_timestamp()
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max {
+        return Err(ServiceError::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+// ---------------------------------------------------------------- keyed hashes of personal data
+
+/// Keyed hashes (HMAC-SHA256 under the installation's secret salt) of personal data, for the
+/// log and for holder look-ups: equal inputs match, but the log reveals nothing readable.
+pub struct PiiHasher {
+    key: ring::hmac::Key,
+}
+
+impl std::fmt::Debug for PiiHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PiiHasher(..)")
+    }
+}
+
+impl PiiHasher {
+    pub fn new(salt: &[u8]) -> Self {
+        PiiHasher {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt),
+        }
+    }
+    pub fn hash(&self, value: &str) -> String {
+        hex::encode(ring::hmac::sign(&self.key, value.as_bytes()).as_ref())
+    }
+}
+
+// ---------------------------------------------------------------- catalogue
+
+/// A face field (照面信息) of a licence type.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    pub key: String,
+    pub label: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderKind {
+    Person,
+    Organisation,
+}
+
+impl HolderKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "person" => Some(HolderKind::Person),
+            "organisation" => Some(HolderKind::Organisation),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewLicenceType {
+    pub name: String,
+    pub fields: Vec<FieldSpec>,
+    pub holder_kind: String,
+    pub validity_days: Option<i64>,
+    pub token_omits_holder_code: bool,
+}
+
+/// The field list of a stored type.
+pub fn type_fields(t: &LicenceTypeRecord) -> Vec<FieldSpec> {
+    serde_json::from_str(&t.fields).unwrap_or_default()
+}
+
+/// Registers a licence type in the caller's department (operator).
+pub async fn register_type(
+    ctx: &Context,
+    caller: &Caller,
+    input: NewLicenceType,
+) -> Result<(LicenceTypeRecord, u64), ServiceError> {
+    let name = check_text("name", &input.name, 100)?;
+    if input.fields.is_empty() || input.fields.len() > 100 {
+        return Err(ServiceError::invalid("fields", "must list 1 to 100 fields"));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for (i, f) in input.fields.iter().enumerate() {
+        let valid_key = f.key.len() <= 64
+            && f.key.starts_with(|c: char| c.is_ascii_lowercase())
+            && f.key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid_key {
+            return Err(ServiceError::invalid(
+                format!("fields[{i}].key"),
+                "must be lower-case letters, digits and _, starting with a letter, at most 64",
+            ));
+        }
+        if !keys.insert(f.key.as_str()) {
+            return Err(ServiceError::invalid(
+                format!("fields[{i}].key"),
+                "is listed twice",
+            ));
+        }
+        check_text(&format!("fields[{i}].label"), &f.label, 100)?;
+    }
+    if HolderKind::parse(&input.holder_kind).is_none() {
+        return Err(ServiceError::invalid(
+            "holder_kind",
+            "must be person or organisation",
+        ));
+    }
+    if let Some(days) = input.validity_days {
+        if !(1..=36_500).contains(&days) {
+            return Err(ServiceError::invalid(
+                "validity_days",
+                "must be between 1 and 36500",
+            ));
+        }
+    }
+    caller.require(&[Role::Operator])?;
+    let department = caller.department.clone().ok_or_else(|| {
+        ServiceError::Forbidden("an operator key must belong to a department".into())
+    })?;
+    let fields = serde_json::to_string(&input.fields)
+        .map_err(|_| ServiceError::invalid("fields", "cannot be encoded"))?;
+    // The sequence is per department; concurrent registrations retry on the unique constraint.
+    for _ in 0..8 {
+        let seq = ctx.store.max_licence_type_seq(&department).await? + 1;
+        if seq > 999 {
+            return Err(ServiceError::Conflict(
+                "the department's catalogue is full (999 types)".into(),
+            ));
+        }
+        let now = ctx.clock.now();
+        let record = LicenceTypeRecord {
+            type_code: format!("{department}{seq:03}"),
+            department_code: department.clone(),
+            seq,
+            name: name.clone(),
+            fields: fields.clone(),
+            holder_kind: input.holder_kind.clone(),
+            validity_days: input.validity_days,
+            token_omits_holder_code: input.token_omits_holder_code,
+            created_at: now.unix_timestamp(),
+        };
+        let event = Event::new(
+            EventType::LicenceTypeRegistered,
+            now,
+            record.type_code.as_str(),
+        )
+        .department(department.as_str())
+        .actor(Some(&caller.key_id))
+        .data("name", &name)
+        .data(
+            "fields",
+            input
+                .fields
+                .iter()
+                .map(|f| f.key.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let writes = WriteSet::new()
+            .change(Change::InsertLicenceType(record.clone()))
+            .event(event.to_new_event());
+        match ctx.store.apply(writes).await {
+            Ok(indices) => return Ok((record, indices.first().copied().unwrap_or_default())),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Conflict(
+        "too many concurrent registrations; try again".into(),
+    ))
+}
+
+/// The whole catalogue (any authenticated caller).
+pub async fn list_types(
+    ctx: &Context,
+    caller: &Caller,
+) -> Result<Vec<LicenceTypeRecord>, ServiceError> {
+    caller.require(&[Role::Operator, Role::Auditor, Role::Admin])?;
+    Ok(ctx.store.licence_types().await?)
+}
+
+// ---------------------------------------------------------------- status
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Valid,
+    Suspended,
+    Revoked,
+    Expired,
+    NotFound,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+            Status::Expired => "expired",
+            Status::NotFound => "not_found",
+        }
+    }
+}
+
+/// The status a licence has today: revoked and suspended as stored, else expired after
+/// `valid_until` (or before `valid_from`: not yet valid counts as not valid, reported expired
+/// only after the end), else valid.
+pub fn effective_status(record: &LicenceRecord, today: Date) -> Status {
+    match record.status.as_str() {
+        "revoked" => Status::Revoked,
+        "suspended" => Status::Suspended,
+        _ => match record
+            .valid_until
+            .as_deref()
+            .and_then(|d| Date::parse(d, DATE_FORMAT).ok())
+        {
+            Some(until) if today > until => Status::Expired,
+            _ => Status::Valid,
+        },
+    }
+}
+
+// ---------------------------------------------------------------- signers
+
+struct CachedSigner {
+    signer: Arc<dyn Signer>,
+    serial: String,
+    chain: Vec<Vec<u8>>,
+    fetched: Instant,
+}
+
+/// Licence-signing keys per department, issued when first needed and cached for a short time
+/// (so a revocation by another instance takes effect within the TTL).
+pub struct Signers {
+    cache: RwLock<HashMap<String, Arc<CachedSigner>>>,
+    create: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Signers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signers(..)")
+    }
+}
+
+const SIGNER_TTL: Duration = Duration::from_secs(30);
+/// A signer certificate is replaced when less than this remains of its validity.
+const SIGNER_RENEW_BEFORE: i64 = 30 * 86_400;
+
+impl Default for Signers {
+    fn default() -> Self {
+        Signers {
+            cache: RwLock::new(HashMap::new()),
+            create: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl Signers {
+    pub fn forget(&self, department: &str) {
+        if let Ok(mut c) = self.cache.write() {
+            c.remove(department);
+        }
+    }
+
+    async fn get(
+        &self,
+        ctx: &Context,
+        department: &str,
+    ) -> Result<Arc<CachedSigner>, ServiceError> {
+        if let Some(s) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(department).cloned())
+        {
+            if s.fetched.elapsed() < SIGNER_TTL {
+                return Ok(s);
+            }
+        }
+        let now = ctx.clock.now();
+        let usable = |c: &crate::store::CertificateRecord| {
+            c.revoked_at.is_none() && c.not_after - now.unix_timestamp() > SIGNER_RENEW_BEFORE
+        };
+        let mut current = ctx
+            .store
+            .certificates_of_kind("licence-signer", Some(department))
+            .await?
+            .into_iter()
+            .rfind(usable);
+        if current.is_none() {
+            let _guard = self.create.lock().await;
+            current = ctx
+                .store
+                .certificates_of_kind("licence-signer", Some(department))
+                .await?
+                .into_iter()
+                .rfind(usable);
+            if current.is_none() {
+                let dept = ctx
+                    .store
+                    .department(department)
+                    .await?
+                    .ok_or(ServiceError::NotFound("department"))?;
+                let issued = ctx
+                    .pki
+                    .issue_department_leaf(
+                        department,
+                        "licence-signer",
+                        &format!("{} 电子证照签发", dept.name),
+                        vec![
+                            rcgen::KeyUsagePurpose::DigitalSignature,
+                            rcgen::KeyUsagePurpose::ContentCommitment,
+                        ],
+                        3 * 365,
+                        now,
+                    )
+                    .await?;
+                let event = certificate_event(&issued.certificate, now);
+                ctx.store
+                    .apply(
+                        WriteSet::new()
+                            .change(Change::InsertKey(issued.key))
+                            .change(Change::InsertCertificate(issued.certificate.clone()))
+                            .event(event.to_new_event()),
+                    )
+                    .await?;
+                current = Some(issued.certificate);
+            }
+        }
+        let cert = current.ok_or(ServiceError::NotFound("licence signer"))?;
+        let ca = ctx
+            .store
+            .certificates_of_kind("department-ca", Some(department))
+            .await?
+            .into_iter()
+            .rfind(|c| c.revoked_at.is_none())
+            .ok_or(ServiceError::NotFound("department CA"))?;
+        let cached = Arc::new(CachedSigner {
+            signer: ctx.pki.signer(&cert.key_id).await?,
+            serial: cert.serial.clone(),
+            chain: vec![cert.der, ca.der],
+            fetched: Instant::now(),
+        });
+        if let Ok(mut c) = self.cache.write() {
+            c.insert(department.to_owned(), cached.clone());
+        }
+        Ok(cached)
+    }
+}
+
+// ---------------------------------------------------------------- issuance
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holder {
+    pub name: String,
+    pub code_type: String,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLicence {
+    pub type_code: String,
+    pub number: Option<String>,
+    pub holder: Holder,
+    #[serde(default)]
+    pub face: Map<String, Value>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub area_code: Option<String>,
+    pub previous_identifier: Option<String>,
+}
+
+fn check_holder(
+    holder: &Holder,
+    kind: HolderKind,
+) -> Result<(String, String, String), ServiceError> {
+    let name = check_text("holder.name", &holder.name, 100)?;
+    let code_type = holder.code_type.trim();
+    if code_type.len() != 3 || !code_type.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ServiceError::invalid(
+            "holder.code_type",
+            "must be a 3-digit code type (111 citizen ID, 001 credit code, …)",
+        ));
+    }
+    let code = holder.code.trim();
+    match code_type {
+        "111" => {
+            if kind != HolderKind::Person {
+                return Err(ServiceError::invalid(
+                    "holder.code_type",
+                    "a citizen ID is for licences of persons",
+                ));
+            }
+            CitizenId::parse(code)
+                .map_err(|e| ServiceError::invalid("holder.code", e.to_string()))?;
+        }
+        "001" => {
+            if kind != HolderKind::Organisation {
+                return Err(ServiceError::invalid(
+                    "holder.code_type",
+                    "a credit code is for licences of organisations",
+                ));
+            }
+            CreditCode::parse(code)
+                .map_err(|e| ServiceError::invalid("holder.code", e.to_string()))?;
+        }
+        _ => {
+            if code.is_empty()
+                || code.len() > 64
+                || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(ServiceError::invalid(
+                    "holder.code",
+                    "must be 1 to 64 letters, digits or -",
+                ));
+            }
+        }
+    }
+    Ok((name, code_type.to_owned(), code.to_owned()))
+}
+
+fn check_face(face: &Map<String, Value>, fields: &[FieldSpec]) -> Result<String, ServiceError> {
+    for key in face.keys() {
+        if !fields.iter().any(|f| &f.key == key) {
+            return Err(ServiceError::invalid(
+                format!("face.{key}"),
+                "is not a field of this licence type",
+            ));
+        }
+    }
+    for f in fields {
+        match face.get(&f.key) {
+            None | Some(Value::Null) if f.required => {
+                return Err(ServiceError::invalid(
+                    format!("face.{}", f.key),
+                    format!("is required ({})", f.label),
+                ));
+            }
+            Some(Value::String(s)) if s.chars().count() > 2000 => {
+                return Err(ServiceError::invalid(
+                    format!("face.{}", f.key),
+                    "is longer than 2000 characters",
+                ));
+            }
+            Some(Value::String(_) | Value::Number(_) | Value::Bool(_)) | None => {}
+            Some(Value::Null) => {}
+            Some(_) => {
+                return Err(ServiceError::invalid(
+                    format!("face.{}", f.key),
+                    "must be a string, number or boolean",
+                ));
+            }
+        }
+    }
+    Ok(String::from_utf8(canonical_json(&Value::Object(face.clone()))).unwrap_or_default())
+}
+
+/// Issues a licence of one of the caller's department's types (operator).
+pub async fn issue(
+    ctx: &Context,
+    caller: &Caller,
+    input: NewLicence,
+) -> Result<(LicenceRecord, u64), ServiceError> {
+    // validate → authorise → sign → store (with the log entry).
+    if !identifier::is_type_code(&input.type_code) {
+        return Err(ServiceError::invalid(
+            "type_code",
+            "must be a 21-character licence type code",
+        ));
+    }
+    caller.require(&[Role::Operator])?;
+    let department = caller.department.clone().unwrap_or_default();
+    let licence_type = ctx
+        .store
+        .licence_type(&input.type_code)
+        .await?
+        .ok_or_else(|| ServiceError::invalid("type_code", "no such licence type"))?;
+    if licence_type.department_code != department {
+        return Err(ServiceError::Forbidden(
+            "licences of this type are issued by another department".into(),
+        ));
+    }
+    let kind = HolderKind::parse(&licence_type.holder_kind).unwrap_or(HolderKind::Person);
+    let (holder_name, code_type, code) = check_holder(&input.holder, kind)?;
+    let fields = type_fields(&licence_type);
+    let face = check_face(&input.face, &fields)?;
+    let now = ctx.clock.now();
+    let valid_from = match &input.valid_from {
+        Some(d) => parse_date("valid_from", d)?,
+        None => today(now),
+    };
+    let valid_until = match (&input.valid_until, licence_type.validity_days) {
+        (Some(d), _) => Some(parse_date("valid_until", d)?),
+        (None, Some(days)) => Some(valid_from + time::Duration::days(days - 1)),
+        (None, None) => None,
+    };
+    if let Some(until) = valid_until {
+        if until < valid_from {
+            return Err(ServiceError::invalid(
+                "valid_until",
+                "must not be before valid_from",
+            ));
+        }
+    }
+    if let Some(area) = &input.area_code {
+        if area.len() != 6 || !area.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ServiceError::invalid(
+                "area_code",
+                "must be a 6-digit administrative division code (GB/T 2260)",
+            ));
+        }
+    }
+    if let Some(previous) = &input.previous_identifier {
+        LicenceIdentifier::parse(previous)
+            .map_err(|e| ServiceError::invalid("previous_identifier", e.to_string()))?;
+        let prev = ctx
+            .store
+            .licence(previous)
+            .await?
+            .ok_or_else(|| ServiceError::invalid("previous_identifier", "no such licence"))?;
+        if prev.issuer_code != department {
+            return Err(ServiceError::invalid(
+                "previous_identifier",
+                "was issued by another department",
+            ));
+        }
+    }
+    let id = LicenceIdentifier::generate(&licence_type.type_code, &department)
+        .map_err(|e| ServiceError::invalid("type_code", e.to_string()))?;
+    let number = match &input.number {
+        Some(n) => check_text("number", n, 64)?,
+        None => format!("{}{}", valid_from.year(), &id.serial()[..10]),
+    };
+    let dept = ctx
+        .store
+        .department(&department)
+        .await?
+        .ok_or(ServiceError::NotFound("department"))?;
+
+    let signer = ctx.licence_signers.get(ctx, &department).await?;
+    let mut holder = serde_json::json!({"name": holder_name, "code_type": code_type});
+    if !licence_type.token_omits_holder_code {
+        holder["code"] = Value::from(code.clone());
+    }
+    let face_value: Value = serde_json::from_str(&face).unwrap_or(Value::Null);
+    let mut payload = serde_json::json!({
+        "iss": department,
+        "jti": id.as_str(),
+        "iat": now.unix_timestamp(),
+        "nbf": midnight(valid_from),
+        "licence": {
+            "identifier": id.as_str(),
+            "type_code": licence_type.type_code,
+            "type_name": licence_type.name,
+            "number": number,
+            "holder": holder,
+            "issuer": {"code": department, "name": dept.name},
+            "issue_date": format_date(today(now)),
+            "valid_from": format_date(valid_from),
+            "valid_until": valid_until.map(format_date),
+            "area_code": input.area_code,
+            "face": face_value,
+            "previous_identifier": input.previous_identifier,
+        }
+    });
+    if let Some(until) = valid_until {
+        // Valid through the whole last day.
+        payload["exp"] = Value::from(midnight(until + time::Duration::days(1)));
+    }
+    let chain = signer.chain.clone();
+    let signer_ref = signer.signer.clone();
+    let kid = signer_ref.key_id().to_owned();
+    let token = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        token::sign(signer_ref.as_ref(), &kid, &refs, &payload)
+    })
+    .await
+    .map_err(|_| ServiceError::Join)??;
+
+    let record = LicenceRecord {
+        identifier: id.as_str().to_owned(),
+        type_code: licence_type.type_code.clone(),
+        number,
+        holder_hash: ctx.pii.hash(&code),
+        holder_name,
+        holder_code_type: code_type,
+        holder_code: code,
+        issuer_code: department.clone(),
+        issue_date: format_date(today(now)),
+        valid_from: format_date(valid_from),
+        valid_until: valid_until.map(format_date),
+        area_code: input.area_code.clone(),
+        face,
+        status: "valid".into(),
+        status_reason: None,
+        status_at: None,
+        previous_identifier: input.previous_identifier.clone(),
+        signer_serial: signer.serial.clone(),
+        token,
+        created_at: now.unix_timestamp(),
+    };
+    let token_hash =
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, record.token.as_bytes()).as_ref());
+    let event = Event::new(EventType::LicenceIssued, now, record.identifier.as_str())
+        .department(department.as_str())
+        .actor(Some(&caller.key_id))
+        .data("type_code", &record.type_code)
+        .data("holder_hash", &record.holder_hash)
+        .data("holder_name_hash", ctx.pii.hash(&record.holder_name))
+        .data("valid_from", &record.valid_from)
+        .data("valid_until", &record.valid_until)
+        .data("token_sha256", token_hash)
+        .data("signer_serial", &record.signer_serial)
+        .data("previous_identifier", &record.previous_identifier);
+    let indices = ctx
+        .store
+        .apply(
+            WriteSet::new()
+                .change(Change::InsertLicence(Box::new(record.clone())))
+                .event(event.to_new_event()),
+        )
+        .await?;
+    Ok((record, indices.first().copied().unwrap_or_default()))
+}
+
+// ---------------------------------------------------------------- status changes
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusAction {
+    Revoke,
+    Suspend,
+    Reinstate,
+}
+
+async fn load(ctx: &Context, identifier: &str) -> Result<LicenceRecord, ServiceError> {
+    if LicenceIdentifier::parse(identifier).is_err() {
+        return Err(ServiceError::NotFound("licence"));
+    }
+    ctx.store
+        .licence(identifier)
+        .await?
+        .ok_or(ServiceError::NotFound("licence"))
+}
+
+/// Revokes (final), suspends or reinstates a licence (issuing department's operator only).
+pub async fn change_status(
+    ctx: &Context,
+    caller: &Caller,
+    identifier: &str,
+    action: StatusAction,
+    reason: &str,
+) -> Result<(LicenceRecord, u64), ServiceError> {
+    let reason = check_text("reason", reason, 500)?;
+    let record = load(ctx, identifier).await?;
+    caller.require_operator_of(&record.issuer_code)?;
+    let now = ctx.clock.now();
+    let current = effective_status(&record, today(now));
+    let (to, event_type) = match (action, current) {
+        (StatusAction::Revoke, Status::Revoked) => {
+            return Err(ServiceError::Conflict(
+                "the licence is revoked already; revocation is final".into(),
+            ))
+        }
+        (StatusAction::Revoke, _) => ("revoked", EventType::LicenceRevoked),
+        (StatusAction::Suspend, Status::Valid) => ("suspended", EventType::LicenceSuspended),
+        (StatusAction::Reinstate, Status::Suspended) => ("valid", EventType::LicenceReinstated),
+        (StatusAction::Suspend, s) | (StatusAction::Reinstate, s) => {
+            return Err(ServiceError::Conflict(format!(
+                "the licence is {}",
+                s.as_str()
+            )))
+        }
+    };
+    let event = Event::new(event_type, now, record.identifier.as_str())
+        .department(record.issuer_code.as_str())
+        .actor(Some(&caller.key_id))
+        .data("reason", &reason)
+        .data("from", &record.status);
+    let writes = WriteSet::new()
+        .change(Change::SetLicenceStatus {
+            identifier: record.identifier.clone(),
+            from: record.status.clone(),
+            to: to.to_owned(),
+            reason: reason.clone(),
+            at: now.unix_timestamp(),
+        })
+        .event(event.to_new_event());
+    let indices = ctx.store.apply(writes).await.map_err(|e| match e {
+        StoreError::NotFound => ServiceError::Conflict(
+            "the licence's status changed meanwhile; read it and try again".into(),
+        ),
+        other => other.into(),
+    })?;
+    let mut updated = record;
+    updated.status = to.to_owned();
+    updated.status_reason = Some(reason);
+    updated.status_at = Some(now.unix_timestamp());
+    Ok((updated, indices.first().copied().unwrap_or_default()))
+}
+
+// ---------------------------------------------------------------- reading and sharing
+
+fn check_purpose(purpose: Option<&str>) -> Result<String, ServiceError> {
+    match purpose {
+        None => Err(ServiceError::invalid(
+            "purpose",
+            "is required to read another department's licences (申请事由)",
+        )),
+        Some(p) => check_text("purpose", p, 200),
+    }
+}
+
+/// Reads a licence: its issuing department freely, auditors freely, another department's
+/// operator only with a purpose, which is logged. Returns the log index of that read.
+pub async fn read(
+    ctx: &Context,
+    caller: &Caller,
+    identifier: &str,
+    purpose: Option<&str>,
+) -> Result<(LicenceRecord, Option<u64>), ServiceError> {
+    caller.require(&[Role::Operator, Role::Auditor])?;
+    let record = load(ctx, identifier).await?;
+    if caller.role == Role::Auditor
+        || caller.department.as_deref() == Some(record.issuer_code.as_str())
+    {
+        return Ok((record, None));
+    }
+    let purpose = check_purpose(purpose)?;
+    let reader = caller.department.clone().unwrap_or_default();
+    let event = Event::new(
+        EventType::LicenceRead,
+        ctx.clock.now(),
+        record.identifier.as_str(),
+    )
+    .department(reader.as_str())
+    .actor(Some(&caller.key_id))
+    .data("purpose", &purpose)
+    .data("issuer", &record.issuer_code);
+    let indices = ctx
+        .store
+        .apply(WriteSet::new().event(event.to_new_event()))
+        .await?;
+    Ok((record, indices.first().copied()))
+}
+
+/// A holder's licences across all departments (operators with a purpose, logged; auditors).
+pub async fn by_holder(
+    ctx: &Context,
+    caller: &Caller,
+    holder_code: &str,
+    purpose: Option<&str>,
+) -> Result<(Vec<LicenceRecord>, Option<u64>), ServiceError> {
+    let code = check_text("holder_code", holder_code, 64)?;
+    caller.require(&[Role::Operator, Role::Auditor])?;
+    let holder_hash = ctx.pii.hash(&code);
+    let records = ctx.store.licences_by_holder(&holder_hash).await?;
+    if caller.role == Role::Auditor {
+        return Ok((records, None));
+    }
+    let purpose = check_purpose(purpose)?;
+    let event = Event::new(
+        EventType::LicenceHolderQuery,
+        ctx.clock.now(),
+        holder_hash.as_str(),
+    )
+    .department(caller.department.clone().unwrap_or_default())
+    .actor(Some(&caller.key_id))
+    .data("purpose", &purpose)
+    .data("results", records.len());
+    let indices = ctx
+        .store
+        .apply(WriteSet::new().event(event.to_new_event()))
+        .await?;
+    Ok((records, indices.first().copied()))
+}
+
+// ---------------------------------------------------------------- public status
+
+/// 张三 → 张*, 张三丰 → 张*丰, 欧阳娜娜 → 欧**娜.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
+}
+
+/// First 4 and last 4 characters kept, the rest starred.
+pub fn mask_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}
+
+/// What anyone may learn about a licence from its identifier.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicStatus {
+    pub identifier: String,
+    pub status: Status,
+    pub licence_name: String,
+    pub number: String,
+    pub issuer: Party,
+    pub holder: MaskedHolder,
+    pub issue_date: String,
+    pub valid_from: String,
+    /// `null` = long-term (长期).
+    pub valid_until: Option<String>,
+    pub status_changed_at: Option<String>,
+    pub checked_at: String,
+    pub log_index: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Party {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MaskedHolder {
+    pub name: String,
+    pub code: String,
+}
+
+/// The public status of a licence; `None` for unknown or malformed identifiers.
+pub async fn public_status(
+    ctx: &Context,
+    identifier: &str,
+) -> Result<Option<(PublicStatus, LicenceRecord)>, ServiceError> {
+    if LicenceIdentifier::parse(identifier).is_err() {
+        return Ok(None);
+    }
+    let Some(record) = ctx.store.licence(identifier).await? else {
+        return Ok(None);
+    };
+    let now = ctx.clock.now();
+    let licence_name = ctx
+        .store
+        .licence_type(&record.type_code)
+        .await?
+        .map(|t| t.name)
+        .unwrap_or_default();
+    let issuer_name = ctx
+        .store
+        .department(&record.issuer_code)
+        .await?
+        .map(|d| d.name)
+        .unwrap_or_default();
+    let log_index = ctx
+        .store
+        .event_index(EventType::LicenceIssued.as_str(), identifier)
+        .await?;
+    let status = PublicStatus {
+        identifier: record.identifier.clone(),
+        status: effective_status(&record, today(now)),
+        licence_name,
+        number: record.number.clone(),
+        issuer: Party {
+            code: record.issuer_code.clone(),
+            name: issuer_name,
+        },
+        holder: MaskedHolder {
+            name: mask_name(&record.holder_name),
+            code: mask_code(&record.holder_code),
+        },
+        issue_date: record.issue_date.clone(),
+        valid_from: record.valid_from.clone(),
+        valid_until: record.valid_until.clone(),
+        status_changed_at: record.status_at.map(crate::admin::rfc3339),
+        checked_at: crate::admin::rfc3339(now.unix_timestamp()),
+        log_index,
+    };
+    Ok(Some((status, record)))
+}
+
+// ---------------------------------------------------------------- verification
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub signature_valid: bool,
+    pub chain_valid: bool,
+    pub status: Status,
+    pub identifier: Option<String>,
+    pub issuer: Option<Party>,
+    pub log_index: Option<u64>,
+    /// Whether the token is the one this service issued for that identifier.
+    pub token_matches_record: bool,
+    pub checked_at: String,
+}
+
+/// Verifies a token (or the stored token of an identifier): signature, chain to a trusted
+/// root, current status and the log entry of its issuance. A bad signature is an answer,
+/// not an error; only input that is not a token at all is refused.
+pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, ServiceError> {
+    let decoded =
+        token::decode(token).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
+    let now = ctx.clock.now();
+    let signature_valid = decoded.signature_valid() && decoded.header["typ"] == token::TOKEN_TYPE;
+    let roots = vec![ctx.pki.root().await?.der];
+    let mut chain_valid = verify_chain(&decoded.chain, &roots, now.unix_timestamp()).is_ok();
+    // A signer certificate we issued and later revoked no longer vouches for new checks.
+    if chain_valid {
+        if let Some(leaf) = decoded.chain.first() {
+            if let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) {
+                let serial = hex::encode(cert.raw_serial());
+                if let Some(stored) = ctx.store.certificate(&serial).await? {
+                    chain_valid = stored.revoked_at.is_none() && stored.der == *leaf;
+                }
+            }
+        }
+    }
+    let identifier = decoded.payload["jti"].as_str().map(str::to_owned);
+    let record = match &identifier {
+        Some(id) if LicenceIdentifier::parse(id).is_ok() => ctx.store.licence(id).await?,
+        _ => None,
+    };
+    let (status, issuer, log_index, matches) = match &record {
+        Some(r) => {
+            let name = ctx
+                .store
+                .department(&r.issuer_code)
+                .await?
+                .map(|d| d.name)
+                .unwrap_or_default();
+            (
+                effective_status(r, today(now)),
+                Some(Party {
+                    code: r.issuer_code.clone(),
+                    name,
+                }),
+                ctx.store
+                    .event_index(EventType::LicenceIssued.as_str(), &r.identifier)
+                    .await?,
+                r.token == token.trim(),
+            )
+        }
+        None => (Status::NotFound, None, None, false),
+    };
+    Ok(VerifyReport {
+        signature_valid,
+        chain_valid,
+        status,
+        identifier,
+        issuer,
+        log_index,
+        token_matches_record: matches,
+        checked_at: crate::admin::rfc3339(now.unix_timestamp()),
+    })
+}
+
+/// Verifies by identifier: the stored token is checked like a presented one.
+pub async fn verify_identifier(
+    ctx: &Context,
+    identifier: &str,
+) -> Result<VerifyReport, ServiceError> {
+    LicenceIdentifier::parse(identifier)
+        .map_err(|e| ServiceError::invalid("identifier", e.to_string()))?;
+    match ctx.store.licence(identifier).await? {
+        Some(record) => verify_token(ctx, &record.token).await,
+        None => Ok(VerifyReport {
+            signature_valid: false,
+            chain_valid: false,
+            status: Status::NotFound,
+            identifier: Some(identifier.to_owned()),
+            issuer: None,
+            log_index: None,
+            token_matches_record: false,
+            checked_at: crate::admin::rfc3339(ctx.clock.now().unix_timestamp()),
+        }),
+    }
+}
+
+/// The licence-signing keys as a JWK set (RFC 7517), each with its `x5c` chain.
+pub async fn jwks(ctx: &Context) -> Result<Value, ServiceError> {
+    use base64::engine::general_purpose::STANDARD;
+    let mut keys = Vec::new();
+    for cert in ctx
+        .store
+        .certificates_of_kind("licence-signer", None)
+        .await?
+    {
+        if cert.revoked_at.is_some() {
+            continue;
+        }
+        let Some(stored) = ctx.store.key(&cert.key_id).await? else {
+            continue;
+        };
+        // Uncompressed P-256 point: 0x04 ‖ x ‖ y.
+        if stored.public_key.len() != 65 {
+            continue;
+        }
+        let ca = match &cert.department_code {
+            Some(d) => ctx
+                .store
+                .certificates_of_kind("department-ca", Some(d))
+                .await?
+                .pop(),
+            None => None,
+        };
+        let mut x5c = vec![STANDARD.encode(&cert.der)];
+        if let Some(ca) = ca {
+            x5c.push(STANDARD.encode(&ca.der));
+        }
+        keys.push(serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&stored.public_key[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&stored.public_key[33..]),
+            "kid": cert.key_id,
+            "use": "sig",
+            "alg": "ES256",
+            "x5c": x5c,
+        }));
+    }
+    Ok(serde_json::json!({ "keys": keys }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("张三丰"), "张*丰");
+        assert_eq!(mask_name("欧阳娜娜"), "欧**娜");
+        assert_eq!(mask_name("李"), "*");
+        assert_eq!(mask_code("11010519491231002X"), "1101**********002X");
+        assert_eq!(mask_code("12345678"), "********");
+    }
+
+    #[test]
+    fn face_is_checked_against_the_type() {
+        let fields = vec![
+            FieldSpec {
+                key: "address".into(),
+                label: "住所".into(),
+                required: true,
+            },
+            FieldSpec {
+                key: "scope".into(),
+                label: "经营范围".into(),
+                required: false,
+            },
+        ];
+        let face = |v: Value| v.as_object().unwrap().clone();
+        assert!(check_face(&face(serde_json::json!({"address": "福州"})), &fields).is_ok());
+        let err = check_face(&face(serde_json::json!({"scope": "x"})), &fields).unwrap_err();
+        assert!(matches!(err, ServiceError::Invalid { ref field, .. } if field == "face.address"));
+        let err = check_face(
+            &face(serde_json::json!({"address": "a", "colour": "red"})),
+            &fields,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ServiceError::Invalid { ref field, .. } if field == "face.colour"));
+        let err = check_face(&face(serde_json::json!({"address": {"x": 1}})), &fields).unwrap_err();
+        assert!(matches!(err, ServiceError::Invalid { ref field, .. } if field == "face.address"));
+    }
+}

@@ -1,0 +1,106 @@
+//! Certificate path validation for relying-party checks (licence tokens, and later PDF
+//! signatures): signatures up the chain, validity at the given time, CA flags and path
+//! length (RFC 5280 §6.1, the parts that apply to our two- and three-level chains). Time is a
+//! parameter, never read from the clock here.
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+
+/// Most certificates walked in one chain: a work budget against hostile input.
+const MAX_DEPTH: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("certificate {0} is not DER X.509")]
+    Malformed(usize),
+    #[error("certificate {0} is not signed by the next one")]
+    BadSignature(usize),
+    #[error("certificate {0} is not valid at the time of checking")]
+    Expired(usize),
+    #[error("certificate {0} is used as an issuer but is not a CA")]
+    NotCa(usize),
+    #[error("the chain does not end at a trusted root")]
+    Untrusted,
+    #[error("the chain is empty or too long")]
+    Length,
+}
+
+/// The trusted root a chain ended at, by position in the `roots` slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedPath {
+    pub root: usize,
+}
+
+/// Validates `chain` (leaf first, then intermediates) up to one of `roots` at unix time `at`.
+pub fn verify_chain(
+    chain: &[Vec<u8>],
+    roots: &[Vec<u8>],
+    at: i64,
+) -> Result<TrustedPath, ChainError> {
+    if chain.is_empty() || chain.len() > MAX_DEPTH {
+        return Err(ChainError::Length);
+    }
+    let parsed: Vec<X509Certificate<'_>> = chain
+        .iter()
+        .enumerate()
+        .map(|(i, der)| match X509Certificate::from_der(der) {
+            Ok(([], c)) => Ok(c),
+            _ => Err(ChainError::Malformed(i)),
+        })
+        .collect::<Result<_, _>>()?;
+    let time =
+        x509_parser::time::ASN1Time::from_timestamp(at).map_err(|_| ChainError::Expired(0))?;
+    for (i, cert) in parsed.iter().enumerate() {
+        if !cert.validity().is_valid_at(time) {
+            return Err(ChainError::Expired(i));
+        }
+        if let Some(issuer) = parsed.get(i + 1) {
+            check_issuer(issuer, i + 1, i)?;
+            cert.verify_signature(Some(issuer.public_key()))
+                .map_err(|_| ChainError::BadSignature(i))?;
+        }
+    }
+    let top = parsed.last().ok_or(ChainError::Length)?;
+    let top_index = parsed.len() - 1;
+    for (r, root_der) in roots.iter().enumerate() {
+        let Ok((_, root)) = X509Certificate::from_der(root_der) else {
+            continue;
+        };
+        // The top of the chain is the root itself, or is issued by it.
+        if root_der == &chain[top_index] {
+            return Ok(TrustedPath { root: r });
+        }
+        if top.issuer() == root.subject()
+            && root.validity().is_valid_at(time)
+            && is_ca(&root)
+            && top.verify_signature(Some(root.public_key())).is_ok()
+        {
+            return Ok(TrustedPath { root: r });
+        }
+    }
+    Err(ChainError::Untrusted)
+}
+
+fn is_ca(cert: &X509Certificate<'_>) -> bool {
+    matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca)
+}
+
+/// The issuer must be a CA whose path length allows the certificates below it.
+fn check_issuer(
+    issuer: &X509Certificate<'_>,
+    index: usize,
+    below: usize,
+) -> Result<(), ChainError> {
+    match issuer.basic_constraints() {
+        Ok(Some(bc)) if bc.value.ca => {
+            // pathLenConstraint counts the non-self-issued intermediates below this CA.
+            if let Some(max) = bc.value.path_len_constraint {
+                if (below as u32) > max {
+                    return Err(ChainError::NotCa(index));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(ChainError::NotCa(index)),
+    }
+}
