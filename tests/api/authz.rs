@@ -37,6 +37,36 @@ async fn authorisation_matrix(app: TestApp) {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (victim, _) = app.create_key("auditor", None).await;
+    // Licences of department A: one to read, one to suspend, one suspended to reinstate, one to revoke.
+    let type_body =
+        json!({"name": "证", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}]});
+    let t: Value = app
+        .post_json("/api/v1/licence-types", Some(&op_a), &type_body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let type_code = t["type_code"].as_str().unwrap().to_owned();
+    let licence = json!({"type_code": type_code, "holder": {"name": "张三", "code_type": "111", "code": "11010519491231002X"}});
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let l: Value = app
+            .post_json("/api/v1/licences", Some(&op_a), &licence)
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(l["identifier"].as_str().unwrap().to_owned());
+    }
+    let reason = json!({"reason": "test"});
+    let resp = app
+        .post_json(
+            &format!("/api/v1/licences/{}/suspend", ids[2]),
+            Some(&op_a),
+            &reason,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
     app.wait_for_checkpoint().await;
 
     let created = |s: [u16; 6]| s.map(|x| if x == 200 { 201 } else { x });
@@ -148,6 +178,102 @@ async fn authorisation_matrix(app: TestApp) {
             path: "/api/v1/log/export".into(),
             body: None,
             expect: AUDITOR_ONLY,
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/licence-types".into(),
+            body: Some(type_body.clone()),
+            expect: [401, 401, 403, 201, 201, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/licence-types".into(),
+            body: None,
+            expect: [401, 401, 200, 200, 200, 200],
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/licences".into(),
+            body: Some(licence.clone()),
+            expect: [401, 401, 403, 201, 403, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/licences?holder_code=11010519491231002X&purpose=check".into(),
+            body: None,
+            expect: [401, 401, 403, 200, 200, 200],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/licences/{}", ids[0]),
+            body: None,
+            expect: [401, 401, 403, 200, 400, 200],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/licences/{}?purpose=check", ids[0]),
+            body: None,
+            expect: [401, 401, 403, 200, 200, 200],
+        },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/licences/{}/suspend", ids[1]),
+            body: Some(reason.clone()),
+            expect: [401, 401, 403, 200, 403, 403],
+        },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/licences/{}/reinstate", ids[2]),
+            body: Some(reason.clone()),
+            expect: [401, 401, 403, 200, 403, 403],
+        },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/licences/{}/revoke", ids[3]),
+            body: Some(reason.clone()),
+            expect: [401, 401, 403, 200, 403, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/licences/{}/qr.svg", ids[0]),
+            body: None,
+            expect: [401, 401, 403, 200, 403, 200],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/licences/{}/qr.png", ids[0]),
+            body: None,
+            expect: [401, 401, 403, 200, 403, 200],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/v/{}", ids[0]),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/public/licences/{}", ids[0]),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/public/licences/{}/token", ids[0]),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/public/jwks.json".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/verify/licence".into(),
+            body: Some(json!({"identifier": ids[0]})),
+            expect: PUBLIC,
         },
     ];
     // Every registered route is in the matrix.

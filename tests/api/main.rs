@@ -8,6 +8,7 @@ mod authz;
 mod crash;
 mod departments;
 mod errors;
+mod licences;
 mod log;
 mod restart;
 mod spec;

@@ -1,0 +1,733 @@
+//! Electronic licences through the API: catalogue, issuance, tokens, status changes, sharing,
+//! the citizen's page and verification, with the refusals.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Value};
+use trustd::licence::identifier::LicenceIdentifier;
+
+use crate::dual_tests;
+use crate::helpers::{assert_problem, credit_code, TestApp};
+
+pub const CITIZEN: &str = "11010519491231002X";
+
+/// Two departments with operators, a person licence type in A. Returns (a, b, op_a, op_b, type_code).
+pub async fn setup(app: &TestApp) -> (String, String, String, String, String) {
+    let a = credit_code(10);
+    let b = credit_code(20);
+    app.create_department(&a, "福州市公安局").await;
+    app.create_department(&b, "福州市民政局").await;
+    let (_, op_a) = app.create_key("operator", Some(&a)).await;
+    let (_, op_b) = app.create_key("operator", Some(&b)).await;
+    let resp = app
+        .post_json(
+            "/api/v1/licence-types",
+            Some(&op_a),
+            &json!({
+                "name": "居住证",
+                "holder_kind": "person",
+                "fields": [
+                    {"key": "address", "label": "居住地址", "required": true},
+                    {"key": "remark", "label": "备注"}
+                ],
+                "validity_days": 365
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let t: Value = resp.json().await.unwrap();
+    let type_code = t["type_code"].as_str().unwrap().to_owned();
+    assert_eq!(type_code, format!("{a}001"));
+    assert!(t["log_index"].as_u64().is_some());
+    (a, b, op_a, op_b, type_code)
+}
+
+pub fn licence_body(type_code: &str) -> Value {
+    json!({
+        "type_code": type_code,
+        "holder": {"name": "张三丰", "code_type": "111", "code": CITIZEN},
+        "face": {"address": "福州市鼓楼区五四路 1 号"},
+        "area_code": "350102"
+    })
+}
+
+pub async fn issue(app: &TestApp, op: &str, body: &Value) -> Value {
+    let resp = app.post_json("/api/v1/licences", Some(op), body).await;
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+fn b64_json(part: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+async fn verify(app: &TestApp, body: Value) -> Value {
+    let resp = app.post_json("/api/v1/verify/licence", None, &body).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn issues_a_verifiable_licence(app: TestApp) {
+    let (a, _, op_a, _, type_code) = setup(&app).await;
+    let body = issue(&app, &op_a, &licence_body(&type_code)).await;
+    let id = body["identifier"].as_str().unwrap().to_owned();
+    let parsed = LicenceIdentifier::parse(&id).unwrap();
+    assert_eq!(
+        (parsed.type_code(), parsed.issuer_code()),
+        (type_code.as_str(), a.as_str())
+    );
+    assert_eq!(body["status"], "valid");
+    assert_eq!(body["verify_url"], format!("{}/v/{id}", app.address));
+    assert!(body["qr_svg_url"].as_str().unwrap().ends_with("/qr.svg"));
+    assert!(body["log_index"].as_u64().is_some());
+    assert_eq!(body["valid_until"].as_str().unwrap().len(), 10);
+
+    // The token: ES256, typ, kid, x5c = [signer, department CA]; payload with the claims.
+    let token = body["token"].as_str().unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let header = b64_json(parts[0]);
+    let payload = b64_json(parts[1]);
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "licence+jwt");
+    assert!(header["kid"].as_str().is_some());
+    let x5c = header["x5c"].as_array().unwrap();
+    assert_eq!(x5c.len(), 2);
+    let ca_pem = app
+        .get(&format!("/ca/{a}.pem"), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (_, ca) = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).unwrap();
+    assert_eq!(
+        STANDARD.decode(x5c[1].as_str().unwrap()).unwrap(),
+        ca.contents
+    );
+    assert_eq!(payload["jti"], id.as_str());
+    assert_eq!(payload["iss"], a.as_str());
+    for claim in ["iat", "nbf", "exp"] {
+        assert!(payload[claim].as_i64().is_some(), "{claim}");
+    }
+    assert_eq!(payload["licence"]["holder"]["code"], CITIZEN);
+    assert_eq!(
+        payload["licence"]["face"]["address"],
+        "福州市鼓楼区五四路 1 号"
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(),
+        64,
+        "ES256 signatures are R ‖ S"
+    );
+
+    // Verification by token and by identifier.
+    for req in [json!({"token": token}), json!({"identifier": id})] {
+        let report = verify(&app, req).await;
+        assert_eq!(report["signature_valid"], true);
+        assert_eq!(report["chain_valid"], true);
+        assert_eq!(report["status"], "valid");
+        assert_eq!(report["identifier"], id.as_str());
+        assert_eq!(report["issuer"]["code"], a.as_str());
+        assert_eq!(report["log_index"], body["log_index"]);
+    }
+    // The JWKS publishes the signing key under the token's kid.
+    let jwks: Value = app
+        .get("/api/v1/public/jwks.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["kid"] == header["kid"] && k["crv"] == "P-256"));
+
+    // The public JSON and page are masked; the page carries its security headers.
+    let public: Value = app
+        .get(&format!("/api/v1/public/licences/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["status"], "valid");
+    assert_eq!(public["holder"]["name"], "张*丰");
+    assert_eq!(public["holder"]["code"], "1101**********002X");
+    assert_eq!(public["licence_name"], "居住证");
+    assert_eq!(public["issuer"]["name"], "福州市公安局");
+    let page = app.get(&format!("/v/{id}"), None).await;
+    assert_eq!(page.status(), 200);
+    let h = page.headers().clone();
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("有效") && html.contains("class=\"verdict valid\""));
+    assert!(html.contains("张*丰") && !html.contains("张三丰") && !html.contains(CITIZEN));
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    assert_eq!(
+        app.get(&format!("/api/v1/public/licences/{id}/token"), None)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        token
+    );
+
+    // The issuance is in the log, without personal data in clear.
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let export = app
+        .get("/api/v1/log/export", Some(&auditor))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("licence.issued") && export.contains(&id));
+    assert!(!export.contains(CITIZEN) && !export.contains("张三丰"));
+}
+
+async fn refuses_bad_licences(app: TestApp) {
+    let (_, b, op_a, op_b, type_code) = setup(&app).await;
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = licence_body(&type_code);
+        f(&mut v);
+        v
+    };
+    cases.push((with(&|v| v["face"] = json!({})), "face.address"));
+    cases.push((with(&|v| v["face"]["colour"] = json!("red")), "face.colour"));
+    cases.push((
+        with(&|v| v["face"]["address"] = json!(["x"])),
+        "face.address",
+    ));
+    cases.push((
+        with(&|v| v["holder"]["code"] = json!("110105194912310021")),
+        "holder.code",
+    ));
+    cases.push((
+        with(&|v| v["holder"]["code"] = json!("11010519491331002X")),
+        "holder.code",
+    ));
+    cases.push((
+        with(&|v| v["holder"]["code_type"] = json!("001")),
+        "holder.code_type",
+    ));
+    cases.push((with(&|v| v["holder"]["name"] = json!("")), "holder.name"));
+    cases.push((
+        with(&|v| v["valid_from"] = json!("2026-13-01")),
+        "valid_from",
+    ));
+    cases.push((
+        with(&|v| {
+            v["valid_from"] = json!("2026-05-01");
+            v["valid_until"] = json!("2026-04-01");
+        }),
+        "valid_until",
+    ));
+    cases.push((with(&|v| v["area_code"] = json!("35")), "area_code"));
+    cases.push((with(&|v| v["type_code"] = json!("nonsense")), "type_code"));
+    cases.push((
+        with(&|v| v["type_code"] = json!(format!("{b}999"))),
+        "type_code",
+    ));
+    cases.push((
+        with(&|v| v["previous_identifier"] = json!("1.2.3")),
+        "previous_identifier",
+    ));
+    cases.push((with(&|v| v["holder"]["extra"] = json!(1)), "holder.extra"));
+    cases.push((json!({"holder": {}}), "holder.name"));
+    for (body, field) in cases {
+        let resp = app.post_json("/api/v1/licences", Some(&op_a), &body).await;
+        let problem = assert_problem(resp, 400).await;
+        assert_eq!(problem["field"], field, "{body}");
+    }
+    // Another department may not issue A's types; admins and auditors issue nothing.
+    assert_problem(
+        app.post_json("/api/v1/licences", Some(&op_b), &licence_body(&type_code))
+            .await,
+        403,
+    )
+    .await;
+    assert_problem(
+        app.post_json(
+            "/api/v1/licences",
+            Some(&app.admin_token),
+            &licence_body(&type_code),
+        )
+        .await,
+        403,
+    )
+    .await;
+    // Catalogue validation.
+    for (body, field) in [
+        (
+            json!({"name": "x", "holder_kind": "robot", "fields": [{"key": "a", "label": "A"}]}),
+            "holder_kind",
+        ),
+        (
+            json!({"name": "x", "holder_kind": "person", "fields": []}),
+            "fields",
+        ),
+        (
+            json!({"name": "x", "holder_kind": "person", "fields": [{"key": "Bad Key", "label": "A"}]}),
+            "fields[0].key",
+        ),
+        (
+            json!({"name": "x", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}, {"key": "a", "label": "B"}]}),
+            "fields[1].key",
+        ),
+        (
+            json!({"name": "", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}]}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}], "validity_days": 0}),
+            "validity_days",
+        ),
+    ] {
+        let problem = assert_problem(
+            app.post_json("/api/v1/licence-types", Some(&op_a), &body)
+                .await,
+            400,
+        )
+        .await;
+        assert_eq!(problem["field"], field);
+    }
+    assert_problem(
+        app.post_json(
+            "/api/v1/licence-types",
+            Some(&app.admin_token),
+            &json!({"name": "x", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}]}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    // Every operator reads the whole catalogue.
+    let list: Value = app
+        .get("/api/v1/licence-types", Some(&op_b))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // Nothing was stored by the refused requests.
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let found: Value = app
+        .get(
+            &format!("/api/v1/licences?holder_code={CITIZEN}"),
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(found["items"].as_array().unwrap().is_empty());
+}
+
+async fn post_status(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    action: &str,
+    reason: Option<&str>,
+) -> reqwest::Response {
+    let body = match reason {
+        Some(r) => json!({"reason": r}),
+        None => json!({}),
+    };
+    app.post_json(
+        &format!("/api/v1/licences/{id}/{action}"),
+        Some(token),
+        &body,
+    )
+    .await
+}
+
+async fn page_verdict(app: &TestApp, id: &str) -> String {
+    app.get(&format!("/v/{id}"), None)
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn status_changes(app: TestApp) {
+    let (_, _, op_a, op_b, type_code) = setup(&app).await;
+    let id = issue(&app, &op_a, &licence_body(&type_code)).await["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_problem(
+        post_status(&app, &op_b, &id, "suspend", Some("x")).await,
+        403,
+    )
+    .await;
+    assert_problem(post_status(&app, &op_a, &id, "suspend", None).await, 400).await;
+    assert_problem(
+        post_status(&app, &op_a, &id, "reinstate", Some("not suspended")).await,
+        409,
+    )
+    .await;
+
+    let resp = post_status(&app, &op_a, &id, "suspend", Some("核查中")).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "suspended");
+    assert_eq!(body["status_reason"], "核查中");
+    assert!(body["log_index"].as_u64().is_some());
+    assert!(page_verdict(&app, &id).await.contains("已暂停"));
+    assert_eq!(
+        verify(&app, json!({"identifier": id})).await["status"],
+        "suspended"
+    );
+
+    assert_eq!(
+        post_status(&app, &op_a, &id, "reinstate", Some("核查完毕"))
+            .await
+            .status(),
+        200
+    );
+    assert!(page_verdict(&app, &id)
+        .await
+        .contains("class=\"verdict valid\""));
+
+    assert_eq!(
+        post_status(&app, &op_a, &id, "revoke", Some("申请人注销"))
+            .await
+            .status(),
+        200
+    );
+    let html = page_verdict(&app, &id).await;
+    assert!(html.contains("已撤销") && !html.contains("class=\"verdict valid\""));
+    assert_eq!(
+        verify(&app, json!({"identifier": id})).await["status"],
+        "revoked"
+    );
+    // Revocation is final.
+    assert_problem(
+        post_status(&app, &op_a, &id, "revoke", Some("again")).await,
+        409,
+    )
+    .await;
+    assert_problem(
+        post_status(&app, &op_a, &id, "reinstate", Some("undo")).await,
+        409,
+    )
+    .await;
+    assert_problem(
+        post_status(&app, &op_a, &id, "suspend", Some("undo")).await,
+        409,
+    )
+    .await;
+    // Unknown and malformed identifiers.
+    let unknown = LicenceIdentifier::generate(&type_code, &type_code[..18]).unwrap();
+    assert_problem(
+        post_status(&app, &op_a, unknown.as_str(), "revoke", Some("x")).await,
+        404,
+    )
+    .await;
+    assert_problem(
+        post_status(&app, &op_a, "1.2.156.nonsense", "revoke", Some("x")).await,
+        404,
+    )
+    .await;
+
+    // Each change is in the log.
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let page: Value = app
+        .get(
+            &format!("/api/v1/log/search?subject={id}&limit=50"),
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "licence.issued",
+            "licence.suspended",
+            "licence.reinstated",
+            "licence.revoked"
+        ]
+    );
+}
+
+async fn expiry_is_derived_from_dates(app: TestApp) {
+    let (_, _, op_a, _, type_code) = setup(&app).await;
+    let mut body = licence_body(&type_code);
+    body["valid_from"] = json!("2020-01-01");
+    body["valid_until"] = json!("2020-12-31");
+    let id = issue(&app, &op_a, &body).await["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let public: Value = app
+        .get(&format!("/api/v1/public/licences/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public["status"], "expired");
+    assert!(page_verdict(&app, &id).await.contains("已过期"));
+    assert_problem(
+        post_status(&app, &op_a, &id, "suspend", Some("x")).await,
+        409,
+    )
+    .await;
+    // A long-term licence: no end date, no exp claim.
+    let mut body = licence_body(&type_code);
+    body["valid_until"] = Value::Null;
+    let created = issue(&app, &op_a, &body).await;
+    assert!(
+        created["valid_until"].as_str().is_some(),
+        "the type's validity applies when none is given"
+    );
+}
+
+async fn sharing_needs_a_logged_purpose(app: TestApp) {
+    let (a, b, op_a, op_b, type_code) = setup(&app).await;
+    let id = issue(&app, &op_a, &licence_body(&type_code)).await["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The issuing department reads freely.
+    assert_eq!(
+        app.get(&format!("/api/v1/licences/{id}"), Some(&op_a))
+            .await
+            .status(),
+        200
+    );
+    // Another department needs a purpose, and its read is logged.
+    let problem = assert_problem(
+        app.get(&format!("/api/v1/licences/{id}"), Some(&op_b))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(problem["field"], "purpose");
+    let resp = app
+        .get(
+            &format!("/api/v1/licences/{id}?purpose=办理低保审核"),
+            Some(&op_b),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["holder"]["code"], CITIZEN);
+    let read_index = body["log_index"].as_u64().unwrap();
+    // A holder's licences across departments, without the citizen bringing copies.
+    let problem = assert_problem(
+        app.get(
+            &format!("/api/v1/licences?holder_code={CITIZEN}"),
+            Some(&op_b),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(problem["field"], "purpose");
+    assert_problem(
+        app.get("/api/v1/licences?purpose=x", Some(&op_b)).await,
+        400,
+    )
+    .await;
+    let list: Value = app
+        .get(
+            &format!("/api/v1/licences?holder_code={CITIZEN}&purpose=办理低保审核"),
+            Some(&op_b),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["identifier"], id.as_str());
+    // Admins do not read licences; auditors read without a purpose.
+    assert_problem(
+        app.get(&format!("/api/v1/licences/{id}"), Some(&app.admin_token))
+            .await,
+        403,
+    )
+    .await;
+    let (_, auditor) = app.create_key("auditor", None).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/licences/{id}"), Some(&auditor))
+            .await
+            .status(),
+        200
+    );
+    // The log names the reading department and its purpose; the holder code only hashed.
+    let entries: Value = app
+        .get(
+            &format!(
+                "/api/v1/log/entries?start={read_index}&end={}",
+                read_index + 1
+            ),
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event = &entries["entries"][0]["event"];
+    assert_eq!(event["type"], "licence.read");
+    assert_eq!(event["department"], b.as_str());
+    assert_eq!(event["data"]["purpose"], "办理低保审核");
+    assert_eq!(event["data"]["issuer"], a.as_str());
+    let queries: Value = app
+        .get(
+            "/api/v1/log/search?type=licence.holder_query",
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let q = &queries["entries"][0]["event"];
+    assert_eq!(q["department"], b.as_str());
+    assert!(!q.to_string().contains(CITIZEN));
+}
+
+async fn tampered_and_foreign_tokens(app: TestApp) {
+    let (_, _, op_a, _, type_code) = setup(&app).await;
+    let body = issue(&app, &op_a, &licence_body(&type_code)).await;
+    let token = body["token"].as_str().unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+
+    // A changed payload: still a verification answer, with the signature invalid.
+    let mut payload = b64_json(parts[1]);
+    payload["licence"]["holder"]["name"] = json!("李四");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    let report = verify(&app, json!({"token": forged})).await;
+    assert_eq!(report["signature_valid"], false);
+    assert_eq!(report["token_matches_record"], false);
+
+    // A token signed by a key whose certificate is not under our root.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Impostor");
+    let cert = params.self_signed(&key).unwrap();
+    let header = json!({"alg": "ES256", "typ": "licence+jwt", "kid": "x", "x5c": [STANDARD.encode(cert.der())]});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        parts[1]
+    );
+    let pkcs8 = key.serialize_der();
+    let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pkcs8,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let sig = signer
+        .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+        .unwrap();
+    let foreign = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()));
+    let report = verify(&app, json!({"token": foreign})).await;
+    assert_eq!(report["signature_valid"], true);
+    assert_eq!(report["chain_valid"], false);
+
+    // Not a token at all, or a malformed request: 400.
+    for bad in [
+        json!({"token": "not-a-token"}),
+        json!({"token": "a.b.c"}),
+        json!({}),
+        json!({"token": token, "identifier": "x"}),
+    ] {
+        assert_problem(
+            app.post_json("/api/v1/verify/licence", None, &bad).await,
+            400,
+        )
+        .await;
+    }
+    let problem = assert_problem(
+        app.post_json(
+            "/api/v1/verify/licence",
+            None,
+            &json!({"identifier": "1.2.156.3005.2.x"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(problem["field"], "identifier");
+    // A well-formed identifier that does not exist.
+    let unknown = LicenceIdentifier::generate(&type_code, &type_code[..18]).unwrap();
+    assert_eq!(
+        verify(&app, json!({"identifier": unknown.as_str()})).await["status"],
+        "not_found"
+    );
+    // Unknown or malformed identifiers get the 404 page and 404 JSON.
+    for id in [unknown.as_str(), "garbage", "1.2.156.3005.2.<b>"] {
+        let resp = app.get(&format!("/v/{id}"), None).await;
+        assert_eq!(resp.status(), 404);
+        assert!(resp.text().await.unwrap().contains("未找到"));
+        assert_problem(
+            app.get(&format!("/api/v1/public/licences/{id}"), None)
+                .await,
+            404,
+        )
+        .await;
+    }
+}
+
+async fn qr_codes(app: TestApp) {
+    let (_, _, op_a, op_b, type_code) = setup(&app).await;
+    let id = issue(&app, &op_a, &licence_body(&type_code)).await["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let svg = app
+        .get(&format!("/api/v1/licences/{id}/qr.svg"), Some(&op_a))
+        .await;
+    assert_eq!(svg.status(), 200);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    let png = app
+        .get(&format!("/api/v1/licences/{id}/qr.png"), Some(&op_a))
+        .await;
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(&png.bytes().await.unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    assert_problem(
+        app.get(&format!("/api/v1/licences/{id}/qr.png"), Some(&op_b))
+            .await,
+        403,
+    )
+    .await;
+    assert_problem(
+        app.get(&format!("/api/v1/licences/{id}/qr.png"), None)
+            .await,
+        401,
+    )
+    .await;
+}
+
+dual_tests!(
+    issues_a_verifiable_licence,
+    refuses_bad_licences,
+    status_changes,
+    expiry_is_derived_from_dates,
+    sharing_needs_a_logged_purpose,
+    tampered_and_foreign_tokens,
+    qr_codes
+);
