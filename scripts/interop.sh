@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks trustd's output with independent tools: openssl for certificates, a Python script on
-# the `cryptography` package for the log's checkpoint and proofs. Installs what it needs
-# (Debian packages, a Python venv under target/), starts a server on a free port with a
-# temporary data dir, and stops it.
+# the `cryptography` package for the log's checkpoint and proofs, `jwcrypto` for licence tokens,
+# `python-stdnum` for licence identifiers, zbarimg for QR codes, and (scripts/browser-check.sh)
+# headless Chromium for the citizen page. Installs what it needs (Debian packages, a Python venv
+# under target/), starts a server on a free port with a temporary data dir, and stops it.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 source "$REPO/scripts/lib.sh"
@@ -10,21 +11,24 @@ source "$REPO/scripts/lib.sh"
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v zbarimg >/dev/null || need_apt+=(zbar-tools)
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}"
 fi
 VENV="$REPO/target/interop-venv"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check cryptography
+"$VENV/bin/pip" install -q --disable-pip-version-check cryptography jwcrypto python-stdnum
 PY="$VENV/bin/python"
 
 WORK=$(mktemp -d)
 trap 'stop_trustd; rm -rf "$WORK"' EXIT
 start_trustd "$WORK"
 pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+jget() { "$PY" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # --- PKI: the department CA chains to the root and carries the profile's extensions.
 CODE=91350100M000100Y43
@@ -43,6 +47,43 @@ serial=$(openssl x509 -in "$WORK/dept.pem" -noout -serial | cut -d= -f2)
 pass "openssl x509: pathlen 0, keyCertSign+cRLSign, organizationIdentifier, AKI/SKI, CRL DP, OCSP AIA, serial $serial"
 openssl x509 -in "$WORK/root.pem" -noout -text | grep -qF "CA:TRUE" && pass "root CA is a CA"
 
+# --- Licences: the token verifies with jwcrypto from the root certificate and the token's x5c
+# alone; the identifier's check character with python-stdnum; the QR code with zbarimg.
+OPERATOR=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$CODE\",\"label\":\"interop\"}" | jget token)
+TYPE=$(api POST /api/v1/licence-types '{"name":"居住证","holder_kind":"person","fields":[{"key":"address","label":"居住地址","required":true}],"validity_days":365}' "$OPERATOR" | jget type_code)
+api POST /api/v1/licences "{\"type_code\":\"$TYPE\",\"holder\":{\"name\":\"张三丰\",\"code_type\":\"111\",\"code\":\"11010519491231002X\"},\"face\":{\"address\":\"福州市\"}}" "$OPERATOR" >"$WORK/licence.json"
+ID=$(jget identifier <"$WORK/licence.json")
+VERIFY_URL=$(jget verify_url <"$WORK/licence.json")
+jget token <"$WORK/licence.json" >"$WORK/token.jws"
+mkdir "$WORK/x5c"
+"$PY" "$REPO/scripts/interop/verify_licence_token.py" "$WORK/token.jws" "$WORK/root.pem" "$WORK/x5c" "$ID" >"$WORK/payload.json"
+pass "openssl verify: the token's x5c signer chains to the root through x5c[1]"
+pass "jwcrypto: ES256 signature verifies with the x5c[0] key, jti = $ID; an altered payload is refused"
+cmp -s <(openssl x509 -in "$WORK/x5c/x5c-dept.pem" -outform DER) <(openssl x509 -in "$WORK/dept.pem" -outform DER) \
+  || fail "x5c[1] is not the department CA served at /ca/$CODE.pem"
+openssl x509 -in "$WORK/x5c/signer.pem" -noout -text >"$WORK/signer.txt"
+for want in "CA:FALSE" "Digital Signature" "organizationIdentifier = $CODE"; do
+  grep -qF "$want" "$WORK/signer.txt" || { cat "$WORK/signer.txt"; fail "'$want' missing from the licence signer certificate"; }
+done
+pass "x5c[1] is the department CA; the signer is CA:FALSE with digitalSignature and organizationIdentifier $CODE"
+"$PY" - "$ID" <<'PYEOF' || fail "python-stdnum: bad identifier $ID"
+import sys
+from stdnum.iso7064 import mod_37_36
+prefix = "1.2.156.3005.2."
+ident = sys.argv[1]
+assert ident.startswith(prefix), ident
+type_code, issuer, serial, version, check = ident[len(prefix):].split(".")
+assert len(type_code) == 21 and len(serial) == 20 and len(version) == 3 and len(check) == 1, ident
+assert mod_37_36.is_valid(type_code + issuer + serial + version + check), ident
+PYEOF
+pass "python-stdnum: identifier's check character is ISO 7064 MOD 37,36"
+[ "$VERIFY_URL" = "$TRUSTD_URL/v/$ID" ] || fail "verify_url is $VERIFY_URL, not $TRUSTD_URL/v/$ID"
+curl -fsS -H "Authorization: Bearer $OPERATOR" "$TRUSTD_URL/api/v1/licences/$ID/qr.png" -o "$WORK/qr.png"
+# zbarimg prints D-Bus connection noise on stderr on machines without a system bus.
+qr=$(zbarimg -q --raw "$WORK/qr.png" 2>"$WORK/zbar.err") || { cat "$WORK/zbar.err"; fail "zbarimg could not decode qr.png"; }
+[ "$qr" = "$VERIFY_URL" ] || fail "qr.png decodes to '$qr', not '$VERIFY_URL'"
+pass "zbarimg: qr.png decodes to verify_url"
+
 # --- The issuance log, checked by code that is not ours.
 AUDITOR=$(api POST /api/v1/api-keys '{"role":"auditor","label":"interop"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 sleep 0.5
@@ -59,4 +100,8 @@ pass "python cryptography: checkpoint signature, inclusion proofs, consistency p
 "$TRUSTD_BIN" audit --url "$TRUSTD_URL" --token "$AUDITOR" --state "$WORK/audit.json"
 "$TRUSTD_BIN" audit --url "$TRUSTD_URL" --token "$AUDITOR" --state "$WORK/audit.json"
 pass "trustd audit (twice, the second checking consistency with the first)"
+
+# The citizen page in a real browser (with its own server).
+export TRUSTD_BIN
+"$REPO/scripts/browser-check.sh"
 echo "interop: all checks passed"
