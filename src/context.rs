@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use crate::cache::ImmutableCache;
 use crate::clock::Clock;
+use crate::error::ServiceError;
 use crate::licence::{PiiHasher, Signers};
 use crate::log::TransparencyLog;
 use crate::pki::Pki;
 use crate::store::Repository;
+use crate::store::{DepartmentRecord, LicenceTypeRecord};
 
 pub struct Context {
     pub store: Arc<dyn Repository>,
@@ -14,9 +17,52 @@ pub struct Context {
     pub log: Arc<TransparencyLog>,
     pub clock: Arc<dyn Clock>,
     pub pii: PiiHasher,
+    /// Facts that never change once written.
+    pub departments: ImmutableCache<String, DepartmentRecord>,
+    pub licence_types: ImmutableCache<String, LicenceTypeRecord>,
+    pub issuance_index: ImmutableCache<String, u64>,
     pub licence_signers: Signers,
     pub public_url: String,
     pub max_upload_bytes: usize,
+}
+
+impl Context {
+    pub async fn department(&self, code: &str) -> Result<Option<DepartmentRecord>, ServiceError> {
+        let store = self.store.clone();
+        self.departments
+            .get_or_load(
+                &code.to_owned(),
+                || async move { store.department(code).await },
+            )
+            .await
+            .map_err(ServiceError::from)
+    }
+
+    pub async fn licence_type(
+        &self,
+        type_code: &str,
+    ) -> Result<Option<LicenceTypeRecord>, ServiceError> {
+        let store = self.store.clone();
+        self.licence_types
+            .get_or_load(&type_code.to_owned(), || async move {
+                store.licence_type(type_code).await
+            })
+            .await
+            .map_err(ServiceError::from)
+    }
+
+    /// Log index of a licence's issuance entry.
+    pub async fn issuance_index(&self, identifier: &str) -> Result<Option<u64>, ServiceError> {
+        let store = self.store.clone();
+        self.issuance_index
+            .get_or_load(&identifier.to_owned(), || async move {
+                store
+                    .event_index(crate::log::EventType::LicenceIssued.as_str(), identifier)
+                    .await
+            })
+            .await
+            .map_err(ServiceError::from)
+    }
 }
 
 impl std::fmt::Debug for Context {

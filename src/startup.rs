@@ -358,6 +358,9 @@ impl Application {
         let context = Arc::new(Context {
             store,
             pii: crate::licence::PiiHasher::new(&salt),
+            departments: crate::cache::ImmutableCache::new(10_000),
+            licence_types: crate::cache::ImmutableCache::new(10_000),
+            issuance_index: crate::cache::ImmutableCache::new(100_000),
             licence_signers: crate::licence::Signers::default(),
             pki,
             log: log.clone(),

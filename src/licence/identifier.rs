@@ -178,7 +178,7 @@ mod tests {
             Err(IdentifierError::Parts)
         );
         assert_eq!(
-            LicenceIdentifier::parse(&good.replace(ISSUER, "91350100M000100Y44")),
+            LicenceIdentifier::parse(&good.replace(&format!(".{ISSUER}."), ".91350100M000100Y44.")),
             Err(IdentifierError::IssuerCode)
         );
         assert_eq!(

@@ -366,7 +366,6 @@ impl Signers {
                 .rfind(usable);
             if current.is_none() {
                 let dept = ctx
-                    .store
                     .department(department)
                     .await?
                     .ok_or(ServiceError::NotFound("department"))?;
@@ -542,7 +541,6 @@ pub async fn issue(
     caller.require(&[Role::Operator])?;
     let department = caller.department.clone().unwrap_or_default();
     let licence_type = ctx
-        .store
         .licence_type(&input.type_code)
         .await?
         .ok_or_else(|| ServiceError::invalid("type_code", "no such licence type"))?;
@@ -603,7 +601,6 @@ pub async fn issue(
         None => format!("{}{}", valid_from.year(), &id.serial()[..10]),
     };
     let dept = ctx
-        .store
         .department(&department)
         .await?
         .ok_or(ServiceError::NotFound("department"))?;
@@ -912,21 +909,16 @@ pub async fn public_status(
     };
     let now = ctx.clock.now();
     let licence_name = ctx
-        .store
         .licence_type(&record.type_code)
         .await?
         .map(|t| t.name)
         .unwrap_or_default();
     let issuer_name = ctx
-        .store
         .department(&record.issuer_code)
         .await?
         .map(|d| d.name)
         .unwrap_or_default();
-    let log_index = ctx
-        .store
-        .event_index(EventType::LicenceIssued.as_str(), identifier)
-        .await?;
+    let log_index = ctx.issuance_index(identifier).await?;
     let status = PublicStatus {
         identifier: record.identifier.clone(),
         status: effective_status(&record, today(now)),
@@ -994,7 +986,6 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
     let (status, issuer, log_index, matches) = match &record {
         Some(r) => {
             let name = ctx
-                .store
                 .department(&r.issuer_code)
                 .await?
                 .map(|d| d.name)
@@ -1005,9 +996,7 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
                     code: r.issuer_code.clone(),
                     name,
                 }),
-                ctx.store
-                    .event_index(EventType::LicenceIssued.as_str(), &r.identifier)
-                    .await?,
+                ctx.issuance_index(&r.identifier).await?,
                 r.token == token.trim(),
             )
         }
@@ -1095,6 +1084,13 @@ pub async fn jwks(ctx: &Context) -> Result<Value, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_times_are_china_standard_time_midnights() {
+        // 2026-01-01 00:00 +08:00 = 2025-12-31 16:00 UTC = 1767196800.
+        let d = Date::from_calendar_date(2026, time::Month::January, 1).unwrap();
+        assert_eq!(midnight(d), 1_767_196_800);
+    }
 
     #[test]
     fn masking() {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Load test of licence issuance and the public verification endpoints, on a release build with
+# the embedded SQLite database (durable commits: WAL, synchronous=FULL). Uses wrk (Debian).
+# Each endpoint runs RUNS times for DURATION; the median requests/s and the median p99 are
+# reported, with /healthz in the same run as the baseline. Client and server share the machine.
+#   usage: scripts/bench-licences.sh [DURATION=10s] [RUNS=3] [CONNECTIONS=64]
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+DURATION="${1:-10s}"
+RUNS="${2:-3}"
+CONNECTIONS="${3:-64}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+(cd "$REPO" && cargo build --release --quiet --bin trustd)
+TRUSTD_BIN="$REPO/target/release/trustd"
+source "$REPO/scripts/lib.sh"
+WORK=$(mktemp -d)
+trap 'stop_trustd; rm -rf "$WORK"' EXIT
+RUST_LOG=error start_trustd "$WORK"
+
+CODE=91350100M000100Y43
+api POST /api/v1/departments "{\"code\":\"$CODE\",\"name\":\"福州市公安局\"}" >/dev/null
+OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$CODE\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+TYPE=$(api POST /api/v1/licence-types '{"name":"居住证","holder_kind":"person","fields":[{"key":"address","label":"居住地址","required":true}],"validity_days":365}' "$OP" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["type_code"])')
+BODY="{\"type_code\":\"$TYPE\",\"holder\":{\"name\":\"张三丰\",\"code_type\":\"111\",\"code\":\"11010519491231002X\"},\"face\":{\"address\":\"福州市鼓楼区\"}}"
+ID=$(api POST /api/v1/licences "$BODY" "$OP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["identifier"])')
+
+cat >"$WORK/issue.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $OP"
+wrk.body = '$BODY'
+LUA
+
+# run NAME URL [SCRIPT]: prints "rps p99_ms non2xx" for each run, then the medians.
+run() {
+  local name="$1" url="$2" script="${3:-}"
+  local results=()
+  for _ in $(seq 1 "$RUNS"); do
+    local out
+    if [ -n "$script" ]; then
+      out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
+    else
+      out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+    fi
+    local rps p99 bad
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+    bad=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+    results+=("$rps ${p99:-0} ${bad:-0}")
+  done
+  printf '%s\n' "${results[@]}" | python3 -c "
+import statistics, sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+rps = statistics.median(r[0] for r in rows); p99 = statistics.median(r[1] for r in rows)
+bad = sum(r[2] for r in rows)
+runs = ', '.join(f'{r[0]:.0f}' for r in rows)
+print(f'$name: median {rps:.0f} req/s (runs: {runs}), median p99 {p99:.1f} ms, non-2xx {bad:.0f}')"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}')"
+echo "wrk: 2 threads, $CONNECTIONS connections, $DURATION x $RUNS runs; SQLite, durable commits"
+run "baseline GET /healthz" "$TRUSTD_URL/healthz"
+run "POST /api/v1/licences (issue)" "$TRUSTD_URL/api/v1/licences" "$WORK/issue.lua"
+run "GET /v/ID (citizen page)" "$TRUSTD_URL/v/$ID"
+run "GET /api/v1/public/licences/ID" "$TRUSTD_URL/api/v1/public/licences/$ID"
+issued=$(sqlite3 "$WORK/trustd.db" 'select count(*) from licences' 2>/dev/null || echo "?")
+echo "licences stored: $issued"
