@@ -280,6 +280,42 @@ fn bootstrap_admin(id: &str, token_hash: Vec<u8>, now: i64) -> ApiKeyRecord {
     }
 }
 
+/// The TSA's certificate and key, issued by the root when the installation has none.
+async fn ensure_tsa(
+    store: &Arc<dyn Repository>,
+    pki: &Pki,
+    clock: &dyn Clock,
+) -> Result<crate::pki::tsa::Tsa, StartupError> {
+    let now = clock.now();
+    let usable = |c: &crate::store::CertificateRecord| {
+        c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + 86_400
+    };
+    let mut current = store
+        .certificates_of_kind("tsa", None)
+        .await?
+        .into_iter()
+        .rfind(usable);
+    if current.is_none() {
+        let issued = pki.issue_tsa(now).await?;
+        let event = certificate_event(&issued.certificate, now);
+        store
+            .apply(
+                WriteSet::new()
+                    .change(Change::InsertKey(issued.key))
+                    .change(Change::InsertCertificate(issued.certificate.clone()))
+                    .event(event.to_new_event()),
+            )
+            .await?;
+        tracing::info!(serial = %issued.certificate.serial, "issued the TSA certificate");
+        current = Some(issued.certificate);
+    }
+    let cert = current.ok_or(PkiError::NoRoot)?;
+    Ok(crate::pki::tsa::Tsa::new(
+        pki.signer(&cert.key_id).await?,
+        cert.der,
+    ))
+}
+
 async fn meta_string(store: &dyn Repository, key: &str) -> Result<String, StartupError> {
     let bytes = store
         .meta(key)
@@ -355,7 +391,9 @@ impl Application {
             .vault()
             .open(PII_SALT_BINDING, &salt)
             .map_err(|_| StartupError::WrongMasterKey)?;
+        let tsa = ensure_tsa(&store, &pki, clock.as_ref()).await?;
         let context = Arc::new(Context {
+            tsa,
             store,
             pii: crate::licence::PiiHasher::new(&salt),
             departments: crate::cache::ImmutableCache::new(10_000),

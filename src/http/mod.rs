@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod params;
+pub mod pki;
 pub mod problem;
 pub mod public;
 
@@ -55,6 +56,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/public/licences/{identifier}/token",   web::get().to(public::token)),
         (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
         (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
+        (Method::POST,   "/tsa",                                         web::post().to(pki::tsa)),
     ]
 }
 

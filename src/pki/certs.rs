@@ -110,6 +110,41 @@ pub fn root_ca_params(
     params
 }
 
+/// The TSA certificate: issued by the root, digitalSignature + nonRepudiation, and
+/// extendedKeyUsage id-kp-timeStamping marked critical (RFC 3161 §2.3; rcgen writes EKU as
+/// non-critical, so the extension is encoded here).
+pub fn tsa_params(
+    common_name: &str,
+    serial: &[u8],
+    validity: Validity,
+    urls: &RevocationUrls,
+) -> Result<CertificateParams, PkiError> {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, country_cn());
+    dn.push(DnType::OrganizationName, "trustd");
+    dn.push(DnType::CommonName, common_name);
+    let mut params = base_params(dn, serial, validity.not_before, validity.not_after);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    with_revocation(&mut params, urls)?;
+    let eku = x509_cert::ext::pkix::ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING]);
+    let mut ext = CustomExtension::from_oid_content(
+        OID_EXTENDED_KEY_USAGE,
+        eku.to_der().map_err(|_| PkiError::BadUrl)?,
+    );
+    ext.set_criticality(true);
+    params.custom_extensions.push(ext);
+    Ok(params)
+}
+
+/// id-ce-extKeyUsage and id-kp-timeStamping (RFC 5280 §4.2.1.12).
+const OID_EXTENDED_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
+const ID_KP_TIME_STAMPING: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+
 /// The subject of a department's certificates: C, O = name, organizationIdentifier = code, CN.
 pub fn department_dn(code: &str, name: &str, common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();

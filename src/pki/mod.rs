@@ -4,7 +4,9 @@
 
 pub mod certs;
 pub mod chain;
+pub mod cms;
 pub mod keys;
+pub mod tsa;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -178,6 +180,48 @@ impl Pki {
                 issuer: "root".into(),
                 kind: "root-ca".into(),
                 subject: common_name.to_owned(),
+                department_code: None,
+                key_id: key.id.clone(),
+                der,
+                not_before,
+                not_after,
+                revoked_at: None,
+                revocation_reason: None,
+                created_at: now.unix_timestamp(),
+            },
+            key,
+        })
+    }
+
+    /// Issues the TSA certificate under the root (10 years, within the root's life).
+    pub async fn issue_tsa(&self, now: OffsetDateTime) -> Result<Issued, PkiError> {
+        let root = self.root().await?;
+        let root_signer = self.signer(&root.key_id).await?;
+        let (signer, key) = self.new_key(KeyAlgorithm::EcdsaP256Sha256, now.unix_timestamp())?;
+        let serial = certs::random_serial()?;
+        let root_end = OffsetDateTime::from_unix_timestamp(root.not_after)
+            .map_err(|_| PkiError::BadCertificate)?;
+        let validity = certs::Validity {
+            not_before: now,
+            not_after: (now + time::Duration::days(365 * 10)).min(root_end),
+        };
+        let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
+        let name = "trustd Time-Stamping Authority";
+        let params = certs::tsa_params(name, &serial, validity, &urls)?;
+        let issuer =
+            rcgen::Issuer::from_ca_cert_der(&root.der.as_slice().into(), RcgenKey(root_signer))?;
+        let public = keys::PublicKeyOnly {
+            algorithm: signer.algorithm(),
+            raw: signer.public_key().to_vec(),
+        };
+        let der = params.signed_by(&public, &issuer)?.der().to_vec();
+        let (not_before, not_after) = validity_of(&der)?;
+        Ok(Issued {
+            certificate: CertificateRecord {
+                serial: hex::encode(&serial),
+                issuer: "root".into(),
+                kind: "tsa".into(),
+                subject: name.into(),
                 department_code: None,
                 key_id: key.id.clone(),
                 der,

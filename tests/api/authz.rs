@@ -275,6 +275,12 @@ async fn authorisation_matrix(app: TestApp) {
             body: Some(json!({"identifier": ids[0]})),
             expect: PUBLIC,
         },
+        Case {
+            method: Method::POST,
+            path: "/tsa".into(),
+            body: None,
+            expect: [415; 6],
+        },
     ];
     // Every registered route is in the matrix.
     for (method, path) in trustd::http::route_table() {

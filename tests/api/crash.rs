@@ -200,3 +200,46 @@ async fn sigkill_under_load_sqlite() {
 async fn sigkill_under_load_postgres() {
     crash_loop(Db::Postgres).await;
 }
+
+/// SIGTERM stops the server gracefully: an in-flight request completes and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("trustd.db").display());
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [5u8; 32]);
+    let admin = format!("sigterm-test-admin-{}", random_hex(16));
+    let mut server = launch(dir.path(), &db, &master, &admin).await;
+    // A request in flight while the signal arrives.
+    let url = server.url.clone();
+    let admin2 = admin.clone();
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/departments"))
+            .bearer_auth(admin2)
+            .json(&serde_json::json!({"code": credit_code(1), "name": "一"}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..300 {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let exited = exited.unwrap_or_else(|| {
+        let _ = server.child.kill();
+        panic!("trustd did not stop within 15 s of SIGTERM");
+    });
+    assert!(exited.success(), "exit status {exited:?}");
+    // The request that was in flight got a complete answer (created, or refused before it began).
+    if let Ok(status) = in_flight.await.unwrap() {
+        assert!(status == 201 || status == 503, "status {status}");
+    }
+}

@@ -12,3 +12,4 @@ mod licences;
 mod log;
 mod restart;
 mod spec;
+mod tsa;

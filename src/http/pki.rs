@@ -1,0 +1,61 @@
+//! Standard PKI wire formats: the RFC 3161 time-stamping service at `POST /tsa`.
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::problem::{payload_too_large, ApiError};
+use crate::context::Context;
+use crate::pki::tsa::MAX_REQUEST_BYTES;
+
+/// Reads a raw body of at most `max` bytes (413 beyond).
+pub async fn read_limited(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "the request body could not be read",
+            )
+        })?;
+        if body.len() + chunk.len() > max {
+            return Err(payload_too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+pub async fn tsa(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if media_type(&req) != "application/timestamp-query" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be an RFC 3161 request, application/timestamp-query",
+        ));
+    }
+    let body = read_limited(payload, MAX_REQUEST_BYTES).await?;
+    let now = ctx.clock.now();
+    let ctx2 = ctx.clone();
+    let reply = web::block(move || ctx2.tsa.respond(&body, now))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/timestamp-reply")
+        .body(reply))
+}

@@ -1,0 +1,203 @@
+//! CMS SignedData (RFC 5652) built from the `cms` crate's types: one signer, signed attributes
+//! content-type, message-digest and ESS signing-certificate-v2 (RFC 5035), SHA-256 and the
+//! signer's key algorithm. Used by the TSA (RFC 3161 tokens) and, for PAdES, by the sealer.
+
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
+use der::{Any, Decode, Encode, Sequence};
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
+
+use super::keys::{KeyAlgorithm, Signer};
+use super::PkiError;
+
+pub const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+pub const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+pub const ID_CT_TST_INFO: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+pub const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+pub const ID_MESSAGE_DIGEST: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+pub const ID_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+pub const ID_TIMESTAMP_TOKEN: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
+pub const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+pub const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// ESSCertIDv2 (RFC 5035 §3); hashAlgorithm is left out, meaning its DEFAULT SHA-256.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct EssCertIdV2 {
+    pub cert_hash: OctetString,
+    pub issuer_serial: IssuerSerial,
+}
+
+/// IssuerSerial (RFC 5035 §4).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct IssuerSerial {
+    pub issuer: Vec<GeneralName>,
+    pub serial_number: SerialNumber,
+}
+
+/// SigningCertificateV2 (RFC 5035 §3), without policies.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct SigningCertificateV2 {
+    pub certs: Vec<EssCertIdV2>,
+}
+
+fn der_err(_: der::Error) -> PkiError {
+    PkiError::BadCertificate
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
+    out
+}
+
+fn algorithm(oid: ObjectIdentifier) -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid,
+        parameters: None,
+    }
+}
+
+fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, PkiError> {
+    Ok(Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![value]).map_err(der_err)?,
+    })
+}
+
+/// Who signs: the key, its certificate, and further certificates to embed (the chain).
+pub struct CmsSigner<'a> {
+    pub key: &'a dyn Signer,
+    pub certificate: &'a [u8],
+    pub chain: &'a [Vec<u8>],
+}
+
+/// A SignerInfo over content whose SHA-256 is `content_digest`, with the signed attributes.
+pub fn signer_info(
+    signer: &CmsSigner<'_>,
+    content_type: ObjectIdentifier,
+    content_digest: &[u8; 32],
+) -> Result<SignerInfo, PkiError> {
+    let cert = Certificate::from_der(signer.certificate).map_err(der_err)?;
+    let ess = SigningCertificateV2 {
+        certs: vec![EssCertIdV2 {
+            cert_hash: OctetString::new(sha256(signer.certificate).to_vec()).map_err(der_err)?,
+            issuer_serial: IssuerSerial {
+                issuer: vec![GeneralName::DirectoryName(
+                    cert.tbs_certificate.issuer.clone(),
+                )],
+                serial_number: cert.tbs_certificate.serial_number.clone(),
+            },
+        }],
+    };
+    let attrs = vec![
+        attribute(
+            ID_CONTENT_TYPE,
+            Any::encode_from(&content_type).map_err(der_err)?,
+        )?,
+        attribute(
+            ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(content_digest.to_vec()).map_err(der_err)?)
+                .map_err(der_err)?,
+        )?,
+        attribute(
+            ID_SIGNING_CERTIFICATE_V2,
+            Any::encode_from(&ess).map_err(der_err)?,
+        )?,
+    ];
+    let signed_attrs = SetOfVec::try_from(attrs).map_err(der_err)?;
+    // The signature covers the DER of the attributes as a SET OF (RFC 5652 §5.4).
+    let to_sign = signed_attrs.to_der().map_err(der_err)?;
+    let signature = signer.key.sign(&to_sign)?;
+    let signature_algorithm = match signer.key.algorithm() {
+        KeyAlgorithm::EcdsaP256Sha256 => algorithm(ECDSA_WITH_SHA256),
+        KeyAlgorithm::Ed25519 => algorithm(ID_ED25519),
+    };
+    Ok(SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: cert.tbs_certificate.issuer,
+            serial_number: cert.tbs_certificate.serial_number,
+        }),
+        digest_alg: algorithm(ID_SHA256),
+        signed_attrs: Some(signed_attrs),
+        signature_algorithm,
+        signature: OctetString::new(signature).map_err(der_err)?,
+        unsigned_attrs: None,
+    })
+}
+
+/// Adds an unsigned attribute (e.g. the signature time-stamp token of CAdES-T).
+pub fn add_unsigned_attribute(
+    info: &mut SignerInfo,
+    oid: ObjectIdentifier,
+    value: Any,
+) -> Result<(), PkiError> {
+    let mut attrs: Vec<Attribute> = info
+        .unsigned_attrs
+        .take()
+        .map(|s| s.into_vec())
+        .unwrap_or_default();
+    attrs.push(attribute(oid, value)?);
+    info.unsigned_attrs = Some(SetOfVec::try_from(attrs).map_err(der_err)?);
+    Ok(())
+}
+
+/// The ContentInfo (DER) of a SignedData with one signer; `econtent` is the encapsulated
+/// content, or `None` for a detached signature.
+pub fn assemble(
+    signer: &CmsSigner<'_>,
+    content_type: ObjectIdentifier,
+    econtent: Option<&[u8]>,
+    info: SignerInfo,
+) -> Result<Vec<u8>, PkiError> {
+    let mut certs = vec![cms::cert::CertificateChoices::Certificate(
+        Certificate::from_der(signer.certificate).map_err(der_err)?,
+    )];
+    for c in signer.chain {
+        certs.push(cms::cert::CertificateChoices::Certificate(
+            Certificate::from_der(c).map_err(der_err)?,
+        ));
+    }
+    let econtent = match econtent {
+        Some(bytes) => Some(
+            Any::encode_from(&OctetString::new(bytes.to_vec()).map_err(der_err)?)
+                .map_err(der_err)?,
+        ),
+        None => None,
+    };
+    let signed = SignedData {
+        // RFC 5652 §5.1: version 3 when the content type is not id-data.
+        version: if content_type == ID_DATA {
+            CmsVersion::V1
+        } else {
+            CmsVersion::V3
+        },
+        digest_algorithms: SetOfVec::try_from(vec![algorithm(ID_SHA256)]).map_err(der_err)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: content_type,
+            econtent,
+        },
+        certificates: Some(CertificateSet(SetOfVec::try_from(certs).map_err(der_err)?)),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![info]).map_err(der_err)?),
+    };
+    ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: Any::encode_from(&signed).map_err(der_err)?,
+    }
+    .to_der()
+    .map_err(der_err)
+}
