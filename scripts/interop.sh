@@ -84,6 +84,20 @@ qr=$(zbarimg -q --raw "$WORK/qr.png" 2>"$WORK/zbar.err") || { cat "$WORK/zbar.er
 [ "$qr" = "$VERIFY_URL" ] || fail "qr.png decodes to '$qr', not '$VERIFY_URL'"
 pass "zbarimg: qr.png decodes to verify_url"
 
+# --- RFC 3161 time-stamping, checked by openssl ts.
+head -c 4096 /dev/urandom >"$WORK/data.bin"
+openssl ts -query -data "$WORK/data.bin" -sha256 -cert -out "$WORK/q.tsq" 2>/dev/null
+curl -fsS -H 'Content-Type: application/timestamp-query' --data-binary @"$WORK/q.tsq" "$TRUSTD_URL/tsa" -o "$WORK/r.tsr"
+openssl ts -verify -in "$WORK/r.tsr" -queryfile "$WORK/q.tsq" -CAfile "$WORK/root.pem" 2>/dev/null | grep -q "Verification: OK"
+openssl ts -verify -in "$WORK/r.tsr" -data "$WORK/data.bin" -CAfile "$WORK/root.pem" 2>/dev/null | grep -q "Verification: OK"
+openssl ts -reply -in "$WORK/r.tsr" -token_out -out "$WORK/token.der" 2>/dev/null
+openssl pkcs7 -inform DER -in "$WORK/token.der" -print_certs -out "$WORK/tsa.pem" 2>/dev/null
+openssl x509 -in "$WORK/tsa.pem" -noout -text | grep -A1 "Extended Key Usage: critical" | grep -q "Time Stamping"
+pass "openssl ts -verify: time-stamp token (query and data) verifies to the root; TSA EKU timeStamping is critical"
+printf 'garbage' | curl -fsS -H 'Content-Type: application/timestamp-query' --data-binary @- "$TRUSTD_URL/tsa" -o "$WORK/bad.tsr"
+openssl ts -reply -in "$WORK/bad.tsr" -text 2>/dev/null | grep -q "Status: Rejected"
+pass "openssl ts: a malformed request gets an RFC 3161 rejection"
+
 # --- The issuance log, checked by code that is not ours.
 AUDITOR=$(api POST /api/v1/api-keys '{"role":"auditor","label":"interop"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 sleep 0.5
