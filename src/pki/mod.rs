@@ -193,23 +193,33 @@ impl Pki {
         })
     }
 
-    /// Issues the TSA certificate under the root (10 years, within the root's life).
-    pub async fn issue_tsa(&self, now: OffsetDateTime) -> Result<Issued, PkiError> {
-        let root = self.root().await?;
-        let root_signer = self.signer(&root.key_id).await?;
+    /// What every issued certificate goes through: a new key, a random serial, the profile's
+    /// parameters (built by `params` from the serial and the validity), the issuer's signature,
+    /// and the record to store. The validity ends at `days` or at the issuer's end, if sooner.
+    async fn issue_under<F>(
+        &self,
+        issuer: &CertificateRecord,
+        request: IssueRequest<'_>,
+        params: F,
+    ) -> Result<Issued, PkiError>
+    where
+        F: FnOnce(&[u8], certs::Validity) -> Result<rcgen::CertificateParams, PkiError>,
+    {
+        let now = request.now;
+        let issuer_signer = self.signer(&issuer.key_id).await?;
         let (signer, key) = self.new_key(KeyAlgorithm::EcdsaP256Sha256, now.unix_timestamp())?;
         let serial = certs::random_serial()?;
-        let root_end = OffsetDateTime::from_unix_timestamp(root.not_after)
+        let issuer_end = OffsetDateTime::from_unix_timestamp(issuer.not_after)
             .map_err(|_| PkiError::BadCertificate)?;
         let validity = certs::Validity {
             not_before: now,
-            not_after: (now + time::Duration::days(365 * 10)).min(root_end),
+            not_after: (now + time::Duration::days(request.days)).min(issuer_end),
         };
-        let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
-        let name = "trustd Time-Stamping Authority";
-        let params = certs::tsa_params(name, &serial, validity, &urls)?;
-        let issuer =
-            rcgen::Issuer::from_ca_cert_der(&root.der.as_slice().into(), RcgenKey(root_signer))?;
+        let params = params(&serial, validity)?;
+        let issuer = rcgen::Issuer::from_ca_cert_der(
+            &issuer.der.as_slice().into(),
+            RcgenKey(issuer_signer),
+        )?;
         let public = keys::PublicKeyOnly {
             algorithm: signer.algorithm(),
             raw: signer.public_key().to_vec(),
@@ -219,10 +229,10 @@ impl Pki {
         Ok(Issued {
             certificate: CertificateRecord {
                 serial: hex::encode(&serial),
-                issuer: "root".into(),
-                kind: "tsa".into(),
-                subject: name.into(),
-                department_code: None,
+                issuer: request.issuer_name.to_owned(),
+                kind: request.kind.to_owned(),
+                subject: request.subject.to_owned(),
+                department_code: request.department.map(str::to_owned),
                 key_id: key.id.clone(),
                 der,
                 not_before,
@@ -233,6 +243,35 @@ impl Pki {
             },
             key,
         })
+    }
+
+    /// The current (unrevoked) CA certificate of a department.
+    async fn department_ca(&self, department_code: &str) -> Result<CertificateRecord, PkiError> {
+        self.store
+            .certificates_of_kind("department-ca", Some(department_code))
+            .await?
+            .into_iter()
+            .rfind(|c| c.revoked_at.is_none())
+            .ok_or(PkiError::NoRoot)
+    }
+
+    /// Issues the TSA certificate under the root (10 years, within the root's life).
+    pub async fn issue_tsa(&self, now: OffsetDateTime) -> Result<Issued, PkiError> {
+        let root = self.root().await?;
+        let name = "trustd Time-Stamping Authority";
+        let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
+        let request = IssueRequest {
+            issuer_name: "root",
+            kind: "tsa",
+            subject: name,
+            department: None,
+            days: 365 * 10,
+            now,
+        };
+        self.issue_under(&root, request, |serial, validity| {
+            certs::tsa_params(name, serial, validity, &urls)
+        })
+        .await
     }
 
     /// Issues an end-entity certificate under a department's CA for a new key.
@@ -245,60 +284,30 @@ impl Pki {
         valid_days: i64,
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
-        let ca = self
-            .store
-            .certificates_of_kind("department-ca", Some(department_code))
-            .await?
-            .into_iter()
-            .rfind(|c| c.revoked_at.is_none())
-            .ok_or(PkiError::NoRoot)?;
+        let ca = self.department_ca(department_code).await?;
         let department = self
             .store
             .department(department_code)
             .await?
             .ok_or(PkiError::NoRoot)?;
-        let ca_signer = self.signer(&ca.key_id).await?;
-        let (signer, key) = self.new_key(KeyAlgorithm::EcdsaP256Sha256, now.unix_timestamp())?;
-        let serial = certs::random_serial()?;
-        let ca_end = OffsetDateTime::from_unix_timestamp(ca.not_after)
-            .map_err(|_| PkiError::BadCertificate)?;
-        let not_after = (now + time::Duration::days(valid_days)).min(ca_end);
         let urls = certs::RevocationUrls::for_ca(&self.public_url, department_code);
         let subject = certs::DepartmentSubject {
             code: department_code,
             name: &department.name,
             common_name,
         };
-        let validity = certs::Validity {
-            not_before: now,
-            not_after,
+        let request = IssueRequest {
+            issuer_name: department_code,
+            kind,
+            subject: common_name,
+            department: Some(department_code),
+            days: valid_days,
+            now,
         };
-        let params = certs::department_leaf_params(subject, &serial, validity, key_usages, &urls)?;
-        let issuer =
-            rcgen::Issuer::from_ca_cert_der(&ca.der.as_slice().into(), RcgenKey(ca_signer))?;
-        let public = keys::PublicKeyOnly {
-            algorithm: signer.algorithm(),
-            raw: signer.public_key().to_vec(),
-        };
-        let der = params.signed_by(&public, &issuer)?.der().to_vec();
-        let (not_before, not_after) = validity_of(&der)?;
-        Ok(Issued {
-            certificate: CertificateRecord {
-                serial: hex::encode(&serial),
-                issuer: department_code.to_owned(),
-                kind: kind.to_owned(),
-                subject: common_name.to_owned(),
-                department_code: Some(department_code.to_owned()),
-                key_id: key.id.clone(),
-                der,
-                not_before,
-                not_after,
-                revoked_at: None,
-                revocation_reason: None,
-                created_at: now.unix_timestamp(),
-            },
-            key,
+        self.issue_under(&ca, request, |serial, validity| {
+            certs::department_leaf_params(subject, serial, validity, key_usages, &urls)
         })
+        .await
     }
 
     /// Issues a department's intermediate CA under the root (10 years, within the root's life).
@@ -309,39 +318,36 @@ impl Pki {
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
         let root = self.root().await?;
-        let root_signer = self.signer(&root.key_id).await?;
-        let (signer, key) = self.new_key(KeyAlgorithm::EcdsaP256Sha256, now.unix_timestamp())?;
-        let serial = certs::random_serial()?;
-        let not_after = (now + time::Duration::days(365 * 10)).min(
-            OffsetDateTime::from_unix_timestamp(root.not_after)
-                .map_err(|_| PkiError::BadCertificate)?,
-        );
         let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
-        let params = certs::department_ca_params(code, name, &serial, now, not_after, &urls)?;
-        let issuer =
-            rcgen::Issuer::from_ca_cert_der(&root.der.as_slice().into(), RcgenKey(root_signer))?;
-        let public = keys::PublicKeyOnly {
-            algorithm: signer.algorithm(),
-            raw: signer.public_key().to_vec(),
+        let subject = format!("{name} CA");
+        let request = IssueRequest {
+            issuer_name: "root",
+            kind: "department-ca",
+            subject: &subject,
+            department: Some(code),
+            days: 365 * 10,
+            now,
         };
-        let der = params.signed_by(&public, &issuer)?.der().to_vec();
-        let (not_before, not_after) = validity_of(&der)?;
-        Ok(Issued {
-            certificate: CertificateRecord {
-                serial: hex::encode(&serial),
-                issuer: "root".into(),
-                kind: "department-ca".into(),
-                subject: format!("{name} CA"),
-                department_code: Some(code.to_owned()),
-                key_id: key.id.clone(),
-                der,
-                not_before,
-                not_after,
-                revoked_at: None,
-                revocation_reason: None,
-                created_at: now.unix_timestamp(),
-            },
-            key,
+        self.issue_under(&root, request, |serial, validity| {
+            certs::department_ca_params(
+                code,
+                name,
+                serial,
+                validity.not_before,
+                validity.not_after,
+                &urls,
+            )
         })
+        .await
     }
+}
+
+/// The record-keeping side of an issuance: who issues, what kind, for whom, for how long.
+struct IssueRequest<'a> {
+    issuer_name: &'a str,
+    kind: &'a str,
+    subject: &'a str,
+    department: Option<&'a str>,
+    days: i64,
+    now: OffsetDateTime,
 }
