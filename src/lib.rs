@@ -17,6 +17,7 @@ pub mod http;
 pub mod licence;
 pub mod log;
 pub mod pki;
+pub mod seal;
 pub mod startup;
 pub mod store;
 

@@ -14,6 +14,7 @@ pub mod params;
 pub mod pki;
 pub mod problem;
 pub mod public;
+pub mod seals;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, Route};
@@ -57,6 +58,10 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
         (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
         (Method::POST,   "/tsa",                                         web::post().to(pki::tsa)),
+        (Method::POST,   "/api/v1/seals",                                web::post().to(seals::create)),
+        (Method::GET,    "/api/v1/seals",                                web::get().to(seals::list)),
+        (Method::GET,    "/api/v1/seals/{id}",                           web::get().to(seals::get)),
+        (Method::GET,    "/api/v1/seals/{id}/appearance.svg",            web::get().to(seals::appearance)),
     ]
 }
 

@@ -33,6 +33,7 @@ pub enum EventType {
     LicenceRevoked,
     LicenceRead,
     LicenceHolderQuery,
+    SealCreated,
 }
 
 impl EventType {
@@ -51,6 +52,7 @@ impl EventType {
         EventType::LicenceRevoked,
         EventType::LicenceRead,
         EventType::LicenceHolderQuery,
+        EventType::SealCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl EventType {
             EventType::LicenceRevoked => "licence.revoked",
             EventType::LicenceRead => "licence.read",
             EventType::LicenceHolderQuery => "licence.holder_query",
+            EventType::SealCreated => "seal.created",
         }
     }
 

@@ -153,6 +153,18 @@ pub struct LicenceRecord {
     pub created_at: i64,
 }
 
+/// An electronic seal (电子印章): its certificate holds the key that seals documents.
+#[derive(Debug, Clone)]
+pub struct SealRecord {
+    pub id: String,
+    pub department_code: String,
+    pub name: String,
+    /// `official`, `contract`, `finance`, `invoice` or `other`.
+    pub kind: String,
+    pub certificate_serial: String,
+    pub created_at: i64,
+}
+
 /// An issuance log entry to append; its index is assigned in the writing transaction.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -221,6 +233,7 @@ pub enum Change {
         at: i64,
     },
     InsertLicenceType(LicenceTypeRecord),
+    InsertSeal(SealRecord),
     InsertLicence(Box<LicenceRecord>),
     /// Change a licence's status, only if it is still `from`; `NotFound` otherwise.
     SetLicenceStatus {
@@ -288,6 +301,9 @@ pub trait Repository: Send + Sync + 'static {
         kind: &str,
         department: Option<&str>,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    async fn seal(&self, id: &str) -> Result<Option<SealRecord>, StoreError>;
+    async fn seals_of(&self, department: &str) -> Result<Vec<SealRecord>, StoreError>;
 
     async fn licence_types(&self) -> Result<Vec<LicenceTypeRecord>, StoreError>;
     async fn licence_type(&self, type_code: &str) -> Result<Option<LicenceTypeRecord>, StoreError>;

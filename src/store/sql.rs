@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, DepartmentRecord,
-    EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId, Repository, StoreError,
-    StoredKey, WriteSet,
+    EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId, Repository, SealRecord,
+    StoreError, StoredKey, WriteSet,
 };
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_licences.sql"),
         include_str!("../../migrations/postgres/0002_licences.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite/0003_seals.sql"),
+        include_str!("../../migrations/postgres/0003_seals.sql"),
     ),
 ];
 
@@ -304,6 +309,21 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             .await
             .map_err(map_err)?;
         }
+        Change::InsertSeal(seal) => {
+            sqlx::query(
+                "INSERT INTO seals (id, department_code, name, kind, certificate_serial, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&seal.id)
+            .bind(&seal.department_code)
+            .bind(&seal.name)
+            .bind(&seal.kind)
+            .bind(&seal.certificate_serial)
+            .bind(seal.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
         Change::InsertLicence(l) => {
             sqlx::query(&format!(
                 "INSERT INTO licences ({LICENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
@@ -362,6 +382,17 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
 const LICENCE_COLUMNS: &str = "identifier, type_code, number, holder_name, holder_code_type, holder_code, \
      holder_hash, issuer_code, issue_date, valid_from, valid_until, area_code, face, status, status_reason, \
      status_at, previous_identifier, signer_serial, token, created_at";
+
+fn seal_from_row(row: &AnyRow) -> Result<SealRecord, sqlx::Error> {
+    Ok(SealRecord {
+        id: row.try_get("id")?,
+        department_code: row.try_get("department_code")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        certificate_serial: row.try_get("certificate_serial")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
 
 fn licence_type_from_row(row: &AnyRow) -> Result<LicenceTypeRecord, sqlx::Error> {
     Ok(LicenceTypeRecord {
@@ -668,6 +699,29 @@ impl Repository for SqlStore {
         .map_err(map_err)?;
         rows.iter()
             .map(certificate_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn seal(&self, id: &str) -> Result<Option<SealRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM seals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(seal_from_row).transpose().map_err(map_err)
+    }
+
+    async fn seals_of(&self, department: &str) -> Result<Vec<SealRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM seals WHERE department_code = $1 ORDER BY created_at, id LIMIT 1000",
+        )
+        .bind(department)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(seal_from_row)
             .collect::<Result<_, _>>()
             .map_err(map_err)
     }

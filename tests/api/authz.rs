@@ -58,6 +58,17 @@ async fn authorisation_matrix(app: TestApp) {
             .unwrap();
         ids.push(l["identifier"].as_str().unwrap().to_owned());
     }
+    let seal: Value = app
+        .post_json(
+            "/api/v1/seals",
+            Some(&op_a),
+            &json!({"name": "甲局公章", "kind": "official"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seal_a = seal["id"].as_str().unwrap().to_owned();
     let reason = json!({"reason": "test"});
     let resp = app
         .post_json(
@@ -280,6 +291,30 @@ async fn authorisation_matrix(app: TestApp) {
             path: "/tsa".into(),
             body: None,
             expect: [415; 6],
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/seals".into(),
+            body: Some(json!({"name": "章", "kind": "official"})),
+            expect: [401, 401, 403, 201, 201, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/seals".into(),
+            body: None,
+            expect: [401, 401, 403, 200, 200, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/seals/{seal_a}"),
+            body: None,
+            expect: [401, 401, 403, 200, 404, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/seals/{seal_a}/appearance.svg"),
+            body: None,
+            expect: [401, 401, 403, 200, 404, 403],
         },
     ];
     // Every registered route is in the matrix.

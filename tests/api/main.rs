@@ -11,5 +11,6 @@ mod errors;
 mod licences;
 mod log;
 mod restart;
+mod seals;
 mod spec;
 mod tsa;
