@@ -17,7 +17,7 @@ pub struct Context {
     pub log: Arc<TransparencyLog>,
     pub clock: Arc<dyn Clock>,
     pub pii: PiiHasher,
-    pub tsa: crate::pki::tsa::Tsa,
+    pub tsa: std::sync::Arc<crate::pki::tsa::Tsa>,
     /// Facts that never change once written.
     pub departments: ImmutableCache<String, DepartmentRecord>,
     pub licence_types: ImmutableCache<String, LicenceTypeRecord>,

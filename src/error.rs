@@ -19,6 +19,9 @@ pub enum ServiceError {
     /// The caller is authenticated but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A submitted document that cannot be processed; `kind` names the problem type.
+    #[error("{detail}")]
+    Document { kind: &'static str, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -391,7 +391,7 @@ impl Application {
             .vault()
             .open(PII_SALT_BINDING, &salt)
             .map_err(|_| StartupError::WrongMasterKey)?;
-        let tsa = ensure_tsa(&store, &pki, clock.as_ref()).await?;
+        let tsa = Arc::new(ensure_tsa(&store, &pki, clock.as_ref()).await?);
         let context = Arc::new(Context {
             tsa,
             store,

@@ -62,6 +62,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/seals",                                web::get().to(seals::list)),
         (Method::GET,    "/api/v1/seals/{id}",                           web::get().to(seals::get)),
         (Method::GET,    "/api/v1/seals/{id}/appearance.svg",            web::get().to(seals::appearance)),
+        (Method::POST,   "/api/v1/seals/{id}/stamp",                     web::post().to(seals::stamp)),
     ]
 }
 

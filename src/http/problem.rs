@@ -126,6 +126,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
             }
+            ServiceError::Document { kind, detail } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, kind, detail)
+            }
             ServiceError::Log(LogError::BadRequest(detail)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", detail)
             }

@@ -77,3 +77,122 @@ pub async fn appearance(
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(svg))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StampQuery {
+    page: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    width: Option<String>,
+    visible: Option<String>,
+    reason: Option<String>,
+    location: Option<String>,
+    level: Option<String>,
+}
+
+fn points(
+    field: &str,
+    value: Option<&str>,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<f64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                field,
+                format!("must be a number of points between {min} and {max}"),
+            )),
+        },
+    }
+}
+
+fn text(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.chars().count() <= 200 && !v.chars().any(char::is_control) => {
+            Ok(Some(v.to_owned()))
+        }
+        Some(_) => Err(ApiError::bad_request(
+            field,
+            "must be at most 200 characters, no control characters",
+        )),
+    }
+}
+
+impl StampQuery {
+    fn parse(&self) -> Result<seal::StampOptions, ApiError> {
+        let page =
+            match &self.page {
+                None => None,
+                Some(p) => Some(p.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ApiError::bad_request("page", "must be a page number from 1")
+                })?),
+            };
+        let visible = match self.visible.as_deref() {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(_) => return Err(ApiError::bad_request("visible", "must be true or false")),
+        };
+        let level = match self.level.as_deref() {
+            None => seal::Level::Timestamped,
+            Some(l) => seal::Level::parse(l)
+                .ok_or_else(|| ApiError::bad_request("level", "must be B-B or B-T"))?,
+        };
+        Ok(seal::StampOptions {
+            placement: crate::seal::pdf::Placement {
+                page,
+                x: points("x", self.x.as_deref(), 36.0, 0.0, 14_400.0)?,
+                y: points("y", self.y.as_deref(), 36.0, 0.0, 14_400.0)?,
+                width: points("width", self.width.as_deref(), 120.0, 20.0, 1_000.0)?,
+                visible,
+            },
+            reason: text("reason", self.reason.as_deref())?,
+            location: text("location", self.location.as_deref())?,
+            level,
+        })
+    }
+}
+
+/// Seals the PDF in the body (`application/pdf`) and answers the sealed file.
+pub async fn stamp(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<StampQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    // Authorise first (another department's seal is 404, other roles 403), then validate.
+    seal::get(&ctx, &caller, &path).await?;
+    let options = query.parse()?;
+    let media = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if media.as_deref() != Some("application/pdf") {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be the PDF itself, Content-Type: application/pdf",
+        ));
+    }
+    let body = super::pki::read_limited(payload, ctx.max_upload_bytes).await?;
+    let stamped = seal::stamp(&ctx, &caller, &path, body, options).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Trustd-Log-Index", stamped.log_index.to_string()))
+        .insert_header(("Trustd-Document-Sha256", stamped.sha256))
+        .insert_header(("Trustd-Seal-Visible", stamped.visible.to_string()))
+        .body(stamped.pdf))
+}

@@ -34,6 +34,7 @@ pub enum EventType {
     LicenceRead,
     LicenceHolderQuery,
     SealCreated,
+    DocumentStamped,
 }
 
 impl EventType {
@@ -53,6 +54,7 @@ impl EventType {
         EventType::LicenceRead,
         EventType::LicenceHolderQuery,
         EventType::SealCreated,
+        EventType::DocumentStamped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +74,7 @@ impl EventType {
             EventType::LicenceRead => "licence.read",
             EventType::LicenceHolderQuery => "licence.holder_query",
             EventType::SealCreated => "seal.created",
+            EventType::DocumentStamped => "document.stamped",
         }
     }
 

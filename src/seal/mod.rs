@@ -3,6 +3,7 @@
 //! that PAdES validators accept it for non-repudiation), and a generated appearance.
 
 pub mod appearance;
+pub mod pdf;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -170,4 +171,184 @@ pub async fn appearance(ctx: &Context, caller: &Caller, id: &str) -> Result<Stri
         .await?
         .ok_or(ServiceError::NotFound("department"))?;
     Ok(appearance::svg(&department.name, &seal.record.kind))
+}
+
+/// PAdES baseline level of a seal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// B-B: the signature alone.
+    Basic,
+    /// B-T: with a signature time-stamp from the service's TSA.
+    Timestamped,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "B-B" => Some(Level::Basic),
+            "B-T" => Some(Level::Timestamped),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Basic => "B-B",
+            Level::Timestamped => "B-T",
+        }
+    }
+}
+
+/// Options of a stamping, already parsed.
+#[derive(Debug, Clone)]
+pub struct StampOptions {
+    pub placement: pdf::Placement,
+    pub reason: Option<String>,
+    pub location: Option<String>,
+    pub level: Level,
+}
+
+/// The sealed document and what the log recorded.
+#[derive(Debug)]
+pub struct Stamped {
+    pub pdf: Vec<u8>,
+    pub sha256: String,
+    pub visible: bool,
+    pub log_index: u64,
+}
+
+fn pdf_problem(e: pdf::PdfError) -> ServiceError {
+    match e {
+        pdf::PdfError::Malformed(detail) => ServiceError::Document {
+            kind: "malformed-pdf",
+            detail,
+        },
+        pdf::PdfError::Encrypted => ServiceError::Document {
+            kind: "encrypted-pdf",
+            detail: e.to_string(),
+        },
+        pdf::PdfError::CertifiedNoChanges => ServiceError::Document {
+            kind: "certified-no-changes",
+            detail: e.to_string(),
+        },
+        pdf::PdfError::BadOption(detail) => ServiceError::invalid("page", detail),
+        pdf::PdfError::Signing => ServiceError::Pki(crate::pki::PkiError::Signing),
+    }
+}
+
+/// Seals a PDF with one of the caller's department's seals.
+pub async fn stamp(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    document: Vec<u8>,
+    options: StampOptions,
+) -> Result<Stamped, ServiceError> {
+    let seal = get(ctx, caller, id).await?;
+    if seal.certificate.revoked_at.is_some() {
+        return Err(ServiceError::Conflict(
+            "the seal is revoked and can no longer stamp".into(),
+        ));
+    }
+    let now = ctx.clock.now();
+    if now.unix_timestamp() >= seal.certificate.not_after {
+        return Err(ServiceError::Conflict(
+            "the seal's certificate has expired".into(),
+        ));
+    }
+    let signer = ctx.pki.signer(&seal.certificate.key_id).await?;
+    let ca = ctx
+        .store
+        .certificates_of_kind("department-ca", Some(&seal.record.department_code))
+        .await?
+        .into_iter()
+        .rfind(|c| c.revoked_at.is_none())
+        .ok_or(ServiceError::NotFound("department CA"))?;
+    let root = ctx.pki.root().await?;
+    let chain = vec![ca.der, root.der];
+    let input_sha256 = hex::encode(crate::pki::cms::sha256(&document));
+    // Room for the CMS: the certificates it carries, the signature and attributes, and the
+    // time-stamp token with the TSA certificate (RFC 3161), with a margin.
+    let mut reserve = seal.certificate.der.len() + chain.iter().map(Vec::len).sum::<usize>() + 1024;
+    if options.level == Level::Timestamped {
+        reserve += ctx.tsa.certificate().len() + 1536;
+    }
+    let field_name = format!("Seal-{}-{}", seal.record.id, now.unix_timestamp());
+    let signing_time = now
+        .format(time::macros::format_description!(
+            "D:[year][month][day][hour][minute][second]+00'00'"
+        ))
+        .unwrap_or_default();
+    let level = options.level;
+    let seal_name = seal.record.name.clone();
+    let cert = seal.certificate.der.clone();
+    let stamped = {
+        let options = options.clone();
+        let signer = signer.clone();
+        let tsa = ctx.tsa.clone();
+        // Parsing and signing are CPU work: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let sign = move |digest: &[u8; 32]| -> Result<Vec<u8>, pdf::PdfError> {
+                let cms_signer = crate::pki::cms::CmsSigner {
+                    key: signer.as_ref(),
+                    certificate: &cert,
+                    chain: &chain,
+                };
+                let mut info =
+                    crate::pki::cms::signer_info(&cms_signer, crate::pki::cms::ID_DATA, digest)
+                        .map_err(|_| pdf::PdfError::Signing)?;
+                if level == Level::Timestamped {
+                    let token = tsa
+                        .stamp(info.signature.as_bytes(), now)
+                        .map_err(|_| pdf::PdfError::Signing)?;
+                    let any = <der::Any as der::Decode>::from_der(&token)
+                        .map_err(|_| pdf::PdfError::Signing)?;
+                    crate::pki::cms::add_unsigned_attribute(
+                        &mut info,
+                        crate::pki::cms::ID_TIMESTAMP_TOKEN,
+                        any,
+                    )
+                    .map_err(|_| pdf::PdfError::Signing)?;
+                }
+                crate::pki::cms::assemble(&cms_signer, crate::pki::cms::ID_DATA, None, info)
+                    .map_err(|_| pdf::PdfError::Signing)
+            };
+            pdf::seal(
+                &document,
+                pdf::SealRequest {
+                    placement: options.placement.clone(),
+                    field_name,
+                    seal_name: &seal_name,
+                    reason: options.reason.as_deref(),
+                    location: options.location.as_deref(),
+                    signing_time,
+                    reserve,
+                },
+                Box::new(sign),
+            )
+            .map(|sealed| (sealed, input_sha256))
+        })
+        .await
+        .map_err(|_| ServiceError::Join)?
+        .map_err(pdf_problem)?
+    };
+    let (stamped, input_sha256) = stamped;
+    let output_sha256 = hex::encode(crate::pki::cms::sha256(&stamped.pdf));
+    let event = Event::new(EventType::DocumentStamped, now, seal.record.id.as_str())
+        .department(seal.record.department_code.as_str())
+        .actor(Some(&caller.key_id))
+        .data("input_sha256", &input_sha256)
+        .data("output_sha256", &output_sha256)
+        .data("certificate_serial", &seal.certificate.serial)
+        .data("level", level.as_str())
+        .data("visible", stamped.visible);
+    let indices = ctx
+        .store
+        .apply(WriteSet::new().event(event.to_new_event()))
+        .await?;
+    Ok(Stamped {
+        pdf: stamped.pdf,
+        sha256: output_sha256,
+        visible: stamped.visible,
+        log_index: indices.first().copied().unwrap_or_default(),
+    })
 }

@@ -316,6 +316,12 @@ async fn authorisation_matrix(app: TestApp) {
             body: None,
             expect: [401, 401, 403, 200, 404, 403],
         },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/seals/{seal_a}/stamp"),
+            body: None,
+            expect: [401, 401, 403, 415, 404, 403],
+        },
     ];
     // Every registered route is in the matrix.
     for (method, path) in trustd::http::route_table() {

@@ -13,4 +13,5 @@ mod log;
 mod restart;
 mod seals;
 mod spec;
+mod stamp;
 mod tsa;

@@ -1,0 +1,765 @@
+//! Sealing PDFs (PAdES baseline B-B and B-T, ETSI EN 319 142-1; ISO 32000 §12.8): an
+//! incremental update that keeps the original bytes as a prefix and adds a signature field
+//! (visible or not), its signature dictionary with a detached CAdES signature over the
+//! `/ByteRange`, and a new version of the page and of the AcroForm.
+//!
+//! Untrusted input is checked before lopdf sees it, because lopdf is lenient where a sealer
+//! must not be: nesting depth is bounded by a scan (lopdf's parser recurses), the file must end
+//! with `startxref`/`%%EOF`, a trailer `/Encrypt` is refused (lopdf decrypts owner-password files
+//! silently), and a file whose cross-reference data lopdf had to repair is refused (an update
+//! appended to it would not verify anywhere).
+
+use std::io::Write;
+
+use lopdf::{Dictionary, Document, Object, ObjectId};
+
+/// Nesting of dictionaries and arrays allowed (ISO 32000 Annex C suggests 28 for arrays).
+const MAX_NESTING: usize = 64;
+/// Most pages walked in the page tree, and the depth of the tree.
+const MAX_PAGES: usize = 100_000;
+const MAX_TREE_DEPTH: usize = 64;
+/// Largest stream lopdf may decompress while loading (object and xref streams).
+const MAX_DECOMPRESSED: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PdfError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the PDF is encrypted; decrypt it before sealing")]
+    Encrypted,
+    #[error("the PDF is certified with no changes allowed (DocMDP P=1): it cannot be sealed")]
+    CertifiedNoChanges,
+    #[error("{0}")]
+    BadOption(String),
+    #[error("signing failed")]
+    Signing,
+}
+
+fn malformed(what: impl Into<String>) -> PdfError {
+    PdfError::Malformed(what.into())
+}
+
+/// Scans the raw bytes: header, trailer keywords, and a bound on nesting depth (outside
+/// strings, comments and stream data). Cheap, linear, and never recursive.
+pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
+    let head = &bytes[..bytes.len().min(1024)];
+    if !head.windows(5).any(|w| w == b"%PDF-") {
+        return Err(malformed("no %PDF- header: this is not a PDF file"));
+    }
+    let tail = &bytes[bytes.len().saturating_sub(1024)..];
+    let Some(pos) = rfind(tail, b"startxref") else {
+        return Err(malformed(
+            "no startxref at the end of the file (truncated or damaged)",
+        ));
+    };
+    if rfind(&tail[pos..], b"%%EOF").is_none() {
+        return Err(malformed("no %%EOF after startxref (truncated file)"));
+    }
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                // Literal string with balanced parentheses and escapes.
+                let mut level = 0usize;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 1,
+                        b'(' => level += 1,
+                        b')' => {
+                            level -= 1;
+                            if level == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                depth += 1;
+                i += 1;
+            }
+            b'>' if bytes.get(i + 1) == Some(&b'>') => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b's' if bytes[i..].starts_with(b"stream")
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) =>
+            {
+                // Skip stream data up to `endstream`.
+                match find(&bytes[i + 6..], b"endstream") {
+                    Some(end) => i += 6 + end + 8,
+                    None => return Err(malformed("a stream has no endstream")),
+                }
+                depth = 0;
+            }
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(malformed(format!(
+                "objects are nested more than {MAX_NESTING} deep"
+            )));
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// The `startxref` offset written at the end of the file.
+fn startxref(bytes: &[u8]) -> Result<usize, PdfError> {
+    let tail_start = bytes.len().saturating_sub(1024);
+    let tail = &bytes[tail_start..];
+    let pos = rfind(tail, b"startxref").ok_or_else(|| malformed("no startxref"))?;
+    let digits: String = tail[pos + 9..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .map(|b| char::from(*b))
+        .collect();
+    let offset: usize = digits
+        .parse()
+        .map_err(|_| malformed("startxref is not followed by an offset"))?;
+    let at = bytes
+        .get(offset..)
+        .ok_or_else(|| malformed("startxref points past the end of the file"))?;
+    // It must point at `xref` or at an object (a cross-reference stream).
+    let at = &at[..at.len().min(64)];
+    let points_at_xref = at.starts_with(b"xref")
+        || at
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .nth(2)
+            .is_some_and(|w| w.starts_with(b"obj"));
+    if !points_at_xref {
+        return Err(malformed(
+            "startxref does not point at cross-reference data",
+        ));
+    }
+    Ok(offset)
+}
+
+/// Where and how to place the seal.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// 1-based; `None` = the last page.
+    pub page: Option<u32>,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub visible: bool,
+}
+
+/// What the update needs to know about the original file.
+struct Inspected {
+    doc: Document,
+    prev_startxref: usize,
+    xref_stream: bool,
+    root: ObjectId,
+    page: ObjectId,
+    /// Lower-left corner and rotation of the page's crop box.
+    crop: [f64; 4],
+    rotate: i64,
+    signatures: usize,
+}
+
+fn number(o: &Object) -> Option<f64> {
+    match o {
+        Object::Integer(i) => Some(*i as f64),
+        Object::Real(r) => Some(f64::from(*r)),
+        _ => None,
+    }
+}
+
+fn rect(doc: &Document, o: &Object) -> Option<[f64; 4]> {
+    let arr = match o {
+        Object::Reference(id) => doc.get_object(*id).ok()?.as_array().ok()?,
+        other => other.as_array().ok()?,
+    };
+    if arr.len() != 4 {
+        return None;
+    }
+    let v: Vec<f64> = arr.iter().filter_map(number).collect();
+    (v.len() == 4).then(|| {
+        [
+            v[0].min(v[2]),
+            v[1].min(v[3]),
+            v[0].max(v[2]),
+            v[1].max(v[3]),
+        ]
+    })
+}
+
+/// An inherited page attribute (ISO 32000 §7.7.3.4), walking /Parent a bounded number of times.
+fn inherited<'a>(doc: &'a Document, page: &'a Dictionary, key: &[u8]) -> Option<&'a Object> {
+    let mut dict = page;
+    for _ in 0..MAX_TREE_DEPTH {
+        if let Ok(v) = dict.get(key) {
+            return Some(v);
+        }
+        let parent = dict.get(b"Parent").ok()?.as_reference().ok()?;
+        dict = doc.get_dictionary(parent).ok()?;
+    }
+    None
+}
+
+/// The pages in order, walking the tree ourselves: a cycle or an absurd depth is malformed.
+fn pages(doc: &Document, root: &Dictionary) -> Result<Vec<ObjectId>, PdfError> {
+    let top = root
+        .get(b"Pages")
+        .and_then(Object::as_reference)
+        .map_err(|_| malformed("the catalog has no /Pages"))?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![(top, 0usize)];
+    while let Some((id, depth)) = stack.pop() {
+        if !seen.insert(id) || depth > MAX_TREE_DEPTH || out.len() > MAX_PAGES {
+            return Err(malformed("the page tree has a cycle or is too deep"));
+        }
+        let node = doc
+            .get_dictionary(id)
+            .map_err(|_| malformed("a page tree node is missing"))?;
+        let is_pages = node
+            .get(b"Type")
+            .and_then(Object::as_name)
+            .map(|n| n == b"Pages")
+            .unwrap_or(false)
+            || node.has(b"Kids");
+        if is_pages {
+            let kids = node
+                .get(b"Kids")
+                .and_then(Object::as_array)
+                .map_err(|_| malformed("a page tree node has no /Kids"))?;
+            for kid in kids.iter().rev() {
+                let kid = kid
+                    .as_reference()
+                    .map_err(|_| malformed("a /Kids entry is not a reference"))?;
+                stack.push((kid, depth + 1));
+            }
+        } else {
+            out.push(id);
+        }
+    }
+    if out.is_empty() {
+        return Err(malformed("the document has no pages"));
+    }
+    Ok(out)
+}
+
+/// The DocMDP permission of a certified document (ISO 32000 §12.8.2.2), if any.
+fn docmdp_permission(doc: &Document, root: &Dictionary) -> Option<i64> {
+    let perms = root.get(b"Perms").ok()?;
+    let perms = match perms {
+        Object::Reference(id) => doc.get_dictionary(*id).ok()?,
+        o => o.as_dict().ok()?,
+    };
+    let sig = match perms.get(b"DocMDP").ok()? {
+        Object::Reference(id) => doc.get_dictionary(*id).ok()?,
+        o => o.as_dict().ok()?,
+    };
+    let refs = sig.get(b"Reference").ok()?.as_array().ok()?;
+    for r in refs {
+        let r = match r {
+            Object::Reference(id) => doc.get_dictionary(*id).ok()?,
+            o => o.as_dict().ok()?,
+        };
+        if let Ok(params) = r.get(b"TransformParams") {
+            let params = match params {
+                Object::Reference(id) => doc.get_dictionary(*id).ok()?,
+                o => o.as_dict().ok()?,
+            };
+            return Some(
+                params
+                    .get(b"P")
+                    .ok()
+                    .and_then(|p| p.as_i64().ok())
+                    .unwrap_or(2),
+            );
+        }
+    }
+    Some(2)
+}
+
+fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
+    precheck(bytes)?;
+    let prev_startxref = startxref(bytes)?;
+    let options = lopdf::LoadOptions {
+        max_decompressed_size: Some(MAX_DECOMPRESSED),
+        ..Default::default()
+    };
+    let doc = match Document::load_mem_with_options(bytes, options) {
+        Ok(d) => d,
+        Err(e) => {
+            let text = e.to_string().to_lowercase();
+            return Err(
+                if text.contains("decrypt") || text.contains("encrypt") || text.contains("password")
+                {
+                    PdfError::Encrypted
+                } else {
+                    malformed(format!("the PDF cannot be read: {e}"))
+                },
+            );
+        }
+    };
+    if doc.trailer.has(b"Encrypt") || doc.encryption_state.is_some() {
+        return Err(PdfError::Encrypted);
+    }
+    if doc.xref_recovery.is_some() {
+        return Err(malformed(
+            "the cross-reference data is damaged (a viewer would have to repair the file)",
+        ));
+    }
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(|_| malformed("the trailer has no /Root"))?;
+    let catalog = doc
+        .get_dictionary(root)
+        .map_err(|_| malformed("the catalog is missing"))?
+        .clone();
+    if let Some(p) = docmdp_permission(&doc, &catalog) {
+        if p == 1 {
+            return Err(PdfError::CertifiedNoChanges);
+        }
+    }
+    let all = pages(&doc, &catalog)?;
+    let index = match page {
+        None => all.len(),
+        Some(p) if p >= 1 && (p as usize) <= all.len() => p as usize,
+        Some(p) => {
+            return Err(PdfError::BadOption(format!(
+                "page {p} does not exist; the document has {} pages",
+                all.len()
+            )))
+        }
+    };
+    let page_id = all[index - 1];
+    let page_dict = doc
+        .get_dictionary(page_id)
+        .map_err(|_| malformed("the page is missing"))?;
+    let media = inherited(&doc, page_dict, b"MediaBox")
+        .and_then(|o| rect(&doc, o))
+        .unwrap_or([0.0, 0.0, 595.0, 842.0]);
+    let crop = inherited(&doc, page_dict, b"CropBox")
+        .and_then(|o| rect(&doc, o))
+        .unwrap_or(media);
+    let rotate = inherited(&doc, page_dict, b"Rotate")
+        .and_then(|o| o.as_i64().ok())
+        .unwrap_or(0)
+        .rem_euclid(360);
+    let signatures = doc
+        .objects
+        .values()
+        .filter(|o| {
+            o.as_dict()
+                .ok()
+                .and_then(|d| d.get(b"FT").ok())
+                .and_then(|t| t.as_name().ok())
+                .is_some_and(|n| n == b"Sig")
+        })
+        .count();
+    let xref_stream = matches!(
+        doc.reference_table.cross_reference_type,
+        lopdf::xref::XrefType::CrossReferenceStream
+    );
+    Ok(Inspected {
+        prev_startxref,
+        xref_stream,
+        root,
+        page: page_id,
+        crop,
+        rotate,
+        signatures,
+        doc,
+    })
+}
+
+/// The seal drawn as PDF operators in a `side × side` box: ring and star in seal red.
+fn appearance_stream(side: f64) -> Vec<u8> {
+    let (cx, cy, r) = (side / 2.0, side / 2.0, side / 2.0 * 0.92);
+    let w = side * 0.03;
+    // A circle from four Bézier arcs (kappa = 0.5523).
+    let k = 0.552_284_75 * r;
+    let mut s = format!(
+        "q 0.843 0 0.059 RG 0.843 0 0.059 rg {w:.2} w\n\
+         {x0:.2} {cy:.2} m {x0:.2} {ya:.2} {xb:.2} {y1:.2} {cx:.2} {y1:.2} c {xc:.2} {y1:.2} {x1:.2} {ya:.2} {x1:.2} {cy:.2} c \
+         {x1:.2} {yb:.2} {xc:.2} {y0:.2} {cx:.2} {y0:.2} c {xb:.2} {y0:.2} {x0:.2} {yb:.2} {x0:.2} {cy:.2} c S\n",
+        x0 = cx - r,
+        x1 = cx + r,
+        y0 = cy - r,
+        y1 = cy + r,
+        xb = cx - k,
+        xc = cx + k,
+        ya = cy + k,
+        yb = cy - k,
+    );
+    // PDF's y axis points up: mirror the SVG geometry.
+    let pts = super::appearance::star_points(cx, cy, side * 0.15);
+    for (i, (x, y)) in pts.iter().enumerate() {
+        let y = 2.0 * cy - y;
+        s.push_str(&format!(
+            "{x:.2} {y:.2} {}\n",
+            if i == 0 { "m" } else { "l" }
+        ));
+    }
+    s.push_str("h f Q\n");
+    s.into_bytes()
+}
+
+fn pdf_string(s: &str) -> Object {
+    // Text strings as UTF-16BE with BOM (ISO 32000 §7.9.2.2), which covers CJK.
+    let mut bytes = vec![0xFE, 0xFF];
+    for unit in s.encode_utf16() {
+        bytes.extend_from_slice(&unit.to_be_bytes());
+    }
+    Object::String(bytes, lopdf::StringFormat::Hexadecimal)
+}
+
+fn serialize(object: &Object) -> Result<Vec<u8>, PdfError> {
+    let mut out = Vec::new();
+    lopdf::Writer::write_object(&mut out, object)
+        .map_err(|e| malformed(format!("cannot write an object: {e}")))?;
+    Ok(out)
+}
+
+/// What the caller supplies to sign the byte ranges: returns the DER CMS.
+pub type SignFn<'a> = dyn FnOnce(&[u8; 32]) -> Result<Vec<u8>, PdfError> + 'a;
+
+/// Options of one sealing.
+pub struct SealRequest<'a> {
+    pub placement: Placement,
+    pub field_name: String,
+    pub seal_name: &'a str,
+    pub reason: Option<&'a str>,
+    pub location: Option<&'a str>,
+    /// `D:YYYYMMDDHHmmSS+00'00'`.
+    pub signing_time: String,
+    /// Bytes reserved for the DER CMS (hex doubles it).
+    pub reserve: usize,
+}
+
+/// The outcome: the sealed file and whether the seal is visible.
+pub struct Sealed {
+    pub pdf: Vec<u8>,
+    pub visible: bool,
+}
+
+/// Seals `original` with one approval signature in an incremental update.
+pub fn seal(
+    original: &[u8],
+    request: SealRequest<'_>,
+    sign: Box<SignFn<'_>>,
+) -> Result<Sealed, PdfError> {
+    let ins = inspect(original, request.placement.page)?;
+    let doc = &ins.doc;
+    let certified = {
+        let catalog = doc
+            .get_dictionary(ins.root)
+            .map_err(|_| malformed("catalog"))?;
+        docmdp_permission(doc, catalog).is_some()
+    };
+    // A new visible field after a DocMDP certification counts as a disallowed change for
+    // pyHanko and Adobe: such a document gets an invisible seal.
+    let visible = request.placement.visible && !certified;
+    let size = doc.reference_table.size.max(
+        doc.trailer
+            .get(b"Size")
+            .ok()
+            .and_then(|s| s.as_i64().ok())
+            .unwrap_or(0) as u32,
+    );
+    let (sig_id, field_id, ap_id) = (size, size + 1, size + 2);
+    let mut next = if visible { size + 3 } else { size + 2 };
+
+    // Placement: (x, y) from the crop box's lower-left corner, in the page's displayed
+    // orientation; converted to default user space for rotated pages.
+    let side = request.placement.width;
+    let [cx0, cy0, cx1, cy1] = ins.crop;
+    let (px, py) = (request.placement.x, request.placement.y);
+    let (w, h) = (cx1 - cx0, cy1 - cy0);
+    let (llx, lly) = match ins.rotate {
+        90 => (cx0 + w - py - side, cy0 + px),
+        180 => (cx0 + w - px - side, cy0 + h - py - side),
+        270 => (cx0 + py, cy0 + h - px - side),
+        _ => (cx0 + px, cy0 + py),
+    };
+    let rect = if visible {
+        vec![
+            llx.into(),
+            lly.into(),
+            (llx + side).into(),
+            (lly + side).into(),
+        ]
+    } else {
+        vec![0.into(), 0.into(), 0.into(), 0.into()]
+    };
+
+    let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
+    // The widget annotation merged with its signature field.
+    let mut field = Dictionary::new();
+    field.set("Type", Object::Name(b"Annot".to_vec()));
+    field.set("Subtype", Object::Name(b"Widget".to_vec()));
+    field.set("FT", Object::Name(b"Sig".to_vec()));
+    field.set("T", pdf_string(&request.field_name));
+    field.set("V", Object::Reference((sig_id, 0)));
+    field.set("P", Object::Reference(ins.page));
+    field.set("Rect", Object::Array(rect));
+    field.set("F", Object::Integer(132)); // Print + Locked
+    if visible {
+        let mut ap = Dictionary::new();
+        ap.set("N", Object::Reference((ap_id, 0)));
+        field.set("AP", Object::Dictionary(ap));
+        let content = appearance_stream(side);
+        let mut xobject = Dictionary::new();
+        xobject.set("Type", Object::Name(b"XObject".to_vec()));
+        xobject.set("Subtype", Object::Name(b"Form".to_vec()));
+        xobject.set(
+            "BBox",
+            Object::Array(vec![0.into(), 0.into(), side.into(), side.into()]),
+        );
+        // Counter-rotate so the seal stands upright on a rotated page.
+        if ins.rotate != 0 {
+            let (m, tx, ty) = match ins.rotate {
+                90 => ([0.0, 1.0, -1.0, 0.0], side, 0.0),
+                180 => ([-1.0, 0.0, 0.0, -1.0], side, side),
+                _ => ([0.0, -1.0, 1.0, 0.0], 0.0, side),
+            };
+            xobject.set(
+                "Matrix",
+                Object::Array(vec![
+                    m[0].into(),
+                    m[1].into(),
+                    m[2].into(),
+                    m[3].into(),
+                    tx.into(),
+                    ty.into(),
+                ]),
+            );
+        }
+        let stream = lopdf::Stream::new(xobject, content);
+        objects.push((ap_id, serialize(&Object::Stream(stream))?));
+    }
+    objects.push((field_id, serialize(&Object::Dictionary(field))?));
+
+    // The page, with the widget in /Annots.
+    let mut page = doc
+        .get_dictionary(ins.page)
+        .map_err(|_| malformed("page"))?
+        .clone();
+    let mut annots: Vec<Object> = match page.get(b"Annots") {
+        Ok(Object::Array(a)) => a.clone(),
+        Ok(Object::Reference(id)) => doc
+            .get_object(*id)
+            .and_then(Object::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    annots.push(Object::Reference((field_id, 0)));
+    page.set("Annots", Object::Array(annots));
+    objects.push((ins.page.0, serialize(&Object::Dictionary(page))?));
+
+    // The AcroForm: our field added, SigFlags = SignaturesExist | AppendOnly.
+    let mut catalog = doc
+        .get_dictionary(ins.root)
+        .map_err(|_| malformed("catalog"))?
+        .clone();
+    let (mut form, form_id) = match catalog.get(b"AcroForm") {
+        Ok(Object::Reference(id)) => (
+            doc.get_dictionary(*id).cloned().unwrap_or_default(),
+            Some(*id),
+        ),
+        Ok(Object::Dictionary(d)) => (d.clone(), None),
+        _ => (Dictionary::new(), None),
+    };
+    let mut fields: Vec<Object> = match form.get(b"Fields") {
+        Ok(Object::Array(a)) => a.clone(),
+        Ok(Object::Reference(id)) => doc
+            .get_object(*id)
+            .and_then(Object::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    fields.push(Object::Reference((field_id, 0)));
+    form.set("Fields", Object::Array(fields));
+    form.set("SigFlags", Object::Integer(3));
+    match form_id {
+        Some(id) => objects.push((id.0, serialize(&Object::Dictionary(form))?)),
+        None => {
+            catalog.set("AcroForm", Object::Dictionary(form));
+            objects.push((ins.root.0, serialize(&Object::Dictionary(catalog))?));
+        }
+    }
+
+    // The signature dictionary, with fixed-width placeholders for /ByteRange and /Contents.
+    let byte_range_placeholder = format!("[0 {:>10} {:>10} {:>10}]", 0, 0, 0);
+    let mut sig = Vec::new();
+    sig.extend_from_slice(
+        b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange ",
+    );
+    sig.extend_from_slice(byte_range_placeholder.as_bytes());
+    sig.extend_from_slice(b" /Contents <");
+    let contents_hex_at = sig.len();
+    sig.extend(std::iter::repeat_n(b'0', request.reserve * 2));
+    sig.extend_from_slice(b"> /M ");
+    sig.extend(serialize(&Object::String(
+        request.signing_time.clone().into_bytes(),
+        lopdf::StringFormat::Literal,
+    ))?);
+    sig.extend_from_slice(b" /Name ");
+    sig.extend(serialize(&pdf_string(request.seal_name))?);
+    if let Some(r) = request.reason {
+        sig.extend_from_slice(b" /Reason ");
+        sig.extend(serialize(&pdf_string(r))?);
+    }
+    if let Some(l) = request.location {
+        sig.extend_from_slice(b" /Location ");
+        sig.extend(serialize(&pdf_string(l))?);
+    }
+    sig.extend_from_slice(b" >>");
+    objects.push((sig_id, sig));
+    objects.sort_by_key(|(n, _)| *n);
+
+    // Write the update.
+    let mut out = original.to_vec();
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    let mut offsets: Vec<(u32, usize)> = Vec::new();
+    let mut contents_at = 0usize;
+    let mut byte_range_at = 0usize;
+    for (num, body) in &objects {
+        offsets.push((*num, out.len()));
+        writeln!(out, "{num} 0 obj").map_err(|_| PdfError::Signing)?;
+        if *num == sig_id {
+            byte_range_at = out.len() + find(body, b"/ByteRange ").unwrap_or(0) + 11;
+            contents_at = out.len() + contents_hex_at - 1; // the '<'
+        }
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let mut trailer = Dictionary::new();
+    trailer.set("Root", Object::Reference(ins.root));
+    if let Ok(info) = doc.trailer.get(b"Info") {
+        trailer.set("Info", info.clone());
+    }
+    if let Ok(id) = doc.trailer.get(b"ID") {
+        trailer.set("ID", id.clone());
+    }
+    trailer.set("Prev", Object::Integer(ins.prev_startxref as i64));
+    let xref_at;
+    if ins.xref_stream {
+        let xref_id = next;
+        next += 1;
+        xref_at = out.len();
+        offsets.push((xref_id, xref_at));
+        offsets.sort();
+        trailer.set("Type", Object::Name(b"XRef".to_vec()));
+        trailer.set("Size", Object::Integer(i64::from(next)));
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for run in runs(&offsets) {
+            index.push(Object::Integer(i64::from(run[0].0)));
+            index.push(Object::Integer(run.len() as i64));
+            for (_, off) in run {
+                data.push(1u8);
+                data.extend_from_slice(&(off as u32).to_be_bytes());
+                data.extend_from_slice(&0u16.to_be_bytes());
+            }
+        }
+        trailer.set("Index", Object::Array(index));
+        trailer.set("W", Object::Array(vec![1.into(), 4.into(), 2.into()]));
+        let stream = lopdf::Stream::new(trailer, data);
+        writeln!(out, "{xref_id} 0 obj").map_err(|_| PdfError::Signing)?;
+        out.extend(serialize(&Object::Stream(stream))?);
+        out.extend_from_slice(b"\nendobj\n");
+    } else {
+        xref_at = out.len();
+        out.extend_from_slice(b"xref\n");
+        for run in runs(&offsets) {
+            writeln!(out, "{} {}", run[0].0, run.len()).map_err(|_| PdfError::Signing)?;
+            for (_, off) in run {
+                write!(out, "{off:010} 00000 n\r\n").map_err(|_| PdfError::Signing)?;
+            }
+        }
+        trailer.set("Size", Object::Integer(i64::from(next)));
+        out.extend_from_slice(b"trailer\n");
+        out.extend(serialize(&Object::Dictionary(trailer))?);
+        out.push(b'\n');
+    }
+    write!(out, "startxref\n{xref_at}\n%%EOF\n").map_err(|_| PdfError::Signing)?;
+
+    // ByteRange: everything but the /Contents hex string (ISO 32000 §12.8.1).
+    let hex_start = contents_at;
+    let hex_end = contents_at + 2 + request.reserve * 2;
+    let ranges = format!(
+        "[0 {:>10} {:>10} {:>10}]",
+        hex_start,
+        hex_end,
+        out.len() - hex_end
+    );
+    out[byte_range_at..byte_range_at + ranges.len()].copy_from_slice(ranges.as_bytes());
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&out[..hex_start]);
+    ctx.update(&out[hex_end..]);
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ctx.finish().as_ref());
+    let cms = sign(&digest)?;
+    if cms.len() > request.reserve {
+        return Err(PdfError::Signing);
+    }
+    let hex = hex::encode_upper(&cms);
+    out[hex_start + 1..hex_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    let _ = ins.signatures;
+    Ok(Sealed { pdf: out, visible })
+}
+
+/// Contiguous runs of object numbers, for xref subsections.
+fn runs(offsets: &[(u32, usize)]) -> Vec<Vec<(u32, usize)>> {
+    let mut out: Vec<Vec<(u32, usize)>> = Vec::new();
+    for &(n, off) in offsets {
+        match out.last_mut() {
+            Some(run) if run.last().is_some_and(|(m, _)| m + 1 == n) => run.push((n, off)),
+            _ => out.push(vec![(n, off)]),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precheck_refuses_what_is_not_a_pdf() {
+        assert!(precheck(b"\xff\xd8\xff\xe0 JFIF").is_err());
+        assert!(precheck(b"%PDF-1.4\n1 0 obj << >> endobj\n").is_err());
+        let deep = format!(
+            "%PDF-1.4\n1 0 obj {} endobj\nstartxref\n9\n%%EOF\n",
+            "<<".repeat(10_000)
+        );
+        assert!(
+            matches!(precheck(deep.as_bytes()), Err(PdfError::Malformed(m)) if m.contains("nested"))
+        );
+        let fine = b"%PDF-1.4\n1 0 obj << /A [1 (a)b(c) <</B 2>>] >> endobj\nstartxref\n9\n%%EOF\n";
+        assert!(precheck(fine).is_ok());
+    }
+}

@@ -1,0 +1,383 @@
+//! Sealing PDFs: the result is checked here from the bytes up (prefix kept, ByteRange,
+//! CMS signature and digest, attributes); `scripts/interop.sh` has pyHanko, pdfsig and openssl
+//! judge the same output.
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::SignedData;
+use der::asn1::OctetString;
+use der::{Decode, Encode, Reader, SliceReader};
+use lopdf::{dictionary, Document, Object, Stream};
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
+use serde_json::{json, Value};
+
+use crate::dual_tests;
+use crate::helpers::{assert_problem, credit_code, spawn_app, Db, TestApp};
+
+/// A small PDF made here (so that `cargo test` needs no sample files).
+pub fn sample_pdf(pages: i64) -> Vec<u8> {
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let font = doc.add_object(
+        dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"},
+    );
+    let mut kids = Vec::new();
+    for i in 0..pages {
+        let text = format!("BT /F1 24 Tf 72 700 Td (Page {}) Tj ET", i + 1);
+        let content = doc.add_object(Stream::new(dictionary! {}, text.into_bytes()));
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "Contents" => content,
+            "Resources" => dictionary! {"Font" => dictionary! {"F1" => font}},
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        });
+        kids.push(Object::Reference(page));
+    }
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => kids, "Count" => pages}),
+    );
+    let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+fn last_byte_range(pdf: &[u8]) -> [usize; 4] {
+    let key = b"/ByteRange [";
+    let at = pdf.windows(key.len()).rposition(|w| w == key).unwrap() + key.len();
+    let text = std::str::from_utf8(&pdf[at..at + 60]).unwrap();
+    let nums: Vec<usize> = text
+        .split(']')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    [nums[0], nums[1], nums[2], nums[3]]
+}
+
+/// Checks the last signature of `sealed`; returns whether it carries a time-stamp token.
+pub fn check_last_signature(sealed: &[u8]) -> bool {
+    let [a, b, c, d] = last_byte_range(sealed);
+    assert_eq!(a, 0);
+    assert_eq!(c + d, sealed.len(), "the ByteRange covers the whole file");
+    assert_eq!(sealed[b], b'<');
+    assert_eq!(sealed[c - 1], b'>');
+    let cms = hex::decode(&sealed[b + 1..c - 1]).unwrap();
+    let mut reader = SliceReader::new(&cms).unwrap();
+    let info = ContentInfo::decode(&mut reader).unwrap();
+    assert!(
+        cms[reader.position().try_into().unwrap_or(0usize)..]
+            .iter()
+            .all(|z| *z == 0),
+        "zero padded"
+    );
+    let signed = SignedData::from_der(&info.content.to_der().unwrap()).unwrap();
+    assert!(signed.encap_content_info.econtent.is_none(), "detached");
+    let signer = signed.signer_infos.0.as_slice()[0].clone();
+    let attrs = signer.signed_attrs.clone().unwrap();
+    let oid = |a: &x509_cert::attr::Attribute| a.oid.to_string();
+    assert!(
+        attrs.iter().any(|a| oid(a) == "1.2.840.113549.1.9.16.2.47"),
+        "signing-certificate-v2"
+    );
+    assert!(
+        !attrs.iter().any(|a| oid(a) == "1.2.840.113549.1.9.5"),
+        "no signing-time attribute (PAdES)"
+    );
+    let digest = attrs
+        .iter()
+        .find(|a| oid(a) == "1.2.840.113549.1.9.4")
+        .unwrap()
+        .values
+        .as_slice()[0]
+        .decode_as::<OctetString>()
+        .unwrap();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&sealed[..b]);
+    ctx.update(&sealed[c..]);
+    assert_eq!(
+        digest.as_bytes(),
+        ctx.finish().as_ref(),
+        "message digest over the byte ranges"
+    );
+    // The certificates are a SET OF (sorted by encoding): find the one the signer names.
+    let cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(sid) = &signer.sid else {
+        panic!("signer identified by issuer and serial");
+    };
+    let cert = signed
+        .certificates
+        .unwrap()
+        .0
+        .iter()
+        .find_map(|c| match c {
+            cms::cert::CertificateChoices::Certificate(c)
+                if c.tbs_certificate.serial_number == sid.serial_number =>
+            {
+                Some(c.to_der().unwrap())
+            }
+            _ => None,
+        })
+        .expect("the signer's certificate is embedded");
+    let (_, cert) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    UnparsedPublicKey::new(
+        &ECDSA_P256_SHA256_ASN1,
+        cert.public_key().subject_public_key.data.as_ref(),
+    )
+    .verify(&attrs.to_der().unwrap(), signer.signature.as_bytes())
+    .expect("the signature verifies with the seal certificate's key");
+    signer
+        .unsigned_attrs
+        .map(|u| u.iter().any(|a| oid(a) == "1.2.840.113549.1.9.16.2.14"))
+        .unwrap_or(false)
+}
+
+async fn seal_setup(app: &TestApp) -> (String, String, String) {
+    let a = credit_code(10);
+    let b = credit_code(20);
+    app.create_department(&a, "福州市人民政府").await;
+    app.create_department(&b, "福州市财政局").await;
+    let (_, op_a) = app.create_key("operator", Some(&a)).await;
+    let (_, op_b) = app.create_key("operator", Some(&b)).await;
+    let seal: Value = app
+        .post_json(
+            "/api/v1/seals",
+            Some(&op_a),
+            &json!({"name": "福州市人民政府公章", "kind": "official"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    (op_a, op_b, seal["id"].as_str().unwrap().to_owned())
+}
+
+async fn post_pdf(
+    app: &TestApp,
+    token: &str,
+    seal: &str,
+    query: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/seals/{seal}/stamp{query}")))
+        .bearer_auth(token)
+        .header("content-type", "application/pdf")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn stamps_pades_b_t_and_b_b(app: TestApp) {
+    let (op_a, _, seal) = seal_setup(&app).await;
+    let original = sample_pdf(2);
+    let resp = post_pdf(
+        &app,
+        &op_a,
+        &seal,
+        "?page=1&x=300&y=80&width=120&reason=%E7%A1%AE%E8%AE%A4&location=Fuzhou",
+        original.clone(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let index: u64 = resp.headers()["trustd-log-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sha = resp.headers()["trustd-document-sha256"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(resp.headers()["trustd-seal-visible"], "true");
+    let sealed = resp.bytes().await.unwrap().to_vec();
+    assert!(
+        sealed.starts_with(&original),
+        "an incremental update keeps the original as a prefix"
+    );
+    assert_eq!(
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &sealed)),
+        sha
+    );
+    assert!(
+        check_last_signature(&sealed),
+        "B-T carries a signature time-stamp"
+    );
+    let text = String::from_utf8_lossy(&sealed);
+    assert!(
+        text.contains("/SubFilter /ETSI.CAdES.detached") && text.contains("/Filter /Adobe.PPKLite")
+    );
+    assert!(!text[original.len()..].contains("/Cert "), "no /Cert entry");
+    // The result reads back as a PDF with the same pages.
+    let doc = Document::load_mem(&sealed).unwrap();
+    assert_eq!(doc.get_pages().len(), 2);
+
+    // Sealing again keeps the first seal intact (it stays a prefix) and adds a second.
+    let again = post_pdf(
+        &app,
+        &op_a,
+        &seal,
+        "?level=B-B&visible=false",
+        sealed.clone(),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["trustd-seal-visible"], "false");
+    let twice = again.bytes().await.unwrap().to_vec();
+    assert!(twice.starts_with(&sealed));
+    assert!(!check_last_signature(&twice), "B-B has no time-stamp");
+
+    // The log holds the hashes, never the document.
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let entries: Value = app
+        .get(
+            &format!("/api/v1/log/entries?start={index}&end={}", index + 1),
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event = &entries["entries"][0]["event"];
+    assert_eq!(event["type"], "document.stamped");
+    assert_eq!(event["subject"], seal.as_str());
+    assert_eq!(event["data"]["output_sha256"], sha.as_str());
+    assert_eq!(
+        event["data"]["input_sha256"],
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &original)).as_str()
+    );
+}
+
+async fn refuses_bad_documents_and_options(app: TestApp) {
+    let (op_a, op_b, seal) = seal_setup(&app).await;
+    let pdf = sample_pdf(1);
+    let problem = assert_problem(
+        post_pdf(
+            &app,
+            &op_a,
+            &seal,
+            "",
+            b"\xff\xd8\xff\xe0 not a pdf".to_vec(),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(problem["type"], "/problems/malformed-pdf");
+    let truncated = pdf[..pdf.len() * 6 / 10].to_vec();
+    let problem = assert_problem(post_pdf(&app, &op_a, &seal, "", truncated).await, 422).await;
+    assert_eq!(problem["type"], "/problems/malformed-pdf");
+    let deep = format!(
+        "%PDF-1.4\n1 0 obj\n{}\nendobj\nstartxref\n9\n%%EOF\n",
+        "<< /A ".repeat(50_000)
+    );
+    assert_problem(
+        post_pdf(&app, &op_a, &seal, "", deep.into_bytes()).await,
+        422,
+    )
+    .await;
+    for (query, field) in [
+        ("?page=3", "page"),
+        ("?page=0", "page"),
+        ("?width=5", "width"),
+        ("?level=B-X", "level"),
+        ("?x=-1", "x"),
+        ("?visible=maybe", "visible"),
+    ] {
+        let problem =
+            assert_problem(post_pdf(&app, &op_a, &seal, query, pdf.clone()).await, 400).await;
+        assert_eq!(problem["field"], field, "{query}");
+    }
+    assert_problem(
+        post_pdf(&app, &op_a, &seal, "?colour=red", pdf.clone()).await,
+        400,
+    )
+    .await;
+    // Another department's seal is never usable.
+    assert_problem(post_pdf(&app, &op_b, &seal, "", pdf.clone()).await, 404).await;
+    assert_problem(
+        post_pdf(&app, &app.admin_token, &seal, "", pdf.clone()).await,
+        403,
+    )
+    .await;
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/seals/{seal}/stamp")))
+        .bearer_auth(&op_a)
+        .header("content-type", "application/json")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(resp, 415).await;
+    // Oversize (the test server allows 2 MiB).
+    assert_problem(
+        post_pdf(&app, &op_a, &seal, "", vec![b'%'; 3 * 1024 * 1024]).await,
+        413,
+    )
+    .await;
+    // Nothing was logged for the refusals.
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let found: Value = app
+        .get("/api/v1/log/search?type=document.stamped", Some(&auditor))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(found["entries"].as_array().unwrap().is_empty());
+}
+
+dual_tests!(stamps_pades_b_t_and_b_b, refuses_bad_documents_and_options);
+
+/// Every sample of `TRUSTD_SAMPLES_DIR/MANIFEST.tsv` gets what the manifest says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_samples() {
+    let Ok(dir) = std::env::var("TRUSTD_SAMPLES_DIR") else {
+        eprintln!("TRUSTD_SAMPLES_DIR not set: sample PDFs skipped");
+        return;
+    };
+    let app = spawn_app(Db::Sqlite).await.unwrap();
+    let (op_a, _, seal) = seal_setup(&app).await;
+    let manifest = std::fs::read_to_string(format!("{dir}/MANIFEST.tsv")).unwrap();
+    let mut checked = 0;
+    for line in manifest.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (file, expected) = (cols[0], cols[9]);
+        let Ok(bytes) = std::fs::read(format!("{dir}/{file}")) else {
+            continue;
+        };
+        if bytes.len() > 2 * 1024 * 1024 {
+            continue; // larger than the test server's upload limit
+        }
+        let resp = post_pdf(&app, &op_a, &seal, "", bytes.clone()).await;
+        let status = resp.status().as_u16();
+        match expected {
+            "seal-ok" => {
+                assert_eq!(status, 200, "{file}");
+                let sealed = resp.bytes().await.unwrap().to_vec();
+                assert!(sealed.starts_with(&bytes), "{file}");
+                assert!(check_last_signature(&sealed), "{file}");
+            }
+            "reject-encrypted" => {
+                let p = assert_problem(resp, 422).await;
+                assert_eq!(p["type"], "/problems/encrypted-pdf", "{file}");
+            }
+            "reject-malformed" => {
+                let p = assert_problem(resp, 422).await;
+                assert_eq!(p["type"], "/problems/malformed-pdf", "{file}");
+            }
+            other => {
+                assert!(
+                    (400..500).contains(&status) || status == 200,
+                    "{file}: {other} got {status}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no samples checked");
+}
