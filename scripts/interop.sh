@@ -20,7 +20,7 @@ VENV="$REPO/target/interop-venv"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check cryptography jwcrypto python-stdnum
+"$VENV/bin/pip" install -q --disable-pip-version-check cryptography jwcrypto python-stdnum pyHanko pyhanko-cli
 PY="$VENV/bin/python"
 
 WORK=$(mktemp -d)
@@ -97,6 +97,80 @@ pass "openssl ts -verify: time-stamp token (query and data) verifies to the root
 printf 'garbage' | curl -fsS -H 'Content-Type: application/timestamp-query' --data-binary @- "$TRUSTD_URL/tsa" -o "$WORK/bad.tsr"
 openssl ts -reply -in "$WORK/bad.tsr" -text 2>/dev/null | grep -q "Status: Rejected"
 pass "openssl ts: a malformed request gets an RFC 3161 rejection"
+
+# --- Electronic seals: every good sample stamped (visible, B-T) and judged by pyHanko, pdfsig,
+# openssl cms and openssl ts. (Revocation checking is soft until the CRL and OCSP responders
+# exist: the certificates name their URLs.)
+SAMPLES="${TRUSTD_SAMPLES_DIR:-$REPO/../shared/pdf-samples}"
+if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
+  command -v pdfsig >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 poppler-utils; }
+  command -v certutil >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 libnss3-tools
+  SEAL=$(api POST /api/v1/seals '{"name":"福州市市场监督管理局公章","kind":"official"}' "$OPERATOR" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  NSS="$WORK/nss"; mkdir -p "$NSS"
+  certutil -N -d "sql:$NSS" --empty-password
+  certutil -A -d "sql:$NSS" -n trustd-root -t "CT,C,C" -a -i "$WORK/root.pem"
+  [ -f "$SAMPLES/existing-signer-root.pem" ] && certutil -A -d "sql:$NSS" -n existing -t "CT,C,C" -a -i "$SAMPLES/existing-signer-root.pem"
+  TRUST=(--trust "$WORK/root.pem")
+  [ -f "$SAMPLES/existing-signer-root.pem" ] && TRUST+=(--trust "$SAMPLES/existing-signer-root.pem")
+  stamp() { # stamp IN OUT QUERY -> HTTP status
+    curl -sS -o "$2" -w '%{http_code}' -H "Authorization: Bearer $OPERATOR" -H 'Content-Type: application/pdf' \
+      --data-binary @"$1" "$TRUSTD_URL/api/v1/seals/$SEAL/stamp$3"
+  }
+  judge() { # judge FILE: every signature INTACT:TRUSTED without illegal modifications
+    local out
+    out=$("$VENV/bin/pyhanko" sign validate --soft-revocation-check --no-strict-syntax "${TRUST[@]}" "$1" 2>/dev/null | grep -v WARNING || true)
+    if ! echo "$out" | grep -q ":INTACT:TRUSTED" || echo "$out" | grep -qv ":INTACT:TRUSTED" || echo "$out" | grep -q "ILLEGAL"; then
+      echo "FAIL: pyHanko on $1:"; echo "$out"; return 1
+    fi
+  }
+  mkdir -p "$REPO/target/interop"
+  n=0
+  while IFS=$'\t' read -r file _ _ _ _ _ _ _ _ expected _; do
+    [ "$file" = file ] && continue
+    out="$WORK/sealed.pdf"
+    code=$(stamp "$SAMPLES/$file" "$out" "?reason=interop&x=300&y=60")
+    case "$expected" in
+      seal-ok)
+        [ "$code" = 200 ] || { echo "FAIL: $file -> HTTP $code"; cat "$out"; exit 1; }
+        cmp -s -n "$(stat -c %s "$SAMPLES/$file")" "$SAMPLES/$file" "$out" || { echo "FAIL: $file: original not kept as prefix"; exit 1; }
+        judge "$out"
+        ps=$(pdfsig -nssdir "sql:$NSS" "$out" 2>&1)
+        valid=$(echo "$ps" | grep -c "Signature is Valid." || true)
+        sigs=$(echo "$ps" | grep -c "Signature Validation:" || true)
+        [ "$valid" = "$sigs" ] && [ "$sigs" -ge 1 ] || { echo "FAIL: pdfsig on $file:"; echo "$ps"; exit 1; }
+        mkdir -p "$WORK/parts"; rm -f "$WORK/parts/"*
+        imprint=$("$PY" "$REPO/scripts/interop/pdf_signature.py" parts "$out" "$WORK/parts")
+        openssl cms -verify -binary -inform DER -in "$WORK/parts/cms.der" -content "$WORK/parts/signed.bin" \
+          -CAfile "$WORK/root.pem" -purpose any -out /dev/null 2>/dev/null || { echo "FAIL: openssl cms -verify on $file"; exit 1; }
+        openssl ts -verify -token_in -in "$WORK/parts/tst.der" -digest "$imprint" -CAfile "$WORK/root.pem" 2>/dev/null \
+          | grep -q "Verification: OK" || { echo "FAIL: openssl ts -verify of the signature time-stamp of $file"; exit 1; }
+        n=$((n + 1))
+        ;;
+      reject-*)
+        [ "${code:0:1}" = 4 ] || { echo "FAIL: $file ($expected) -> HTTP $code"; exit 1; }
+        grep -q "/problems/${expected#reject-}" "$out" || { echo "FAIL: $file: problem type"; cat "$out"; exit 1; }
+        ;;
+    esac
+  done <"$SAMPLES/MANIFEST.tsv"
+  pass "seals: $n good samples stamped (visible, B-T); pyHanko INTACT:TRUSTED, pdfsig 'Signature is Valid.', openssl cms -verify, openssl ts -verify of the signature time-stamp; bad samples refused with their problem type"
+
+  first=$(tail -n +2 "$SAMPLES/MANIFEST.tsv" | awk -F'\t' '$10=="seal-ok" {print $1; exit}')
+  stamp "$SAMPLES/$first" "$WORK/once.pdf" "?page=1&x=300&y=60" >/dev/null
+  stamp "$WORK/once.pdf" "$WORK/twice.pdf" "?page=1&x=100&y=60" >/dev/null
+  judge "$WORK/twice.pdf"
+  [ "$("$VENV/bin/pyhanko" sign validate --soft-revocation-check "${TRUST[@]}" "$WORK/twice.pdf" 2>/dev/null | grep -c ':INTACT:TRUSTED')" = 2 ]
+  pass "pyHanko: a file stamped twice has two valid signatures"
+  cp "$WORK/once.pdf" "$WORK/corrupt.pdf"
+  printf 'X' | dd of="$WORK/corrupt.pdf" bs=1 seek=200 conv=notrunc 2>/dev/null
+  if "$VENV/bin/pyhanko" sign validate --soft-revocation-check "${TRUST[@]}" "$WORK/corrupt.pdf" 2>/dev/null | grep -q ":INTACT:"; then
+    echo "FAIL: pyHanko accepted a corrupted sealed file"; exit 1
+  fi
+  pass "pyHanko: a sealed file with one byte changed is reported invalid"
+  pdftoppm -png -r 60 -f 1 -l 1 "$WORK/once.pdf" "$REPO/target/interop/stamped-page"
+  pass "pdftoppm: first page of a stamped sample rendered to target/interop/stamped-page-1.png"
+else
+  echo "SKIP: no sample PDFs at $SAMPLES (set TRUSTD_SAMPLES_DIR)"
+fi
 
 # --- The issuance log, checked by code that is not ours.
 AUDITOR=$(api POST /api/v1/api-keys '{"role":"auditor","label":"interop"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')

@@ -272,7 +272,14 @@ pub async fn stamp(
     if options.level == Level::Timestamped {
         reserve += ctx.tsa.certificate().len() + 1536;
     }
-    let field_name = format!("Seal-{}-{}", seal.record.id, now.unix_timestamp());
+    // Unique even for two seals in the same second: a reused field name would read as a change
+    // to the earlier signature's field.
+    let field_name = format!(
+        "Seal-{}-{}-{}",
+        seal.record.id,
+        now.unix_timestamp(),
+        &new_id()?[5..13]
+    );
     let signing_time = now
         .format(time::macros::format_description!(
             "D:[year][month][day][hour][minute][second]+00'00'"

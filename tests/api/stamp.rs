@@ -230,6 +230,22 @@ async fn stamps_pades_b_t_and_b_b(app: TestApp) {
     let twice = again.bytes().await.unwrap().to_vec();
     assert!(twice.starts_with(&sealed));
     assert!(!check_last_signature(&twice), "B-B has no time-stamp");
+    // Two seals in the same second still get distinct field names (a reused name would read
+    // as a change to the first signature's field).
+    let doc = Document::load_mem(&twice).unwrap();
+    let names: std::collections::BTreeSet<Vec<u8>> = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_dict().ok())
+        .filter(|d| {
+            d.get(b"FT")
+                .and_then(Object::as_name)
+                .map(|n| n == b"Sig")
+                .unwrap_or(false)
+        })
+        .map(|d| d.get(b"T").unwrap().as_str().unwrap().to_vec())
+        .collect();
+    assert_eq!(names.len(), 2);
 
     // The log holds the hashes, never the document.
     let (_, auditor) = app.create_key("auditor", None).await;
