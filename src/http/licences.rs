@@ -163,63 +163,19 @@ pub struct StatusChange {
     reason: String,
 }
 
-async fn change(
-    ctx: web::Data<Context>,
-    caller: crate::auth::Caller,
-    id: String,
-    action: StatusAction,
-    reason: String,
-) -> Result<HttpResponse, ApiError> {
-    let (record, index) = licence::change_status(&ctx, &caller, &id, action, &reason).await?;
-    Ok(HttpResponse::Ok().json(view(&ctx, record, Some(index))))
-}
-
-pub async fn revoke(
-    ctx: web::Data<Context>,
-    Auth(c): Auth,
-    path: web::Path<String>,
-    body: JsonBody<StatusChange>,
-) -> Result<HttpResponse, ApiError> {
-    change(
-        ctx,
-        c,
-        path.into_inner(),
-        StatusAction::Revoke,
-        body.0.reason,
+/// The handler of one status change (`/revoke`, `/suspend`, `/reinstate`): the same steps, the
+/// action fixed by the route.
+pub fn status_change(action: StatusAction) -> actix_web::Route {
+    web::post().to(
+        move |ctx: web::Data<Context>,
+              Auth(caller): Auth,
+              path: web::Path<String>,
+              body: JsonBody<StatusChange>| async move {
+            let (record, index) =
+                licence::change_status(&ctx, &caller, &path, action, &body.0.reason).await?;
+            Ok::<_, ApiError>(HttpResponse::Ok().json(view(&ctx, record, Some(index))))
+        },
     )
-    .await
-}
-
-pub async fn suspend(
-    ctx: web::Data<Context>,
-    Auth(c): Auth,
-    path: web::Path<String>,
-    body: JsonBody<StatusChange>,
-) -> Result<HttpResponse, ApiError> {
-    change(
-        ctx,
-        c,
-        path.into_inner(),
-        StatusAction::Suspend,
-        body.0.reason,
-    )
-    .await
-}
-
-pub async fn reinstate(
-    ctx: web::Data<Context>,
-    Auth(c): Auth,
-    path: web::Path<String>,
-    body: JsonBody<StatusChange>,
-) -> Result<HttpResponse, ApiError> {
-    change(
-        ctx,
-        c,
-        path.into_inner(),
-        StatusAction::Reinstate,
-        body.0.reason,
-    )
-    .await
 }
 
 /// QR codes are for the issuing department (it prints them on the licence).

@@ -19,6 +19,7 @@ pub mod seals;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, Route};
 
+use crate::licence::StatusAction;
 use problem::ApiError;
 
 /// Every route of the service: method, path template (OpenAPI syntax), handler.
@@ -47,9 +48,9 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST,   "/api/v1/licences",                             web::post().to(licences::issue)),
         (Method::GET,    "/api/v1/licences",                             web::get().to(licences::by_holder)),
         (Method::GET,    "/api/v1/licences/{identifier}",                web::get().to(licences::get)),
-        (Method::POST,   "/api/v1/licences/{identifier}/revoke",         web::post().to(licences::revoke)),
-        (Method::POST,   "/api/v1/licences/{identifier}/suspend",        web::post().to(licences::suspend)),
-        (Method::POST,   "/api/v1/licences/{identifier}/reinstate",      web::post().to(licences::reinstate)),
+        (Method::POST,   "/api/v1/licences/{identifier}/revoke",         licences::status_change(StatusAction::Revoke)),
+        (Method::POST,   "/api/v1/licences/{identifier}/suspend",        licences::status_change(StatusAction::Suspend)),
+        (Method::POST,   "/api/v1/licences/{identifier}/reinstate",      licences::status_change(StatusAction::Reinstate)),
         (Method::GET,    "/api/v1/licences/{identifier}/qr.svg",         web::get().to(licences::qr_svg)),
         (Method::GET,    "/api/v1/licences/{identifier}/qr.png",         web::get().to(licences::qr_png)),
         (Method::GET,    "/v/{identifier}",                              web::get().to(public::page)),
