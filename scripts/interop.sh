@@ -166,6 +166,40 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
     echo "FAIL: pyHanko accepted a corrupted sealed file"; exit 1
   fi
   pass "pyHanko: a sealed file with one byte changed is reported invalid"
+  # Certified documents (DocMDP, made by pyHanko with a CA of its own): P=1 is refused; with
+  # P=2 an empty signature field is filled (visible), and without one the seal is invisible.
+  mkdir -p "$WORK/certifier"; (
+    cd "$WORK/certifier"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 30 \
+      -subj "/CN=Interop Certifier Root" -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout signer.key -out signer.csr -subj "/CN=Interop Certifier" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n' >ext.cnf
+    openssl x509 -req -in signer.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out signer.pem -days 30 -extfile ext.cnf 2>/dev/null
+  )
+  TRUST+=(--trust "$WORK/certifier/ca.pem")
+  certify() { # certify IN OUT PERMS
+    "$PY" "$REPO/scripts/interop/certify.py" "$1" "$2" "$WORK/certifier/signer.key" "$WORK/certifier/signer.pem" "$WORK/certifier/ca.pem" "$3"
+  }
+  stamp_headers() { # stamp_headers IN OUT -> headers on stdout
+    curl -sS -D - -o "$2" -H "Authorization: Bearer $OPERATOR" -H 'Content-Type: application/pdf' \
+      --data-binary @"$1" "$TRUSTD_URL/api/v1/seals/$SEAL/stamp?page=1&x=300&y=60"
+  }
+  "$VENV/bin/pyhanko" sign addfields --field '1/100,100,300,180/Approval' "$SAMPLES/$first" "$WORK/with-field.pdf"
+  certify "$WORK/with-field.pdf" "$WORK/certified-field.pdf" fill_forms
+  certify "$SAMPLES/$first" "$WORK/certified-plain.pdf" fill_forms
+  certify "$SAMPLES/$first" "$WORK/certified-locked.pdf" nochanges
+  headers=$(stamp_headers "$WORK/certified-locked.pdf" "$WORK/out-locked.pdf")
+  echo "$headers" | head -1 | grep -q " 422" && grep -q "/problems/certified-no-changes" "$WORK/out-locked.pdf" \
+    || fail "a DocMDP P=1 document was not refused: $headers"
+  for case in field:true plain:false; do
+    name=${case%%:*}; want=${case#*:}
+    headers=$(stamp_headers "$WORK/certified-$name.pdf" "$WORK/sealed-$name.pdf")
+    echo "$headers" | grep -qi "^trustd-seal-visible: $want" || fail "certified ($name): expected Trustd-Seal-Visible: $want: $headers"
+    judge "$WORK/sealed-$name.pdf"
+    [ "$("$VENV/bin/pyhanko" sign validate --soft-revocation-check "${TRUST[@]}" "$WORK/sealed-$name.pdf" 2>/dev/null | grep -c ':INTACT:TRUSTED')" = 2 ] \
+      || fail "certified ($name): pyHanko does not see two valid signatures"
+  done
+  pass "certified documents: DocMDP P=1 refused (certified-no-changes); P=2 with an empty field filled visibly, without one sealed invisibly; pyHanko: certification and seal both valid, no disallowed change"
   pdftoppm -png -r 60 -f 1 -l 1 "$WORK/once.pdf" "$REPO/target/interop/stamped-page"
   pass "pdftoppm: first page of a stamped sample rendered to target/interop/stamped-page-1.png"
 else

@@ -20,6 +20,7 @@ pub mod pki;
 pub mod seal;
 pub mod startup;
 pub mod store;
+pub mod upload;
 
 /// Sets up logging from `RUST_LOG` (default `info`). Safe to call more than once.
 pub fn init_tracing() {

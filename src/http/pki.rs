@@ -28,6 +28,35 @@ pub async fn read_limited(mut payload: web::Payload, max: usize) -> Result<Vec<u
     Ok(body)
 }
 
+/// Streams a raw body of at most `max` bytes into a temporary file (413 beyond), hashing it on
+/// the way.
+pub async fn receive_upload(
+    mut payload: web::Payload,
+    max: usize,
+) -> Result<crate::upload::Upload, ApiError> {
+    let mut upload = crate::upload::Upload::new().map_err(|e| {
+        tracing::error!(error = %e, "cannot create a temporary file");
+        ApiError::internal()
+    })?;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "the request body could not be read",
+            )
+        })?;
+        upload.push(&chunk, max as u64).map_err(|e| match e {
+            crate::upload::UploadError::TooLarge => payload_too_large(),
+            crate::upload::UploadError::Io(e) => {
+                tracing::error!(error = %e, "cannot write a temporary file");
+                ApiError::internal()
+            }
+        })?;
+    }
+    Ok(upload)
+}
+
 fn media_type(req: &HttpRequest) -> String {
     req.headers()
         .get(CONTENT_TYPE)

@@ -187,12 +187,17 @@ pub async fn stamp(
             "the body must be the PDF itself, Content-Type: application/pdf",
         ));
     }
-    let body = super::pki::read_limited(payload, ctx.max_upload_bytes).await?;
+    let body = super::pki::receive_upload(payload, ctx.max_upload_bytes).await?;
     let stamped = seal::stamp(&ctx, &caller, &path, body, options).await?;
+    let len = stamped.original.len() + stamped.update.len() as u64;
+    let stream = stamped
+        .original
+        .stream_with(stamped.update)
+        .map_err(|_| ApiError::internal())?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(("Trustd-Log-Index", stamped.log_index.to_string()))
         .insert_header(("Trustd-Document-Sha256", stamped.sha256))
         .insert_header(("Trustd-Seal-Visible", stamped.visible.to_string()))
-        .body(stamped.pdf))
+        .body(actix_web::body::SizedStream::new(len, stream)))
 }

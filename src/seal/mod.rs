@@ -210,7 +210,9 @@ pub struct StampOptions {
 /// The sealed document and what the log recorded.
 #[derive(Debug)]
 pub struct Stamped {
-    pub pdf: Vec<u8>,
+    /// The sealed file: the upload (the original) followed by `update`.
+    pub original: crate::upload::Upload,
+    pub update: Vec<u8>,
     pub sha256: String,
     pub visible: bool,
     pub log_index: u64,
@@ -240,7 +242,7 @@ pub async fn stamp(
     ctx: &Context,
     caller: &Caller,
     id: &str,
-    document: Vec<u8>,
+    mut document: crate::upload::Upload,
     options: StampOptions,
 ) -> Result<Stamped, ServiceError> {
     let seal = get(ctx, caller, id).await?;
@@ -265,7 +267,13 @@ pub async fn stamp(
         .ok_or(ServiceError::NotFound("department CA"))?;
     let root = ctx.pki.root().await?;
     let chain = vec![ca.der, root.der];
-    let input_sha256 = hex::encode(crate::pki::cms::sha256(&document));
+    let input_sha256 = hex::encode(document.digest().finish());
+    let department_name = ctx
+        .department(&seal.record.department_code)
+        .await?
+        .map(|d| d.name.clone())
+        .unwrap_or_default();
+    let kind = seal.record.kind.clone();
     // Room for the CMS: the certificates it carries, the signature and attributes, and the
     // time-stamp token with the TSA certificate (RFC 3161), with a margin.
     let mut reserve = seal.certificate.der.len() + chain.iter().map(Vec::len).sum::<usize>() + 1024;
@@ -319,27 +327,34 @@ pub async fn stamp(
                 crate::pki::cms::assemble(&cms_signer, crate::pki::cms::ID_DATA, None, info)
                     .map_err(|_| pdf::PdfError::Signing)
             };
-            pdf::seal(
-                &document,
+            let bytes = document.read_all().map_err(|_| {
+                pdf::PdfError::Malformed("the upload could not be read back".into())
+            })?;
+            let sealed = pdf::seal(
+                &bytes,
+                document.digest(),
                 pdf::SealRequest {
                     placement: options.placement.clone(),
                     field_name,
                     seal_name: &seal_name,
+                    department_name: &department_name,
+                    kind: &kind,
                     reason: options.reason.as_deref(),
                     location: options.location.as_deref(),
                     signing_time,
                     reserve,
                 },
                 Box::new(sign),
-            )
-            .map(|sealed| (sealed, input_sha256))
+            )?;
+            drop(bytes);
+            Ok((sealed, document))
         })
         .await
         .map_err(|_| ServiceError::Join)?
         .map_err(pdf_problem)?
     };
-    let (stamped, input_sha256) = stamped;
-    let output_sha256 = hex::encode(crate::pki::cms::sha256(&stamped.pdf));
+    let (stamped, document) = stamped;
+    let output_sha256 = hex::encode(stamped.sha256);
     let event = Event::new(EventType::DocumentStamped, now, seal.record.id.as_str())
         .department(seal.record.department_code.as_str())
         .actor(Some(&caller.key_id))
@@ -353,7 +368,8 @@ pub async fn stamp(
         .apply(WriteSet::new().event(event.to_new_event()))
         .await?;
     Ok(Stamped {
-        pdf: stamped.pdf,
+        original: document,
+        update: stamped.update,
         sha256: output_sha256,
         visible: stamped.visible,
         log_index: indices.first().copied().unwrap_or_default(),

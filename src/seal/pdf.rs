@@ -20,6 +20,8 @@ const MAX_PAGES: usize = 100_000;
 const MAX_TREE_DEPTH: usize = 64;
 /// Largest stream lopdf may decompress while loading (object and xref streams).
 const MAX_DECOMPRESSED: usize = 256 * 1024 * 1024;
+/// Most cross-reference sections in the /Prev chain.
+const MAX_XREF_SECTIONS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PdfError {
@@ -40,7 +42,8 @@ fn malformed(what: impl Into<String>) -> PdfError {
 }
 
 /// Scans the raw bytes: header, trailer keywords, and a bound on nesting depth (outside
-/// strings, comments and stream data). Cheap, linear, and never recursive.
+/// strings, comments and stream data), also inside compressed object streams. Cheap, linear,
+/// and never recursive.
 pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
     let head = &bytes[..bytes.len().min(1024)];
     if !head.windows(5).any(|w| w == b"%PDF-") {
@@ -55,7 +58,16 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
     if rfind(&tail[pos..], b"%%EOF").is_none() {
         return Err(malformed("no %%EOF after startxref (truncated file)"));
     }
+    let mut budget = MAX_DECOMPRESSED;
+    depth_scan(bytes, Some(&mut budget))
+}
+
+/// Bounds the nesting depth of `bytes`. With `streams`, stream data is skipped, and the data of
+/// each object stream (`/Type /ObjStm`) is inflated (within the budget) and scanned too: lopdf
+/// parses those objects with the same recursive parser.
+fn depth_scan(bytes: &[u8], mut streams: Option<&mut usize>) -> Result<(), PdfError> {
     let mut depth = 0usize;
+    let mut dict_start = 0usize;
     let mut i = 0usize;
     while i < bytes.len() {
         match bytes[i] {
@@ -66,23 +78,12 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
             }
             b'(' => {
                 // Literal string with balanced parentheses and escapes.
-                let mut level = 0usize;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'\\' => i += 1,
-                        b'(' => level += 1,
-                        b')' => {
-                            level -= 1;
-                            if level == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
+                i = string_end(bytes, i);
             }
             b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                if depth == 0 {
+                    dict_start = i;
+                }
                 depth += 1;
                 i += 1;
             }
@@ -92,14 +93,29 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
             }
             b'[' => depth += 1,
             b']' => depth = depth.saturating_sub(1),
-            b's' if bytes[i..].starts_with(b"stream")
+            b's' if streams.is_some()
+                && bytes[i..].starts_with(b"stream")
                 && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) =>
             {
                 // Skip stream data up to `endstream`.
-                match find(&bytes[i + 6..], b"endstream") {
-                    Some(end) => i += 6 + end + 8,
-                    None => return Err(malformed("a stream has no endstream")),
+                let data_start = i + 6;
+                let Some(end) = find(&bytes[data_start..], b"endstream") else {
+                    return Err(malformed("a stream has no endstream"));
+                };
+                let dict = &bytes[dict_start.min(i)..i];
+                if has_name(dict, b"/ObjStm") {
+                    if let Some(budget) = streams.as_deref_mut() {
+                        let data = &bytes[data_start..data_start + end];
+                        let data = match data {
+                            [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] | [b'\r', rest @ ..] => {
+                                rest
+                            }
+                            _ => data,
+                        };
+                        object_stream_scan(dict, data, budget)?;
+                    }
                 }
+                i = data_start + end + 8;
                 depth = 0;
             }
             _ => {}
@@ -112,6 +128,198 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
         i += 1;
     }
     Ok(())
+}
+
+/// Whether a dictionary's text holds the name `name` (followed by a delimiter).
+fn has_name(dict: &[u8], name: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = find(&dict[from..], name) {
+        let after = dict.get(from + at + name.len());
+        if after.is_none_or(|c| !c.is_ascii_alphanumeric()) {
+            return true;
+        }
+        from += at + name.len();
+    }
+    false
+}
+
+/// Inflates an object stream (FlateDecode or no filter) and bounds its nesting depth.
+fn object_stream_scan(dict: &[u8], data: &[u8], budget: &mut usize) -> Result<(), PdfError> {
+    use std::io::Read;
+    if !has_name(dict, b"/Filter") {
+        return depth_scan(data, None);
+    }
+    if !has_name(dict, b"/FlateDecode") || has_name(dict, b"/DecodeParms") {
+        return Err(malformed(
+            "an object stream uses a filter other than plain FlateDecode, which is not supported",
+        ));
+    }
+    let mut inflated = Vec::new();
+    let limit = *budget as u64 + 1;
+    let read = flate2::read::ZlibDecoder::new(data)
+        .take(limit)
+        .read_to_end(&mut inflated);
+    if read.is_err() {
+        // Not inflatable: lopdf cannot read it either, so it is not parsed.
+        return Ok(());
+    }
+    if inflated.len() > *budget {
+        return Err(malformed(
+            "the object streams inflate to more than the limit",
+        ));
+    }
+    *budget -= inflated.len();
+    depth_scan(&inflated, None)
+}
+
+/// Walks the cross-reference chain from `startxref` through every `/Prev` (and `/XRefStm` of
+/// hybrid files) without lopdf, which repairs or follows broken chains silently: each offset
+/// must point at cross-reference data, and the chain must not loop.
+fn xref_chain(bytes: &[u8], start: usize) -> Result<(), PdfError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut next = Some(start);
+    while let Some(offset) = next {
+        if !seen.insert(offset) || seen.len() > MAX_XREF_SECTIONS {
+            return Err(malformed(
+                "the /Prev chain of cross-reference sections loops or is too long",
+            ));
+        }
+        check_xref_at(bytes, offset)?;
+        let dict = trailer_dict(bytes, offset)
+            .ok_or_else(|| malformed("a cross-reference section has no trailer dictionary"))?;
+        if let Some(stm) = dict_integer(dict, b"/XRefStm") {
+            check_xref_at(bytes, stm)?;
+        }
+        next = dict_integer(dict, b"/Prev");
+    }
+    Ok(())
+}
+
+/// `offset` must point at `xref` or at an object (a cross-reference stream).
+fn check_xref_at(bytes: &[u8], offset: usize) -> Result<(), PdfError> {
+    let at = bytes
+        .get(offset..)
+        .ok_or_else(|| malformed("a cross-reference offset points past the end of the file"))?;
+    let at = &at[..at.len().min(64)];
+    let points_at_xref = at.starts_with(b"xref")
+        || at
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .nth(2)
+            .is_some_and(|w| w.starts_with(b"obj"));
+    if points_at_xref {
+        Ok(())
+    } else {
+        Err(malformed(
+            "a cross-reference offset does not point at cross-reference data",
+        ))
+    }
+}
+
+/// The text of the trailer dictionary of the section at `offset` (after `trailer` for a table,
+/// the stream's dictionary for a cross-reference stream).
+fn trailer_dict(bytes: &[u8], offset: usize) -> Option<&[u8]> {
+    let rest = &bytes[offset..];
+    let from = if rest.starts_with(b"xref") {
+        find(rest, b"trailer")? + 7
+    } else {
+        find(&rest[..rest.len().min(256)], b"obj")? + 3
+    };
+    let open = from + find(&rest[from..rest.len().min(from + 256)], b"<<")?;
+    let mut depth = 0usize;
+    let mut i = open;
+    while i + 1 < rest.len() {
+        match (rest[i], rest[i + 1]) {
+            (b'<', b'<') => {
+                depth += 1;
+                i += 1;
+            }
+            (b'>', b'>') => {
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Some(&rest[open..=i]);
+                }
+            }
+            (b'(', _) => {
+                // Skip a literal string (a trailer /ID may be one).
+                i = string_end(rest, i);
+            }
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return None;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The integer after a key at the top level of a dictionary's text.
+fn dict_integer(dict: &[u8], key: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < dict.len() {
+        match dict[i] {
+            b'<' if dict.get(i + 1) == Some(&b'<') => {
+                depth += 1;
+                i += 1;
+            }
+            b'>' if dict.get(i + 1) == Some(&b'>') => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            // A hex string.
+            b'<' => {
+                while i < dict.len() && dict[i] != b'>' {
+                    i += 1;
+                }
+            }
+            b'(' => {
+                i = string_end(dict, i);
+            }
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b'/' if depth == 1
+                && dict[i..].starts_with(key)
+                && dict
+                    .get(i + key.len())
+                    .is_some_and(|c| !c.is_ascii_alphanumeric()) =>
+            {
+                let digits: String = dict[i + key.len()..]
+                    .iter()
+                    .skip_while(|b| b.is_ascii_whitespace())
+                    .take_while(|b| b.is_ascii_digit())
+                    .map(|b| char::from(*b))
+                    .collect();
+                return digits.parse().ok();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the `)` closing the literal string that opens at `bytes[i]` (balanced
+/// parentheses, backslash escapes), or the end of `bytes`.
+fn string_end(bytes: &[u8], mut i: usize) -> usize {
+    let mut level = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'(' => level += 1,
+            b')' => {
+                level -= 1;
+                if level == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    i
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -136,22 +344,11 @@ fn startxref(bytes: &[u8]) -> Result<usize, PdfError> {
     let offset: usize = digits
         .parse()
         .map_err(|_| malformed("startxref is not followed by an offset"))?;
-    let at = bytes
-        .get(offset..)
-        .ok_or_else(|| malformed("startxref points past the end of the file"))?;
-    // It must point at `xref` or at an object (a cross-reference stream).
-    let at = &at[..at.len().min(64)];
-    let points_at_xref = at.starts_with(b"xref")
-        || at
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|w| !w.is_empty())
-            .nth(2)
-            .is_some_and(|w| w.starts_with(b"obj"));
-    if !points_at_xref {
-        return Err(malformed(
-            "startxref does not point at cross-reference data",
-        ));
+    if offset >= bytes.len() {
+        return Err(malformed("startxref points past the end of the file"));
     }
+    check_xref_at(bytes, offset)?;
+    xref_chain(bytes, offset)?;
     Ok(offset)
 }
 
@@ -176,7 +373,8 @@ struct Inspected {
     /// Lower-left corner and rotation of the page's crop box.
     crop: [f64; 4],
     rotate: i64,
-    signatures: usize,
+    /// Empty signature fields (no /V) with their widget rectangles.
+    empty_fields: Vec<(ObjectId, [f64; 4])>,
 }
 
 fn number(o: &Object) -> Option<f64> {
@@ -296,11 +494,80 @@ fn docmdp_permission(doc: &Document, root: &Dictionary) -> Option<i64> {
     Some(2)
 }
 
+/// Load filter: the sealer never reads stream data other than object streams (which lopdf
+/// unpacks), so each stream's data is dropped as soon as it is read and memory stays near
+/// the size of the file's structure, not of its images and page contents. (One byte is kept:
+/// lopdf re-reads empty streams.) lopdf keeps the object edited in place for objects at the
+/// top level and the returned copy for members of object streams.
+fn drop_stream_data(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    if let Object::Stream(stream) = object {
+        if !stream.dict.has_type(b"ObjStm") {
+            stream.content = vec![b' '];
+        }
+    }
+    Some((id, object.clone()))
+}
+
+/// The AcroForm's signature fields that are not signed yet (no `/V`), walking `/Kids` with a
+/// bound, with each one's widget rectangle (zero for an invisible one).
+fn empty_signature_fields(doc: &Document, catalog: &Dictionary) -> Vec<(ObjectId, [f64; 4])> {
+    let resolve = |o: &Object| -> Option<Dictionary> {
+        match o {
+            Object::Reference(id) => doc.get_dictionary(*id).ok().cloned(),
+            o => o.as_dict().ok().cloned(),
+        }
+    };
+    let Some(form) = catalog.get(b"AcroForm").ok().and_then(resolve) else {
+        return Vec::new();
+    };
+    let top = match form.get(b"Fields") {
+        Ok(Object::Array(a)) => a.clone(),
+        Ok(Object::Reference(id)) => doc
+            .get_object(*id)
+            .and_then(Object::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<Object> = top.into_iter().rev().collect();
+    while let Some(item) = stack.pop() {
+        let Ok(id) = item.as_reference() else {
+            continue;
+        };
+        if !seen.insert(id) || seen.len() > MAX_PAGES {
+            break;
+        }
+        let Ok(field) = doc.get_dictionary(id) else {
+            continue;
+        };
+        if let Ok(kids) = field.get(b"Kids").and_then(Object::as_array) {
+            stack.extend(kids.iter().rev().cloned());
+            continue;
+        }
+        let is_sig = field
+            .get(b"FT")
+            .and_then(Object::as_name)
+            .is_ok_and(|n| n == b"Sig");
+        if is_sig && !field.has(b"V") {
+            let rect = field
+                .get(b"Rect")
+                .ok()
+                .and_then(|r| rect(doc, r))
+                .unwrap_or_default();
+            out.push((id, rect));
+        }
+    }
+    out
+}
+
 fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
     precheck(bytes)?;
     let prev_startxref = startxref(bytes)?;
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_DECOMPRESSED),
+        filter: Some(drop_stream_data),
         ..Default::default()
     };
     let doc = match Document::load_mem_with_options(bytes, options) {
@@ -364,17 +631,7 @@ fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
         .and_then(|o| o.as_i64().ok())
         .unwrap_or(0)
         .rem_euclid(360);
-    let signatures = doc
-        .objects
-        .values()
-        .filter(|o| {
-            o.as_dict()
-                .ok()
-                .and_then(|d| d.get(b"FT").ok())
-                .and_then(|t| t.as_name().ok())
-                .is_some_and(|n| n == b"Sig")
-        })
-        .count();
+    let empty_fields = empty_signature_fields(&doc, &catalog);
     let xref_stream = matches!(
         doc.reference_table.cross_reference_type,
         lopdf::xref::XrefType::CrossReferenceStream
@@ -386,41 +643,9 @@ fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
         page: page_id,
         crop,
         rotate,
-        signatures,
+        empty_fields,
         doc,
     })
-}
-
-/// The seal drawn as PDF operators in a `side × side` box: ring and star in seal red.
-fn appearance_stream(side: f64) -> Vec<u8> {
-    let (cx, cy, r) = (side / 2.0, side / 2.0, side / 2.0 * 0.92);
-    let w = side * 0.03;
-    // A circle from four Bézier arcs (kappa = 0.5523).
-    let k = 0.552_284_75 * r;
-    let mut s = format!(
-        "q 0.843 0 0.059 RG 0.843 0 0.059 rg {w:.2} w\n\
-         {x0:.2} {cy:.2} m {x0:.2} {ya:.2} {xb:.2} {y1:.2} {cx:.2} {y1:.2} c {xc:.2} {y1:.2} {x1:.2} {ya:.2} {x1:.2} {cy:.2} c \
-         {x1:.2} {yb:.2} {xc:.2} {y0:.2} {cx:.2} {y0:.2} c {xb:.2} {y0:.2} {x0:.2} {yb:.2} {x0:.2} {cy:.2} c S\n",
-        x0 = cx - r,
-        x1 = cx + r,
-        y0 = cy - r,
-        y1 = cy + r,
-        xb = cx - k,
-        xc = cx + k,
-        ya = cy + k,
-        yb = cy - k,
-    );
-    // PDF's y axis points up: mirror the SVG geometry.
-    let pts = super::appearance::star_points(cx, cy, side * 0.15);
-    for (i, (x, y)) in pts.iter().enumerate() {
-        let y = 2.0 * cy - y;
-        s.push_str(&format!(
-            "{x:.2} {y:.2} {}\n",
-            if i == 0 { "m" } else { "l" }
-        ));
-    }
-    s.push_str("h f Q\n");
-    s.into_bytes()
 }
 
 fn pdf_string(s: &str) -> Object {
@@ -447,6 +672,9 @@ pub struct SealRequest<'a> {
     pub placement: Placement,
     pub field_name: String,
     pub seal_name: &'a str,
+    /// Drawn in the appearance: the department's name and the seal's kind.
+    pub department_name: &'a str,
+    pub kind: &'a str,
     pub reason: Option<&'a str>,
     pub location: Option<&'a str>,
     /// `D:YYYYMMDDHHmmSS+00'00'`.
@@ -455,15 +683,21 @@ pub struct SealRequest<'a> {
     pub reserve: usize,
 }
 
-/// The outcome: the sealed file and whether the seal is visible.
+/// The outcome: the incremental update to append to the original, and whether the seal is
+/// visible.
 pub struct Sealed {
-    pub pdf: Vec<u8>,
+    /// The sealed file is the original followed by these bytes.
+    pub update: Vec<u8>,
+    /// SHA-256 of the whole sealed file.
+    pub sha256: [u8; 32],
     pub visible: bool,
 }
 
-/// Seals `original` with one approval signature in an incremental update.
+/// Seals `original` with one approval signature in an incremental update. `original_digest`
+/// is a SHA-256 context that has hashed exactly `original` (done while it was received).
 pub fn seal(
     original: &[u8],
+    original_digest: ring::digest::Context,
     request: SealRequest<'_>,
     sign: Box<SignFn<'_>>,
 ) -> Result<Sealed, PdfError> {
@@ -476,8 +710,18 @@ pub fn seal(
         docmdp_permission(doc, catalog).is_some()
     };
     // A new visible field after a DocMDP certification counts as a disallowed change for
-    // pyHanko and Adobe: such a document gets an invisible seal.
-    let visible = request.placement.visible && !certified;
+    // pyHanko and Adobe: a certified document gets its first empty signature field filled, or
+    // else an invisible seal.
+    let fill = if certified {
+        ins.empty_fields.first().copied()
+    } else {
+        None
+    };
+    let visible = request.placement.visible
+        && match fill {
+            Some((_, [x0, y0, x1, y1])) => x1 - x0 >= 1.0 && y1 - y0 >= 1.0,
+            None => !certified,
+        };
     let size = doc.reference_table.size.max(
         doc.trailer
             .get(b"Size")
@@ -485,8 +729,17 @@ pub fn seal(
             .and_then(|s| s.as_i64().ok())
             .unwrap_or(0) as u32,
     );
-    let (sig_id, field_id, ap_id) = (size, size + 1, size + 2);
-    let mut next = if visible { size + 3 } else { size + 2 };
+    let sig_id = size;
+    let mut next = size + 1;
+    let mut new_id = || {
+        next += 1;
+        next - 1
+    };
+    let ap_id = if visible { new_id() } else { 0 };
+    let field_id = match fill {
+        Some((id, _)) => id.0,
+        None => new_id(),
+    };
 
     // Placement: (x, y) from the crop box's lower-left corner, in the page's displayed
     // orientation; converted to default user space for rotated pages.
@@ -512,31 +765,46 @@ pub fn seal(
     };
 
     let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
-    // The widget annotation merged with its signature field.
-    let mut field = Dictionary::new();
-    field.set("Type", Object::Name(b"Annot".to_vec()));
-    field.set("Subtype", Object::Name(b"Widget".to_vec()));
-    field.set("FT", Object::Name(b"Sig".to_vec()));
-    field.set("T", pdf_string(&request.field_name));
+    // The widget annotation merged with its signature field: a new one, or the empty field
+    // being filled.
+    let mut field = match fill {
+        Some((id, _)) => doc
+            .get_dictionary(id)
+            .map_err(|_| malformed("signature field"))?
+            .clone(),
+        None => {
+            let mut field = Dictionary::new();
+            field.set("Type", Object::Name(b"Annot".to_vec()));
+            field.set("Subtype", Object::Name(b"Widget".to_vec()));
+            field.set("FT", Object::Name(b"Sig".to_vec()));
+            field.set("T", pdf_string(&request.field_name));
+            field.set("P", Object::Reference(ins.page));
+            field.set("Rect", Object::Array(rect));
+            field.set("F", Object::Integer(132)); // Print + Locked
+            field
+        }
+    };
     field.set("V", Object::Reference((sig_id, 0)));
-    field.set("P", Object::Reference(ins.page));
-    field.set("Rect", Object::Array(rect));
-    field.set("F", Object::Integer(132)); // Print + Locked
     if visible {
         let mut ap = Dictionary::new();
         ap.set("N", Object::Reference((ap_id, 0)));
         field.set("AP", Object::Dictionary(ap));
-        let content = appearance_stream(side);
+        let (box_w, box_h, rotate) = match fill {
+            Some((_, [x0, y0, x1, y1])) => (x1 - x0, y1 - y0, 0),
+            None => (side, side, ins.rotate),
+        };
+        let content =
+            super::appearance::pdf_operators(box_w, box_h, request.department_name, request.kind);
         let mut xobject = Dictionary::new();
         xobject.set("Type", Object::Name(b"XObject".to_vec()));
         xobject.set("Subtype", Object::Name(b"Form".to_vec()));
         xobject.set(
             "BBox",
-            Object::Array(vec![0.into(), 0.into(), side.into(), side.into()]),
+            Object::Array(vec![0.into(), 0.into(), box_w.into(), box_h.into()]),
         );
         // Counter-rotate so the seal stands upright on a rotated page.
-        if ins.rotate != 0 {
-            let (m, tx, ty) = match ins.rotate {
+        if rotate != 0 {
+            let (m, tx, ty) = match rotate {
                 90 => ([0.0, 1.0, -1.0, 0.0], side, 0.0),
                 180 => ([-1.0, 0.0, 0.0, -1.0], side, side),
                 _ => ([0.0, -1.0, 1.0, 0.0], 0.0, side),
@@ -553,30 +821,13 @@ pub fn seal(
                 ]),
             );
         }
-        let stream = lopdf::Stream::new(xobject, content);
+        let mut stream = lopdf::Stream::new(xobject, content);
+        // Glyph outlines make a long stream: compress it.
+        let _ = stream.compress();
         objects.push((ap_id, serialize(&Object::Stream(stream))?));
     }
     objects.push((field_id, serialize(&Object::Dictionary(field))?));
 
-    // The page, with the widget in /Annots.
-    let mut page = doc
-        .get_dictionary(ins.page)
-        .map_err(|_| malformed("page"))?
-        .clone();
-    let mut annots: Vec<Object> = match page.get(b"Annots") {
-        Ok(Object::Array(a)) => a.clone(),
-        Ok(Object::Reference(id)) => doc
-            .get_object(*id)
-            .and_then(Object::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    annots.push(Object::Reference((field_id, 0)));
-    page.set("Annots", Object::Array(annots));
-    objects.push((ins.page.0, serialize(&Object::Dictionary(page))?));
-
-    // The AcroForm: our field added, SigFlags = SignaturesExist | AppendOnly.
     let mut catalog = doc
         .get_dictionary(ins.root)
         .map_err(|_| malformed("catalog"))?
@@ -589,23 +840,46 @@ pub fn seal(
         Ok(Object::Dictionary(d)) => (d.clone(), None),
         _ => (Dictionary::new(), None),
     };
-    let mut fields: Vec<Object> = match form.get(b"Fields") {
-        Ok(Object::Array(a)) => a.clone(),
-        Ok(Object::Reference(id)) => doc
-            .get_object(*id)
-            .and_then(Object::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    fields.push(Object::Reference((field_id, 0)));
-    form.set("Fields", Object::Array(fields));
-    form.set("SigFlags", Object::Integer(3));
-    match form_id {
-        Some(id) => objects.push((id.0, serialize(&Object::Dictionary(form))?)),
-        None => {
-            catalog.set("AcroForm", Object::Dictionary(form));
-            objects.push((ins.root.0, serialize(&Object::Dictionary(catalog))?));
+    let sig_flags_set = form.get(b"SigFlags").and_then(Object::as_i64).ok() == Some(3);
+    if fill.is_none() {
+        // The page, with the widget in /Annots.
+        let mut page = doc
+            .get_dictionary(ins.page)
+            .map_err(|_| malformed("page"))?
+            .clone();
+        let mut annots: Vec<Object> = match page.get(b"Annots") {
+            Ok(Object::Array(a)) => a.clone(),
+            Ok(Object::Reference(id)) => doc
+                .get_object(*id)
+                .and_then(Object::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        annots.push(Object::Reference((field_id, 0)));
+        page.set("Annots", Object::Array(annots));
+        objects.push((ins.page.0, serialize(&Object::Dictionary(page))?));
+        let mut fields: Vec<Object> = match form.get(b"Fields") {
+            Ok(Object::Array(a)) => a.clone(),
+            Ok(Object::Reference(id)) => doc
+                .get_object(*id)
+                .and_then(Object::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        fields.push(Object::Reference((field_id, 0)));
+        form.set("Fields", Object::Array(fields));
+    }
+    // The AcroForm: our field added, SigFlags = SignaturesExist | AppendOnly.
+    if fill.is_none() || !sig_flags_set {
+        form.set("SigFlags", Object::Integer(3));
+        match form_id {
+            Some(id) => objects.push((id.0, serialize(&Object::Dictionary(form))?)),
+            None => {
+                catalog.set("AcroForm", Object::Dictionary(form));
+                objects.push((ins.root.0, serialize(&Object::Dictionary(catalog))?));
+            }
         }
     }
 
@@ -638,16 +912,17 @@ pub fn seal(
     objects.push((sig_id, sig));
     objects.sort_by_key(|(n, _)| *n);
 
-    // Write the update.
-    let mut out = original.to_vec();
-    if !out.ends_with(b"\n") {
+    // Write the update; offsets in the file are `base` plus offsets in `out`.
+    let base = original.len();
+    let mut out = Vec::new();
+    if !original.ends_with(b"\n") {
         out.push(b'\n');
     }
     let mut offsets: Vec<(u32, usize)> = Vec::new();
     let mut contents_at = 0usize;
     let mut byte_range_at = 0usize;
     for (num, body) in &objects {
-        offsets.push((*num, out.len()));
+        offsets.push((*num, base + out.len()));
         writeln!(out, "{num} 0 obj").map_err(|_| PdfError::Signing)?;
         if *num == sig_id {
             byte_range_at = out.len() + find(body, b"/ByteRange ").unwrap_or(0) + 11;
@@ -669,7 +944,7 @@ pub fn seal(
     if ins.xref_stream {
         let xref_id = next;
         next += 1;
-        xref_at = out.len();
+        xref_at = base + out.len();
         offsets.push((xref_id, xref_at));
         offsets.sort();
         trailer.set("Type", Object::Name(b"XRef".to_vec()));
@@ -692,7 +967,7 @@ pub fn seal(
         out.extend(serialize(&Object::Stream(stream))?);
         out.extend_from_slice(b"\nendobj\n");
     } else {
-        xref_at = out.len();
+        xref_at = base + out.len();
         out.extend_from_slice(b"xref\n");
         for run in runs(&offsets) {
             writeln!(out, "{} {}", run[0].0, run.len()).map_err(|_| PdfError::Signing)?;
@@ -707,17 +982,18 @@ pub fn seal(
     }
     write!(out, "startxref\n{xref_at}\n%%EOF\n").map_err(|_| PdfError::Signing)?;
 
-    // ByteRange: everything but the /Contents hex string (ISO 32000 §12.8.1).
+    // ByteRange: everything but the /Contents hex string (ISO 32000 §12.8.1). `contents_at`
+    // and `byte_range_at` are offsets in `out`.
     let hex_start = contents_at;
     let hex_end = contents_at + 2 + request.reserve * 2;
     let ranges = format!(
         "[0 {:>10} {:>10} {:>10}]",
-        hex_start,
-        hex_end,
+        base + hex_start,
+        base + hex_end,
         out.len() - hex_end
     );
     out[byte_range_at..byte_range_at + ranges.len()].copy_from_slice(ranges.as_bytes());
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = original_digest.clone();
     ctx.update(&out[..hex_start]);
     ctx.update(&out[hex_end..]);
     let mut digest = [0u8; 32];
@@ -728,8 +1004,15 @@ pub fn seal(
     }
     let hex = hex::encode_upper(&cms);
     out[hex_start + 1..hex_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
-    let _ = ins.signatures;
-    Ok(Sealed { pdf: out, visible })
+    let mut whole = original_digest;
+    whole.update(&out);
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(whole.finish().as_ref());
+    Ok(Sealed {
+        update: out,
+        sha256,
+        visible,
+    })
 }
 
 /// Contiguous runs of object numbers, for xref subsections.
@@ -761,5 +1044,129 @@ mod tests {
         );
         let fine = b"%PDF-1.4\n1 0 obj << /A [1 (a)b(c) <</B 2>>] >> endobj\nstartxref\n9\n%%EOF\n";
         assert!(precheck(fine).is_ok());
+    }
+
+    /// A one-page PDF written by lopdf.
+    fn small_pdf(object_streams: bool) -> Vec<u8> {
+        use lopdf::dictionary;
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "MediaBox" => vec![0.into(), 0.into(), 200.into(), 200.into()],
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(
+                dictionary! {"Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1},
+            ),
+        );
+        let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+        doc.trailer.set("Root", catalog);
+        let mut out = Vec::new();
+        if object_streams {
+            doc.save_modern(&mut out).unwrap();
+        } else {
+            doc.save_to(&mut out).unwrap();
+        }
+        out
+    }
+
+    fn seal_it(pdf: &[u8]) -> Result<Sealed, PdfError> {
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        digest.update(pdf);
+        seal(
+            pdf,
+            digest,
+            SealRequest {
+                placement: Placement {
+                    page: None,
+                    x: 10.0,
+                    y: 10.0,
+                    width: 100.0,
+                    visible: true,
+                },
+                field_name: "Seal-1".into(),
+                seal_name: "test",
+                department_name: "福州市人民政府",
+                kind: "official",
+                reason: None,
+                location: None,
+                signing_time: "D:20260101000000+00'00'".into(),
+                reserve: 64,
+            },
+            Box::new(|_| Ok(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
+        )
+    }
+
+    #[test]
+    fn a_looping_prev_chain_is_refused() {
+        let pdf = small_pdf(false);
+        assert!(seal_it(&pdf).is_ok());
+        // Append an update whose trailer's /Prev points at itself.
+        let mut looped = pdf.clone();
+        let at = looped.len();
+        looped.extend_from_slice(
+            format!("xref\n0 1\n0000000000 65535 f\r\ntrailer\n<< /Size 4 /Root 3 0 R /Prev {at} >>\nstartxref\n{at}\n%%EOF\n")
+                .as_bytes(),
+        );
+        let err = seal_it(&looped).err().unwrap();
+        assert!(
+            matches!(&err, PdfError::Malformed(m) if m.contains("loops")),
+            "{err:?}"
+        );
+        // A /Prev into the middle of nowhere.
+        let mut wild = pdf.clone();
+        let at = wild.len();
+        wild.extend_from_slice(
+            format!("xref\n0 1\n0000000000 65535 f\r\ntrailer\n<< /Size 4 /Root 3 0 R /Prev 3 >>\nstartxref\n{at}\n%%EOF\n")
+                .as_bytes(),
+        );
+        assert!(
+            matches!(seal_it(&wild), Err(PdfError::Malformed(m)) if m.contains("does not point"))
+        );
+    }
+
+    #[test]
+    fn nesting_inside_a_compressed_object_stream_is_bounded() {
+        use std::io::Write as _;
+        let body = format!("2 0 {}", "[".repeat(100_000));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(body.as_bytes()).unwrap();
+        let data = z.finish().unwrap();
+        let mut pdf = format!(
+            "%PDF-1.5\n1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+            data.len()
+        )
+        .into_bytes();
+        pdf.extend_from_slice(&data);
+        pdf.extend_from_slice(b"\nendstream\nendobj\nstartxref\n9\n%%EOF\n");
+        assert!(
+            matches!(precheck(&pdf), Err(PdfError::Malformed(m)) if m.contains("nested")),
+            "the depth inside the object stream is seen"
+        );
+        // A real file with object streams passes, and seals.
+        let modern = small_pdf(true);
+        assert!(precheck(&modern).is_ok());
+        let sealed = seal_it(&modern).unwrap();
+        assert!(sealed.visible);
+    }
+
+    #[test]
+    fn the_update_follows_the_original_and_the_hash_covers_both() {
+        let pdf = small_pdf(false);
+        let sealed = seal_it(&pdf).unwrap();
+        let mut whole = pdf.clone();
+        whole.extend_from_slice(&sealed.update);
+        assert_eq!(
+            ring::digest::digest(&ring::digest::SHA256, &whole).as_ref(),
+            &sealed.sha256[..]
+        );
+        let text = String::from_utf8_lossy(&sealed.update);
+        assert!(text.contains(&format!("/Prev {}", startxref(&pdf).unwrap())));
+        // The sealed file parses, and its appearance stream is compressed.
+        assert!(Document::load_mem(&whole).is_ok());
+        assert!(text.contains("/FlateDecode"));
     }
 }

@@ -123,7 +123,8 @@ async fn creates_and_shows_seals(app: TestApp) {
     )
     .await;
 
-    // The appearance: a red round seal with the department name and the kind.
+    // The appearance: a red round seal with the department name and the kind, drawn as glyph
+    // outlines (named in the title for screen readers).
     let svg = app
         .get(&format!("/api/v1/seals/{id}/appearance.svg"), Some(&op_a))
         .await;
@@ -131,9 +132,13 @@ async fn creates_and_shows_seals(app: TestApp) {
     let svg = svg.text().await.unwrap();
     assert!(
         svg.contains("<circle")
-            && svg.contains("<polygon")
-            && svg.contains("福州市人民政府")
-            && svg.contains("公章")
+            && svg.contains("<title>福州市人民政府 公章</title>")
+            && svg.contains("<path fill=\"#d7000f\"")
+    );
+    let outline = svg.split(" d=\"").nth(1).unwrap();
+    assert!(
+        outline.matches(['L', 'C']).count() > 9 * 20,
+        "seven characters and two more drawn as outlines"
     );
     assert_problem(
         app.get(&format!("/api/v1/seals/{id}/appearance.svg"), Some(&op_b))

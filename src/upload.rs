@@ -1,0 +1,153 @@
+//! Large request bodies (PDFs) on disk: the body is streamed into an anonymous temporary file
+//! (unlinked from the start, so it disappears when dropped, on error, and even if the process
+//! is killed) and hashed on the way in; the answer is streamed back out of the same file.
+
+use std::io::{Read, Seek, Write};
+
+use actix_web::web::Bytes;
+use futures_util::Stream;
+
+/// A received body: its file, length and SHA-256 so far.
+pub struct Upload {
+    file: std::fs::File,
+    len: u64,
+    digest: ring::digest::Context,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("len", &self.len).finish()
+    }
+}
+
+/// Why a body could not be received.
+#[derive(Debug)]
+pub enum UploadError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+impl Upload {
+    /// A new, empty upload in the system's temporary directory.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            file: tempfile::tempfile()?,
+            len: 0,
+            digest: ring::digest::Context::new(&ring::digest::SHA256),
+        })
+    }
+
+    /// Appends a chunk, refusing to grow past `max` bytes.
+    pub fn push(&mut self, chunk: &[u8], max: u64) -> Result<(), UploadError> {
+        if self.len + chunk.len() as u64 > max {
+            return Err(UploadError::TooLarge);
+        }
+        self.file.write_all(chunk).map_err(UploadError::Io)?;
+        self.digest.update(chunk);
+        self.len += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// An upload holding `bytes` (tests, the command line).
+    pub fn from_bytes(bytes: &[u8]) -> std::io::Result<Self> {
+        let mut upload = Self::new()?;
+        upload
+            .push(bytes, u64::MAX)
+            .map_err(|_| std::io::Error::other("cannot write the temporary file"))?;
+        Ok(upload)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// SHA-256 so far, as a context that can go on hashing what follows the body.
+    pub fn digest(&self) -> ring::digest::Context {
+        self.digest.clone()
+    }
+
+    /// Reads the whole body (blocking): for parsers that need it in one piece.
+    pub fn read_all(&mut self) -> std::io::Result<Vec<u8>> {
+        self.file.rewind()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or_default());
+        (&mut self.file).take(self.len).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The body followed by `tail`, as a stream of chunks read from the file; the file is
+    /// removed when the stream is dropped.
+    pub fn stream_with(
+        mut self,
+        tail: Vec<u8>,
+    ) -> std::io::Result<impl Stream<Item = Result<Bytes, std::io::Error>> + 'static> {
+        self.file.rewind()?;
+        let state = (Some((self.file, self.len)), Some(tail));
+        Ok(futures_util::stream::unfold(
+            state,
+            |(mut file, mut tail)| async move {
+                if let Some((mut f, left)) = file.take() {
+                    if left > 0 {
+                        let want = left.min(256 * 1024);
+                        // Small blocking reads of a local file just written (in the page
+                        // cache); moved off the async threads all the same.
+                        let read = tokio::task::spawn_blocking(move || {
+                            let mut buf = Vec::with_capacity(want as usize);
+                            let n = (&mut f).take(want).read_to_end(&mut buf);
+                            (f, buf, n)
+                        })
+                        .await;
+                        return match read {
+                            Ok((f, buf, Ok(n))) if n > 0 => {
+                                Some((Ok(Bytes::from(buf)), (Some((f, left - n as u64)), tail)))
+                            }
+                            Ok((_, _, Err(e))) => Some((Err(e), (None, None))),
+                            _ => Some((
+                                Err(std::io::Error::other("the temporary file ended early")),
+                                (None, None),
+                            )),
+                        };
+                    }
+                }
+                tail.take()
+                    .filter(|t| !t.is_empty())
+                    .map(|t| (Ok(Bytes::from(t)), (None, None)))
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    #[tokio::test]
+    async fn streams_the_body_then_the_tail() {
+        let body: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        let mut upload = Upload::new().unwrap();
+        for chunk in body.chunks(70_000) {
+            upload.push(chunk, 1 << 20).unwrap();
+        }
+        assert!(matches!(
+            upload.push(&[0; 600_000], 1 << 20),
+            Err(UploadError::TooLarge)
+        ));
+        assert_eq!(upload.len(), 600_000);
+        assert_eq!(upload.read_all().unwrap(), body);
+        let expected = ring::digest::digest(&ring::digest::SHA256, &body);
+        assert_eq!(upload.digest().finish().as_ref(), expected.as_ref());
+        let chunks: Vec<Bytes> = upload
+            .stream_with(b"tail".to_vec())
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        let joined: Vec<u8> = chunks.concat();
+        assert_eq!(&joined[..600_000], &body[..]);
+        assert_eq!(&joined[600_000..], b"tail");
+    }
+}
