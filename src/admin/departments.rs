@@ -157,3 +157,108 @@ pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceE
         .ok_or(ServiceError::NotFound("CA"))?;
     Ok(with_ca(ctx, record).await?.ca.der)
 }
+
+/// Revokes a certificate (RFC 5280 reason name, optional RFC 3339 invalidity date not in the
+/// future), logs it, and refreshes the issuing CA's CRL. Returns the log index and the
+/// revocation time. Authorisation is the caller's business.
+pub async fn revoke_certificate(
+    ctx: &Context,
+    caller: &Caller,
+    cert: &CertificateRecord,
+    reason: &str,
+    invalidity_date: Option<&str>,
+    subject: Option<&str>,
+) -> Result<(u64, i64), ServiceError> {
+    if crate::pki::revocation::reason(reason).is_none() {
+        let names: Vec<&str> = crate::pki::revocation::REASONS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        return Err(ServiceError::invalid(
+            "reason",
+            format!("must be an RFC 5280 reason: {}", names.join(", ")),
+        ));
+    }
+    let now = ctx.clock.now();
+    let invalidity = match invalidity_date {
+        None => None,
+        Some(s) => {
+            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    ServiceError::invalid("invalidity_date", "must be an RFC 3339 time")
+                })?;
+            if t > now {
+                return Err(ServiceError::invalid(
+                    "invalidity_date",
+                    "must not be in the future",
+                ));
+            }
+            Some(t.unix_timestamp())
+        }
+    };
+    if cert.revoked_at.is_some() {
+        return Err(ServiceError::Conflict(
+            "the certificate is already revoked".into(),
+        ));
+    }
+    let mut event = Event::new(
+        EventType::CertificateRevoked,
+        now,
+        subject.unwrap_or(&cert.serial),
+    )
+    .actor(Some(&caller.key_id))
+    .data("serial", &cert.serial)
+    .data("kind", &cert.kind)
+    .data("issuer", &cert.issuer)
+    .data("reason", reason);
+    if let Some(t) = invalidity {
+        event = event.data("invalidity_date", t);
+    }
+    if let Some(d) = &cert.department_code {
+        event = event.department(d.as_str());
+    }
+    let indices = ctx
+        .store
+        .apply(
+            WriteSet::new()
+                .change(Change::RevokeCertificate {
+                    serial: cert.serial.clone(),
+                    at: now.unix_timestamp(),
+                    reason: reason.to_owned(),
+                    invalidity_date: invalidity,
+                })
+                .event(event.to_new_event()),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ServiceError::Conflict("the certificate is already revoked".into())
+            }
+            e => e.into(),
+        })?;
+    // The CRL is regenerated now; a failure here is repaired on the next fetch.
+    if let Err(e) = ctx.pki.current_crl(&cert.issuer, now).await {
+        tracing::warn!(error = %e, issuer = %cert.issuer, "CRL refresh after a revocation failed");
+    }
+    Ok((
+        indices.first().copied().unwrap_or_default(),
+        now.unix_timestamp(),
+    ))
+}
+
+/// Revokes a department's CA (admin). Its seals and licence signers can no longer be used, and
+/// nothing new can be issued under it.
+pub async fn revoke_ca(
+    ctx: &Context,
+    caller: &Caller,
+    code: &str,
+    reason: &str,
+    invalidity_date: Option<&str>,
+) -> Result<(Department, u64), ServiceError> {
+    caller.require_admin()?;
+    let department = get(ctx, caller, code).await?;
+    let ca = &department.ca;
+    let (index, _) =
+        revoke_certificate(ctx, caller, ca, reason, invalidity_date, Some(&ca.serial)).await?;
+    Ok((get(ctx, caller, code).await?, index))
+}

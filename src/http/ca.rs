@@ -7,6 +7,24 @@ use crate::admin::departments;
 use crate::context::Context;
 use crate::pki::to_pem;
 
+/// `/crl/{ca}.crl`: the CA's current CRL (DER), for anyone.
+pub async fn crl(
+    ctx: web::Data<Context>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let now = ctx.clock.now();
+    let der = ctx
+        .pki
+        .current_crl(&path, now)
+        .await
+        .map_err(crate::error::ServiceError::from)?
+        .ok_or(crate::error::ServiceError::NotFound("CA"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pkix-crl")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(der))
+}
+
 pub async fn certificate(
     ctx: web::Data<Context>,
     path: web::Path<String>,

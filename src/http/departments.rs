@@ -24,6 +24,9 @@ pub struct DepartmentView {
     name: String,
     ca_serial: String,
     ca_certificate_pem: String,
+    ca_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_revoked_at: Option<String>,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     log_index: Option<u64>,
@@ -32,6 +35,12 @@ pub struct DepartmentView {
 fn view(d: departments::Department, log_index: Option<u64>) -> DepartmentView {
     DepartmentView {
         ca_certificate_pem: to_pem(&d.ca.der),
+        ca_status: if d.ca.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "valid"
+        },
+        ca_revoked_at: d.ca.revoked_at.map(rfc3339),
         ca_serial: d.ca.serial,
         code: d.record.code,
         name: d.record.name,
@@ -47,6 +56,32 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let (department, index) = departments::create(&ctx, &caller, &body.code, &body.name).await?;
     Ok(HttpResponse::Created().json(view(department, Some(index))))
+}
+
+/// A revocation request: an RFC 5280 reason name and, optionally, when the key became unusable.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    pub reason: String,
+    pub invalidity_date: Option<String>,
+}
+
+/// Revokes the department's CA (admin).
+pub async fn revoke_ca(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+    body: JsonBody<Revoke>,
+) -> Result<HttpResponse, ApiError> {
+    let (department, index) = departments::revoke_ca(
+        &ctx,
+        &caller,
+        &path,
+        &body.reason,
+        body.invalidity_date.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view(department, Some(index))))
 }
 
 pub async fn get(

@@ -36,6 +36,8 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST,   "/api/v1/api-keys",                             web::post().to(api_keys::create)),
         (Method::DELETE, "/api/v1/api-keys/{id}",                        web::delete().to(api_keys::revoke)),
         (Method::GET,    "/ca/{ca}.pem",                                 web::get().to(ca::certificate)),
+        (Method::GET,    "/crl/{ca}.crl",                                web::get().to(ca::crl)),
+        (Method::POST,   "/api/v1/departments/{code}/ca/revoke",         web::post().to(departments::revoke_ca)),
         (Method::GET,    "/api/v1/log/checkpoint",                       web::get().to(log::checkpoint)),
         (Method::GET,    "/api/v1/log/key",                              web::get().to(log::key)),
         (Method::GET,    "/api/v1/log/proof/inclusion",                  web::get().to(log::inclusion)),
@@ -63,7 +65,9 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/seals",                                web::get().to(seals::list)),
         (Method::GET,    "/api/v1/seals/{id}",                           web::get().to(seals::get)),
         (Method::GET,    "/api/v1/seals/{id}/appearance.svg",            web::get().to(seals::appearance)),
+        (Method::PUT,    "/api/v1/seals/{id}/appearance",                web::put().to(seals::set_appearance)),
         (Method::POST,   "/api/v1/seals/{id}/stamp",                     web::post().to(seals::stamp)),
+        (Method::POST,   "/api/v1/seals/{id}/revoke",                    web::post().to(seals::revoke)),
     ]
 }
 

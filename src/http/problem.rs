@@ -129,6 +129,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Document { kind, detail } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, kind, detail)
             }
+            ServiceError::Pki(crate::pki::PkiError::CaRevoked) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                crate::pki::PkiError::CaRevoked.to_string(),
+            ),
             ServiceError::Log(LogError::BadRequest(detail)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", detail)
             }

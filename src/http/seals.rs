@@ -33,6 +33,10 @@ fn view(s: &Seal, log_index: Option<u64>) -> Value {
         "not_after": rfc3339(s.certificate.not_after),
         "created_at": rfc3339(s.record.created_at),
     });
+    if let Some(t) = s.certificate.revoked_at {
+        v["revoked_at"] = Value::from(rfc3339(t));
+        v["revocation_reason"] = Value::from(s.certificate.revocation_reason.clone());
+    }
     if let Some(i) = log_index {
         v["log_index"] = Value::from(i);
     }
@@ -46,6 +50,24 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let (s, index) = seal::create(&ctx, &caller, &body.name, &body.kind, body.valid_days).await?;
     Ok(HttpResponse::Created().json(view(&s, Some(index))))
+}
+
+/// Revokes the seal (its certificate).
+pub async fn revoke(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+    body: JsonBody<super::departments::Revoke>,
+) -> Result<HttpResponse, ApiError> {
+    let (s, index) = seal::revoke(
+        &ctx,
+        &caller,
+        &path,
+        &body.reason,
+        body.invalidity_date.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view(&s, Some(index))))
 }
 
 pub async fn list(ctx: web::Data<Context>, Auth(caller): Auth) -> Result<HttpResponse, ApiError> {
@@ -72,10 +94,61 @@ pub async fn appearance(
         .content_type("image/svg+xml")
         .insert_header((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
         ))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(svg))
+}
+
+/// Sets the seal's appearance to the department's own image (`image/png`, at most 1 MiB).
+pub async fn set_appearance(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    seal::get(&ctx, &caller, &path).await?;
+    match media_type(&req).as_deref() {
+        Some("image/png") => {}
+        Some("image/svg+xml") => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "upload the seal image as PNG (image/png); an SVG cannot be drawn into a PDF \
+                 faithfully without a renderer, so it is not accepted",
+            ))
+        }
+        _ => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "the body must be the image itself, Content-Type: image/png",
+            ))
+        }
+    }
+    let png = super::pki::read_limited(payload, seal::image::MAX_PNG_BYTES).await?;
+    let sha256 = hex::encode(crate::pki::cms::sha256(&png));
+    let index = seal::set_appearance(&ctx, &caller, &path, png).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "seal_id": path.as_str(),
+        "appearance": "uploaded",
+        "image_sha256": sha256,
+        "log_index": index,
+    })))
+}
+
+fn media_type(req: &actix_web::HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,18 +242,7 @@ pub async fn stamp(
     // Authorise first (another department's seal is 404, other roles 403), then validate.
     seal::get(&ctx, &caller, &path).await?;
     let options = query.parse()?;
-    let media = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if media.as_deref() != Some("application/pdf") {
+    if media_type(&req).as_deref() != Some("application/pdf") {
         return Err(ApiError::new(
             actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",

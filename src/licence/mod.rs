@@ -402,7 +402,7 @@ impl Signers {
             .await?
             .into_iter()
             .rfind(|c| c.revoked_at.is_none())
-            .ok_or(ServiceError::NotFound("department CA"))?;
+            .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
         let cached = Arc::new(CachedSigner {
             signer: ctx.pki.signer(&cert.key_id).await?,
             serial: cert.serial.clone(),

@@ -34,6 +34,7 @@ pub enum EventType {
     LicenceRead,
     LicenceHolderQuery,
     SealCreated,
+    SealAppearanceSet,
     DocumentStamped,
 }
 
@@ -54,6 +55,7 @@ impl EventType {
         EventType::LicenceRead,
         EventType::LicenceHolderQuery,
         EventType::SealCreated,
+        EventType::SealAppearanceSet,
         EventType::DocumentStamped,
     ];
 
@@ -74,6 +76,7 @@ impl EventType {
             EventType::LicenceRead => "licence.read",
             EventType::LicenceHolderQuery => "licence.holder_query",
             EventType::SealCreated => "seal.created",
+            EventType::SealAppearanceSet => "seal.appearance_set",
             EventType::DocumentStamped => "document.stamped",
         }
     }

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod chain;
 pub mod cms;
 pub mod keys;
+pub mod revocation;
 pub mod tsa;
 pub mod vault;
 
@@ -39,6 +40,8 @@ pub enum PkiError {
     Build(#[from] rcgen::Error),
     #[error("the root CA does not exist yet")]
     NoRoot,
+    #[error("the department's CA is revoked: nothing can be issued under it")]
+    CaRevoked,
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
@@ -187,6 +190,7 @@ impl Pki {
                 not_after,
                 revoked_at: None,
                 revocation_reason: None,
+                invalidity_date: None,
                 created_at: now.unix_timestamp(),
             },
             key,
@@ -239,6 +243,7 @@ impl Pki {
                 not_after,
                 revoked_at: None,
                 revocation_reason: None,
+                invalidity_date: None,
                 created_at: now.unix_timestamp(),
             },
             key,
@@ -252,7 +257,7 @@ impl Pki {
             .await?
             .into_iter()
             .rfind(|c| c.revoked_at.is_none())
-            .ok_or(PkiError::NoRoot)
+            .ok_or(PkiError::CaRevoked)
     }
 
     /// Issues the TSA certificate under the root (10 years, within the root's life).

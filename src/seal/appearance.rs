@@ -231,6 +231,20 @@ pub fn svg(department_name: &str, kind: &str) -> String {
     )
 }
 
+/// SVG showing the department's uploaded PNG in the same 200 × 200 box.
+pub fn svg_with_image(department_name: &str, kind: &str, png: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SIZE} {SIZE}" width="{SIZE}" height="{SIZE}" role="img" aria-label="{label}">
+<title>{label}</title>
+<image width="{SIZE}" height="{SIZE}" preserveAspectRatio="xMidYMid meet" href="data:image/png;base64,{data}"/>
+</svg>
+"##,
+        label = esc(&format!("{department_name} {}", kind_label(kind))),
+        data = base64::engine::general_purpose::STANDARD.encode(png),
+    )
+}
+
 /// The seal as PDF content operators in a `width × height` box (the seal is a circle of the
 /// smaller side, centred).
 pub fn pdf_operators(width: f64, height: f64, department_name: &str, kind: &str) -> Vec<u8> {

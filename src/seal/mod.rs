@@ -3,6 +3,7 @@
 //! that PAdES validators accept it for non-repudiation), and a generated appearance.
 
 pub mod appearance;
+pub mod image;
 pub mod pdf;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -163,14 +164,79 @@ pub async fn list(ctx: &Context, caller: &Caller) -> Result<Vec<Seal>, ServiceEr
     Ok(out)
 }
 
-/// The seal's appearance (SVG).
+/// The seal's appearance (SVG): the generated seal, or the department's uploaded image.
 pub async fn appearance(ctx: &Context, caller: &Caller, id: &str) -> Result<String, ServiceError> {
     let seal = get(ctx, caller, id).await?;
     let department = ctx
         .department(&seal.record.department_code)
         .await?
         .ok_or(ServiceError::NotFound("department"))?;
-    Ok(appearance::svg(&department.name, &seal.record.kind))
+    Ok(match ctx.store.seal_appearance(&seal.record.id).await? {
+        Some(png) => appearance::svg_with_image(&department.name, &seal.record.kind, &png),
+        None => appearance::svg(&department.name, &seal.record.kind),
+    })
+}
+
+/// Sets the seal's appearance to the department's own PNG image (operator of the
+/// department); logged with the image's SHA-256. Returns the log index.
+pub async fn set_appearance(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    png: Vec<u8>,
+) -> Result<u64, ServiceError> {
+    let seal = get(ctx, caller, id).await?;
+    let checked = png.clone();
+    tokio::task::spawn_blocking(move || image::decode_png(&checked))
+        .await
+        .map_err(|_| ServiceError::Join)?
+        .map_err(|detail| ServiceError::Document {
+            kind: "invalid-image",
+            detail,
+        })?;
+    let now = ctx.clock.now();
+    let sha256 = hex::encode(crate::pki::cms::sha256(&png));
+    let event = Event::new(EventType::SealAppearanceSet, now, seal.record.id.as_str())
+        .department(seal.record.department_code.as_str())
+        .actor(Some(&caller.key_id))
+        .data("image_sha256", &sha256)
+        .data("media_type", "image/png");
+    let indices = ctx
+        .store
+        .apply(
+            WriteSet::new()
+                .change(Change::SetSealAppearance {
+                    seal_id: seal.record.id.clone(),
+                    png,
+                    sha256,
+                    at: now.unix_timestamp(),
+                })
+                .event(event.to_new_event()),
+        )
+        .await?;
+    Ok(indices.first().copied().unwrap_or_default())
+}
+
+/// Revokes one of the caller's department's seals (its certificate): logged, listed in the
+/// department CA's CRL and answered as revoked by OCSP from now on; it can no longer stamp.
+pub async fn revoke(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    reason: &str,
+    invalidity_date: Option<&str>,
+) -> Result<(Seal, u64), ServiceError> {
+    let seal = get(ctx, caller, id).await?;
+    let (index, _) = crate::admin::departments::revoke_certificate(
+        ctx,
+        caller,
+        &seal.certificate,
+        reason,
+        invalidity_date,
+        Some(&seal.record.id),
+    )
+    .await?;
+    Ok((get(ctx, caller, id).await?, index))
 }
 
 /// PAdES baseline level of a seal.
@@ -264,7 +330,7 @@ pub async fn stamp(
         .await?
         .into_iter()
         .rfind(|c| c.revoked_at.is_none())
-        .ok_or(ServiceError::NotFound("department CA"))?;
+        .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
     let root = ctx.pki.root().await?;
     let chain = vec![ca.der, root.der];
     let input_sha256 = hex::encode(document.digest().finish());
@@ -274,6 +340,7 @@ pub async fn stamp(
         .map(|d| d.name.clone())
         .unwrap_or_default();
     let kind = seal.record.kind.clone();
+    let uploaded = ctx.store.seal_appearance(&seal.record.id).await?;
     // Room for the CMS: the certificates it carries, the signature and attributes, and the
     // time-stamp token with the TSA certificate (RFC 3161), with a margin.
     let mut reserve = seal.certificate.der.len() + chain.iter().map(Vec::len).sum::<usize>() + 1024;
@@ -327,6 +394,8 @@ pub async fn stamp(
                 crate::pki::cms::assemble(&cms_signer, crate::pki::cms::ID_DATA, None, info)
                     .map_err(|_| pdf::PdfError::Signing)
             };
+            // An uploaded image was checked when it was stored.
+            let image = uploaded.and_then(|png| image::decode_png(&png).ok());
             let bytes = document.read_all().map_err(|_| {
                 pdf::PdfError::Malformed("the upload could not be read back".into())
             })?;
@@ -339,6 +408,7 @@ pub async fn stamp(
                     seal_name: &seal_name,
                     department_name: &department_name,
                     kind: &kind,
+                    image: image.as_ref(),
                     reason: options.reason.as_deref(),
                     location: options.location.as_deref(),
                     signing_time,

@@ -675,6 +675,8 @@ pub struct SealRequest<'a> {
     /// Drawn in the appearance: the department's name and the seal's kind.
     pub department_name: &'a str,
     pub kind: &'a str,
+    /// The department's own image instead of the generated seal.
+    pub image: Option<&'a super::image::Image>,
     pub reason: Option<&'a str>,
     pub location: Option<&'a str>,
     /// `D:YYYYMMDDHHmmSS+00'00'`.
@@ -793,9 +795,57 @@ pub fn seal(
             Some((_, [x0, y0, x1, y1])) => (x1 - x0, y1 - y0, 0),
             None => (side, side, ins.rotate),
         };
-        let content =
-            super::appearance::pdf_operators(box_w, box_h, request.department_name, request.kind);
         let mut xobject = Dictionary::new();
+        let content = match request.image {
+            None => super::appearance::pdf_operators(
+                box_w,
+                box_h,
+                request.department_name,
+                request.kind,
+            ),
+            Some(image) => {
+                // The department's own image, as large as fits, centred, aspect kept.
+                let img_id = new_id();
+                let (iw, ih) = (f64::from(image.width), f64::from(image.height));
+                let k = (box_w / iw).min(box_h / ih);
+                let (dw, dh) = (iw * k, ih * k);
+                let mut img = Dictionary::new();
+                img.set("Type", Object::Name(b"XObject".to_vec()));
+                img.set("Subtype", Object::Name(b"Image".to_vec()));
+                img.set("Width", Object::Integer(i64::from(image.width)));
+                img.set("Height", Object::Integer(i64::from(image.height)));
+                img.set("ColorSpace", Object::Name(b"DeviceRGB".to_vec()));
+                img.set("BitsPerComponent", Object::Integer(8));
+                if let Some(alpha) = &image.alpha {
+                    let mask_id = new_id();
+                    let mut mask = Dictionary::new();
+                    mask.set("Type", Object::Name(b"XObject".to_vec()));
+                    mask.set("Subtype", Object::Name(b"Image".to_vec()));
+                    mask.set("Width", Object::Integer(i64::from(image.width)));
+                    mask.set("Height", Object::Integer(i64::from(image.height)));
+                    mask.set("ColorSpace", Object::Name(b"DeviceGray".to_vec()));
+                    mask.set("BitsPerComponent", Object::Integer(8));
+                    let mut stream = lopdf::Stream::new(mask, alpha.clone());
+                    let _ = stream.compress();
+                    objects.push((mask_id, serialize(&Object::Stream(stream))?));
+                    img.set("SMask", Object::Reference((mask_id, 0)));
+                }
+                let mut stream = lopdf::Stream::new(img, image.rgb.clone());
+                let _ = stream.compress();
+                objects.push((img_id, serialize(&Object::Stream(stream))?));
+                let mut xobjects = Dictionary::new();
+                xobjects.set("Im0", Object::Reference((img_id, 0)));
+                let mut resources = Dictionary::new();
+                resources.set("XObject", Object::Dictionary(xobjects));
+                xobject.set("Resources", Object::Dictionary(resources));
+                format!(
+                    "q {dw:.3} 0 0 {dh:.3} {:.3} {:.3} cm /Im0 Do Q\n",
+                    (box_w - dw) / 2.0,
+                    (box_h - dh) / 2.0
+                )
+                .into_bytes()
+            }
+        };
         xobject.set("Type", Object::Name(b"XObject".to_vec()));
         xobject.set("Subtype", Object::Name(b"Form".to_vec()));
         xobject.set(
@@ -1091,6 +1141,7 @@ mod tests {
                 seal_name: "test",
                 department_name: "福州市人民政府",
                 kind: "official",
+                image: None,
                 reason: None,
                 location: None,
                 signing_time: "D:20260101000000+00'00'".into(),

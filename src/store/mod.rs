@@ -86,7 +86,21 @@ pub struct CertificateRecord {
     pub not_after: i64,
     pub revoked_at: Option<i64>,
     pub revocation_reason: Option<String>,
+    /// When the key is known or suspected to have become unusable (RFC 5280 §5.3.2).
+    pub invalidity_date: Option<i64>,
     pub created_at: i64,
+}
+
+/// A certificate revocation list issued by a CA (`root` or a department code).
+#[derive(Debug, Clone)]
+pub struct CrlRecord {
+    pub ca: String,
+    pub number: i64,
+    pub der: Vec<u8>,
+    pub this_update: i64,
+    pub next_update: i64,
+    /// How many revoked certificates it lists (a newer revocation makes it stale).
+    pub revoked_count: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +248,22 @@ pub enum Change {
     },
     InsertLicenceType(LicenceTypeRecord),
     InsertSeal(SealRecord),
+    /// Revoke a certificate that is not revoked yet; `NotFound` otherwise.
+    RevokeCertificate {
+        serial: String,
+        at: i64,
+        reason: String,
+        invalidity_date: Option<i64>,
+    },
+    /// A new CRL; `Conflict` when another instance stored that number first.
+    InsertCrl(CrlRecord),
+    /// Set (or replace) a seal's uploaded PNG appearance.
+    SetSealAppearance {
+        seal_id: String,
+        png: Vec<u8>,
+        sha256: String,
+        at: i64,
+    },
     InsertLicence(Box<LicenceRecord>),
     /// Change a licence's status, only if it is still `from`; `NotFound` otherwise.
     SetLicenceStatus {
@@ -286,6 +316,13 @@ pub trait Repository: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
     async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    /// The revoked certificates a CA (`root` or a department code) issued.
+    async fn revoked_certificates(
+        &self,
+        issuer: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// The CA's newest CRL.
+    async fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError>;
     async fn department(&self, code: &str) -> Result<Option<DepartmentRecord>, StoreError>;
     /// Departments ordered by code, after the cursor code.
     async fn departments(
@@ -304,6 +341,8 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn seal(&self, id: &str) -> Result<Option<SealRecord>, StoreError>;
     async fn seals_of(&self, department: &str) -> Result<Vec<SealRecord>, StoreError>;
+    /// The PNG a department uploaded as the seal's appearance, if any.
+    async fn seal_appearance(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     async fn licence_types(&self) -> Result<Vec<LicenceTypeRecord>, StoreError>;
     async fn licence_type(&self, type_code: &str) -> Result<Option<LicenceTypeRecord>, StoreError>;

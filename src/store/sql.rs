@@ -12,9 +12,9 @@ use sqlx::{Acquire, AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, DepartmentRecord,
-    EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId, Repository, SealRecord,
-    StoreError, StoredKey, WriteSet,
+    ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, CrlRecord,
+    DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId,
+    Repository, SealRecord, StoreError, StoredKey, WriteSet,
 };
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
@@ -33,6 +33,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         include_str!("../../migrations/sqlite/0003_seals.sql"),
         include_str!("../../migrations/postgres/0003_seals.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_seal_appearances.sql"),
+        include_str!("../../migrations/postgres/0004_seal_appearances.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_revocation.sql"),
+        include_str!("../../migrations/postgres/0005_revocation.sql"),
     ),
 ];
 
@@ -309,6 +319,61 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             .await
             .map_err(map_err)?;
         }
+        Change::SetSealAppearance {
+            seal_id,
+            png,
+            sha256,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO seal_appearances (seal_id, png, sha256, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (seal_id) DO UPDATE SET png = excluded.png, sha256 = excluded.sha256, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(seal_id)
+            .bind(png)
+            .bind(sha256)
+            .bind(*at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::RevokeCertificate {
+            serial,
+            at,
+            reason,
+            invalidity_date,
+        } => {
+            let done = sqlx::query(
+                "UPDATE certificates SET revoked_at = $1, revocation_reason = $2, invalidity_date = $3 \
+                 WHERE serial = $4 AND revoked_at IS NULL",
+            )
+            .bind(*at)
+            .bind(reason)
+            .bind(*invalidity_date)
+            .bind(serial)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Change::InsertCrl(crl) => {
+            sqlx::query(
+                "INSERT INTO crls (ca, number, der, this_update, next_update, revoked_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&crl.ca)
+            .bind(crl.number)
+            .bind(&crl.der)
+            .bind(crl.this_update)
+            .bind(crl.next_update)
+            .bind(crl.revoked_count)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
         Change::InsertSeal(seal) => {
             sqlx::query(
                 "INSERT INTO seals (id, department_code, name, kind, certificate_serial, created_at) \
@@ -544,6 +609,7 @@ fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> 
         not_after: row.try_get("not_after")?,
         revoked_at: row.try_get("revoked_at")?,
         revocation_reason: row.try_get("revocation_reason")?,
+        invalidity_date: row.try_get("invalidity_date")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -710,6 +776,54 @@ impl Repository for SqlStore {
             .await
             .map_err(map_err)?;
         row.as_ref().map(seal_from_row).transpose().map_err(map_err)
+    }
+
+    async fn revoked_certificates(
+        &self,
+        issuer: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM certificates WHERE issuer = $1 AND revoked_at IS NOT NULL ORDER BY serial",
+        )
+        .bind(issuer)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(certificate_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM crls WHERE ca = $1 ORDER BY number DESC LIMIT 1")
+            .bind(ca)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| -> Result<CrlRecord, sqlx::Error> {
+            Ok(CrlRecord {
+                ca: r.try_get("ca")?,
+                number: r.try_get("number")?,
+                der: r.try_get("der")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                revoked_count: r.try_get("revoked_count")?,
+            })
+        })
+        .transpose()
+        .map_err(map_err)
+    }
+
+    async fn seal_appearance(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT png FROM seal_appearances WHERE seal_id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>("png"))
+            .transpose()
+            .map_err(map_err)
     }
 
     async fn seals_of(&self, department: &str) -> Result<Vec<SealRecord>, StoreError> {

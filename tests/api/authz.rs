@@ -24,6 +24,8 @@ async fn authorisation_matrix(app: TestApp) {
     let b = credit_code(200);
     app.create_department(&a, "甲局").await;
     app.create_department(&b, "乙局").await;
+    let c = credit_code(400);
+    app.create_department(&c, "丙局").await;
     let (_, op_a) = app.create_key("operator", Some(&a)).await;
     let (_, op_b) = app.create_key("operator", Some(&b)).await;
     let (_, auditor) = app.create_key("auditor", None).await;
@@ -317,10 +319,41 @@ async fn authorisation_matrix(app: TestApp) {
             expect: [401, 401, 403, 200, 404, 403],
         },
         Case {
+            method: Method::PUT,
+            path: format!("/api/v1/seals/{seal_a}/appearance"),
+            body: None,
+            expect: [401, 401, 403, 415, 404, 403],
+        },
+        Case {
             method: Method::POST,
             path: format!("/api/v1/seals/{seal_a}/stamp"),
             body: None,
             expect: [401, 401, 403, 415, 404, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: "/crl/root.crl".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/crl/{b}.crl"),
+            body: None,
+            expect: PUBLIC,
+        },
+        // Revocations last: they change what later requests would see.
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/seals/{seal_a}/revoke"),
+            body: Some(json!({"reason": "superseded"})),
+            expect: [401, 401, 403, 200, 404, 403],
+        },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/departments/{c}/ca/revoke"),
+            body: Some(json!({"reason": "cessationOfOperation"})),
+            expect: ADMIN_ONLY,
         },
     ];
     // Every registered route is in the matrix.

@@ -11,6 +11,7 @@ mod errors;
 mod licences;
 mod log;
 mod restart;
+mod revocation;
 mod seals;
 mod spec;
 mod stamp;

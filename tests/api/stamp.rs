@@ -347,7 +347,118 @@ async fn refuses_bad_documents_and_options(app: TestApp) {
     assert!(found["entries"].as_array().unwrap().is_empty());
 }
 
-dual_tests!(stamps_pades_b_t_and_b_b, refuses_bad_documents_and_options);
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        let data: Vec<u8> = (0..width * height)
+            .flat_map(|i| [215, 0, 15, if i % 3 == 0 { 0 } else { 255 }])
+            .collect();
+        w.write_image_data(&data).unwrap();
+    }
+    out
+}
+
+async fn put_image(
+    app: &TestApp,
+    token: &str,
+    seal: &str,
+    media: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/api/v1/seals/{seal}/appearance")))
+        .bearer_auth(token)
+        .header("content-type", media)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A department's own PNG replaces the generated seal, in the SVG and in stamped PDFs.
+async fn uploaded_appearance(app: TestApp) {
+    let (op_a, op_b, seal) = seal_setup(&app).await;
+    let image = png(80, 60);
+    // Refusals first: another department, SVG, not a PNG, too large.
+    assert_problem(
+        put_image(&app, &op_b, &seal, "image/png", image.clone()).await,
+        404,
+    )
+    .await;
+    assert_problem(
+        put_image(&app, &op_a, &seal, "image/svg+xml", b"<svg/>".to_vec()).await,
+        415,
+    )
+    .await;
+    let problem = assert_problem(
+        put_image(&app, &op_a, &seal, "image/png", b"GIF89a....".to_vec()).await,
+        422,
+    )
+    .await;
+    assert_eq!(problem["type"], "/problems/invalid-image");
+    assert_problem(
+        put_image(&app, &op_a, &seal, "image/png", vec![0; 2 * 1024 * 1024]).await,
+        413,
+    )
+    .await;
+
+    let resp = put_image(&app, &op_a, &seal, "image/png", image.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["appearance"], "uploaded");
+    let svg = app
+        .get(&format!("/api/v1/seals/{seal}/appearance.svg"), Some(&op_a))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        svg.contains("data:image/png;base64,")
+            && svg.contains("<title>福州市人民政府 公章</title>")
+    );
+
+    let original = sample_pdf(1);
+    let resp = post_pdf(&app, &op_a, &seal, "?width=90", original.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let sealed = resp.bytes().await.unwrap().to_vec();
+    assert!(sealed.starts_with(&original));
+    assert!(check_last_signature(&sealed));
+    let doc = Document::load_mem(&sealed).unwrap();
+    let images: Vec<&lopdf::Stream> = doc
+        .objects
+        .values()
+        .filter_map(|o| o.as_stream().ok())
+        .filter(|s| s.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Image"))
+        .collect();
+    assert_eq!(images.len(), 2, "the image and its soft mask");
+    assert!(images
+        .iter()
+        .any(|s| s.dict.has(b"SMask")
+            && s.dict.get(b"Width").and_then(Object::as_i64).ok() == Some(80)));
+
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let found: Value = app
+        .get(
+            "/api/v1/log/search?type=seal.appearance_set",
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = found["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "only the accepted upload is logged");
+}
+
+dual_tests!(
+    stamps_pades_b_t_and_b_b,
+    refuses_bad_documents_and_options,
+    uploaded_appearance
+);
 
 /// Every sample of `TRUSTD_SAMPLES_DIR/MANIFEST.tsv` gets what the manifest says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
