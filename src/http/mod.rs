@@ -61,6 +61,8 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
         (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
         (Method::POST,   "/tsa",                                         web::post().to(pki::tsa)),
+        (Method::POST,   "/ocsp",                                        web::post().to(pki::ocsp_post)),
+        (Method::GET,    "/ocsp/{request:.+}",                           web::get().to(pki::ocsp_get)),
         (Method::POST,   "/api/v1/seals",                                web::post().to(seals::create)),
         (Method::GET,    "/api/v1/seals",                                web::get().to(seals::list)),
         (Method::GET,    "/api/v1/seals/{id}",                           web::get().to(seals::get)),
@@ -71,9 +73,23 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
     ]
 }
 
-/// (method, path) of every registered route.
-pub fn route_table() -> Vec<(Method, &'static str)> {
-    routes().into_iter().map(|(m, p, _)| (m, p)).collect()
+/// (method, path) of every registered route, paths as OpenAPI templates (a segment pattern
+/// such as `{request:.+}` written `{request}`).
+pub fn route_table() -> Vec<(Method, String)> {
+    routes()
+        .into_iter()
+        .map(|(m, p, _)| {
+            let mut out = String::new();
+            let mut rest = p;
+            while let Some(colon) = rest.find(':') {
+                let close = rest[colon..].find('}').map_or(rest.len(), |c| colon + c);
+                out.push_str(&rest[..colon]);
+                rest = &rest[close..];
+            }
+            out.push_str(rest);
+            (m, out)
+        })
+        .collect()
 }
 
 /// Registers the routes, grouped by path so that a known path with a wrong method is a 405.

@@ -1,4 +1,5 @@
-//! Standard PKI wire formats: the RFC 3161 time-stamping service at `POST /tsa`.
+//! Standard PKI wire formats: the RFC 3161 time-stamping service at `POST /tsa`, and the
+//! RFC 6960 OCSP responder at `POST /ocsp` and `GET /ocsp/{base64 request}`.
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
@@ -87,4 +88,60 @@ pub async fn tsa(
     Ok(HttpResponse::Ok()
         .content_type("application/timestamp-reply")
         .body(reply))
+}
+
+/// Largest OCSP request accepted.
+const MAX_OCSP_REQUEST_BYTES: usize = 16 * 1024;
+
+fn ocsp_reply(der: Vec<u8>, cacheable: bool) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    resp.content_type("application/ocsp-response");
+    if cacheable {
+        resp.insert_header(("Cache-Control", "public, max-age=60"));
+    }
+    resp.body(der)
+}
+
+pub async fn ocsp_post(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if media_type(&req) != "application/ocsp-request" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be an RFC 6960 request, application/ocsp-request",
+        ));
+    }
+    let body = read_limited(payload, MAX_OCSP_REQUEST_BYTES).await?;
+    let now = ctx.clock.now();
+    Ok(ocsp_reply(ctx.pki.ocsp_respond(&body, now).await, false))
+}
+
+/// `GET /ocsp/{request}`: the DER request in base64 (RFC 6960 Appendix A.1), URL-encoded; the
+/// URL-safe alphabet is accepted too. What does not decode is a malformed request.
+pub async fn ocsp_get(
+    ctx: web::Data<Context>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine as _;
+    let text: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let der = (text.len() <= MAX_OCSP_REQUEST_BYTES * 2)
+        .then(|| engines.iter().find_map(|e| e.decode(&text).ok()))
+        .flatten();
+    let Some(der) = der else {
+        return Ok(ocsp_reply(
+            crate::pki::ocsp::error_response(x509_ocsp::OcspResponseStatus::MalformedRequest),
+            false,
+        ));
+    };
+    let now = ctx.clock.now();
+    Ok(ocsp_reply(ctx.pki.ocsp_respond(&der, now).await, true))
 }

@@ -140,6 +140,49 @@ pub fn tsa_params(
     Ok(params)
 }
 
+/// A CA's delegated OCSP responder (RFC 6960 §4.2.2.2): extendedKeyUsage id-kp-OCSPSigning,
+/// id-pkix-ocsp-nocheck (so clients do not ask about the responder itself), digitalSignature.
+/// `department` is (code, name) for a department CA's responder, `None` for the root's.
+pub fn ocsp_responder_params(
+    department: Option<(&str, &str)>,
+    common_name: &str,
+    serial: &[u8],
+    validity: Validity,
+) -> Result<CertificateParams, PkiError> {
+    let dn = match department {
+        Some((code, name)) => department_dn(code, name, common_name),
+        None => {
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CountryName, country_cn());
+            dn.push(DnType::OrganizationName, "trustd");
+            dn.push(DnType::CommonName, common_name);
+            dn
+        }
+    };
+    let mut params = base_params(dn, serial, validity.not_before, validity.not_after);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    let eku = x509_cert::ext::pkix::ExtendedKeyUsage(vec![ID_KP_OCSP_SIGNING]);
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            OID_EXTENDED_KEY_USAGE,
+            eku.to_der().map_err(|_| PkiError::BadUrl)?,
+        ));
+    // id-pkix-ocsp-nocheck, value NULL.
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+            vec![0x05, 0x00],
+        ));
+    Ok(params)
+}
+
+const ID_KP_OCSP_SIGNING: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
+
 /// id-ce-extKeyUsage and id-kp-timeStamping (RFC 5280 §4.2.1.12).
 const OID_EXTENDED_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
 const ID_KP_TIME_STAMPING: der::asn1::ObjectIdentifier =

@@ -104,3 +104,14 @@ fn check_issuer(
         _ => Err(ChainError::NotCa(index)),
     }
 }
+
+/// Whether `child` carries a valid signature of `issuer`'s key (both DER certificates).
+pub fn issued_by(child: &[u8], issuer: &[u8]) -> bool {
+    let (Ok((_, child)), Ok((_, issuer))) = (
+        X509Certificate::from_der(child),
+        X509Certificate::from_der(issuer),
+    ) else {
+        return false;
+    };
+    child.verify_signature(Some(issuer.public_key())).is_ok()
+}

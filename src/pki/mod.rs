@@ -6,6 +6,7 @@ pub mod certs;
 pub mod chain;
 pub mod cms;
 pub mod keys;
+pub mod ocsp;
 pub mod revocation;
 pub mod tsa;
 pub mod vault;
@@ -62,6 +63,9 @@ pub struct Pki {
     store: Arc<dyn Repository>,
     public_url: String,
     signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
+    /// The CAs OCSP requests can name, and each CA's delegated responder (by CA serial).
+    ocsp_cas: RwLock<Option<Arc<Vec<ocsp::KnownCa>>>>,
+    ocsp_responders: RwLock<HashMap<String, ocsp::Responder>>,
 }
 
 impl std::fmt::Debug for Pki {
@@ -102,6 +106,8 @@ impl Pki {
             store,
             public_url,
             signers: RwLock::new(HashMap::new()),
+            ocsp_cas: RwLock::new(None),
+            ocsp_responders: RwLock::new(HashMap::new()),
         }
     }
 

@@ -331,6 +331,18 @@ async fn authorisation_matrix(app: TestApp) {
             expect: [401, 401, 403, 415, 404, 403],
         },
         Case {
+            method: Method::POST,
+            path: "/ocsp".into(),
+            body: None,
+            expect: [415; 6],
+        },
+        Case {
+            method: Method::GET,
+            path: "/ocsp/AAAA".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
             method: Method::GET,
             path: "/crl/root.crl".into(),
             body: None,
@@ -360,7 +372,7 @@ async fn authorisation_matrix(app: TestApp) {
     for (method, path) in trustd::http::route_table() {
         let covered = cases.iter().any(|c| {
             c.method.as_str() == method.as_str()
-                && route_matches(path, c.path.split('?').next().unwrap_or_default())
+                && route_matches(&path, c.path.split('?').next().unwrap_or_default())
         });
         assert!(
             covered,

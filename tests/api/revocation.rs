@@ -239,3 +239,204 @@ async fn revokes_seals_and_cas(app: TestApp) {
 }
 
 dual_tests!(revokes_seals_and_cas);
+
+/// An OCSP request for `serial` issued by `issuer` (SHA-1 CertID, as openssl sends), with a
+/// nonce when given.
+fn ocsp_request(issuer: &[u8], serial: &[u8], nonce: Option<&[u8]>) -> Vec<u8> {
+    use der::asn1::OctetString;
+    use der::Encode;
+    use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
+    let (_, ca) = X509Certificate::from_der(issuer).unwrap();
+    let sha1 = |d: &[u8]| {
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, d)
+            .as_ref()
+            .to_vec()
+    };
+    let id = CertId {
+        hash_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+            oid: der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26"),
+            parameters: Some(der::asn1::Null.into()),
+        },
+        issuer_name_hash: OctetString::new(sha1(ca.subject().as_raw())).unwrap(),
+        issuer_key_hash: OctetString::new(sha1(&ca.public_key().subject_public_key.data)).unwrap(),
+        serial_number: x509_cert::serial_number::SerialNumber::new(serial).unwrap(),
+    };
+    let request_extensions = nonce.map(|n| {
+        vec![x509_cert::ext::Extension {
+            extn_id: der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2"),
+            critical: false,
+            extn_value: OctetString::new(OctetString::new(n).unwrap().to_der().unwrap()).unwrap(),
+        }]
+    });
+    OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![Request {
+                req_cert: id,
+                single_request_extensions: None,
+            }],
+            request_extensions,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .unwrap()
+}
+
+/// POSTs an OCSP request; returns the response status and, when successful, the basic response
+/// after checking its signature by the responder certificate it carries, that certificate's
+/// issuer (`issuer`), and its OCSP-signing purpose.
+async fn ocsp(
+    app: &TestApp,
+    body: Vec<u8>,
+    issuer: &[u8],
+) -> (
+    x509_ocsp::OcspResponseStatus,
+    Option<x509_ocsp::BasicOcspResponse>,
+) {
+    use der::{Decode, Encode};
+    let resp = app
+        .client
+        .post(app.url("/ocsp"))
+        .header("content-type", "application/ocsp-request")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/ocsp-response");
+    let der = resp.bytes().await.unwrap();
+    let answer = x509_ocsp::OcspResponse::from_der(&der).unwrap();
+    let Some(bytes) = answer.response_bytes else {
+        return (answer.response_status, None);
+    };
+    let basic = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+    let responder = basic.certs.as_ref().unwrap()[0].to_der().unwrap();
+    let (_, r) = X509Certificate::from_der(&responder).unwrap();
+    let (_, ca) = X509Certificate::from_der(issuer).unwrap();
+    r.verify_signature(Some(ca.public_key()))
+        .expect("responder issued by the CA");
+    let eku = r.extended_key_usage().unwrap().unwrap();
+    assert!(eku.value.ocsp_signing);
+    assert!(r
+        .iter_extensions()
+        .any(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.48.1.5"));
+    let tbs = basic.tbs_response_data.to_der().unwrap();
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        &r.public_key().subject_public_key.data,
+    )
+    .verify(&tbs, basic.signature.raw_bytes())
+    .expect("signed by the responder");
+    (answer.response_status, Some(basic))
+}
+
+async fn answers_ocsp(app: TestApp) {
+    use x509_ocsp::{CertStatus, OcspResponseStatus};
+    let a = credit_code(41);
+    app.create_department(&a, "福州市人民政府").await;
+    let (_, op) = app.create_key("operator", Some(&a)).await;
+    let seal: Value = app
+        .post_json(
+            "/api/v1/seals",
+            Some(&op),
+            &json!({"name": "公章", "kind": "official"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let serial = hex::decode(seal["certificate_serial"].as_str().unwrap()).unwrap();
+    let dept_ca = ca_der(&app, &a).await;
+    let root = ca_der(&app, "root").await;
+
+    // Good, with the nonce echoed.
+    let (status, basic) = ocsp(
+        &app,
+        ocsp_request(&dept_ca, &serial, Some(b"0123456789abcdef")),
+        &dept_ca,
+    )
+    .await;
+    assert_eq!(status, OcspResponseStatus::Successful);
+    let basic = basic.unwrap();
+    assert_eq!(basic.nonce().unwrap().0.as_bytes(), b"0123456789abcdef");
+    let single = &basic.tbs_response_data.responses[0];
+    assert_eq!(single.cert_status, CertStatus::good());
+    assert!(single.next_update.is_some());
+
+    // Revoked, with time and reason; the same over GET.
+    app.post_json(
+        &format!("/api/v1/seals/{}/revoke", seal["id"].as_str().unwrap()),
+        Some(&op),
+        &json!({"reason": "keyCompromise"}),
+    )
+    .await;
+    let (_, basic) = ocsp(&app, ocsp_request(&dept_ca, &serial, None), &dept_ca).await;
+    let status = basic.unwrap().tbs_response_data.responses[0].cert_status;
+    let CertStatus::Revoked(info) = status else {
+        panic!("expected revoked, got {status:?}")
+    };
+    assert_eq!(
+        info.revocation_reason,
+        Some(x509_cert::ext::pkix::CrlReason::KeyCompromise)
+    );
+    use base64::Engine as _;
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(ocsp_request(&dept_ca, &serial, None));
+    let get = app
+        .get(
+            &format!(
+                "/ocsp/{}",
+                b64.replace('+', "%2B")
+                    .replace('/', "%2F")
+                    .replace('=', "%3D")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(get.status(), 200);
+    let body = get.bytes().await.unwrap();
+    use der::Decode;
+    let answer = x509_ocsp::OcspResponse::from_der(&body).unwrap();
+    assert_eq!(answer.response_status, OcspResponseStatus::Successful);
+
+    // A serial the CA never issued is unknown; the department CA itself is good at the root.
+    let (_, basic) = ocsp(
+        &app,
+        ocsp_request(&dept_ca, &[0x01, 0x02, 0x03], None),
+        &dept_ca,
+    )
+    .await;
+    assert_eq!(
+        basic.unwrap().tbs_response_data.responses[0].cert_status,
+        CertStatus::unknown()
+    );
+    let (_, ca) = X509Certificate::from_der(&dept_ca).unwrap();
+    let (_, basic) = ocsp(&app, ocsp_request(&root, ca.raw_serial(), None), &root).await;
+    assert_eq!(
+        basic.unwrap().tbs_response_data.responses[0].cert_status,
+        CertStatus::good()
+    );
+
+    // Not ours: unauthorized. Not OCSP: malformedRequest, never an HTTP error.
+    let stranger = rcgen::generate_simple_self_signed(vec!["x".into()])
+        .unwrap()
+        .cert
+        .der()
+        .to_vec();
+    let (status, _) = ocsp(&app, ocsp_request(&stranger, &serial, None), &root).await;
+    assert_eq!(status, OcspResponseStatus::Unauthorized);
+    for junk in [
+        b"".to_vec(),
+        b"garbage".to_vec(),
+        vec![0x30, 0x80, 0x00, 0x00],
+    ] {
+        let (status, _) = ocsp(&app, junk, &root).await;
+        assert_eq!(status, OcspResponseStatus::MalformedRequest);
+    }
+    let get = app.get("/ocsp/%%%not-base64", None).await;
+    assert_eq!(get.status(), 200);
+}
+
+dual_tests!(answers_ocsp);

@@ -28,7 +28,7 @@ fn spec_and_routes_agree() {
     }
     let registered: BTreeSet<(String, String)> = trustd::http::route_table()
         .into_iter()
-        .map(|(m, p)| (m.as_str().to_owned(), p.to_owned()))
+        .map(|(m, p)| (m.as_str().to_owned(), p))
         .collect();
     let missing: Vec<_> = registered.difference(&in_spec).collect();
     let extra: Vec<_> = in_spec.difference(&registered).collect();

@@ -1,0 +1,347 @@
+//! OCSP responder (RFC 6960) for the root and every department CA. Each CA answers through a
+//! delegated responder certificate it issued (id-kp-OCSPSigning, id-pkix-ocsp-nocheck), made on
+//! first use and renewed before it expires. Statuses come from the database: good, revoked
+//! (time and reason), or unknown for a serial the CA did not issue. The nonce is echoed. A
+//! request that does not parse gets the `malformedRequest` status, never an HTTP error.
+
+use std::sync::Arc;
+
+use der::asn1::{BitString, OctetString};
+use der::{Decode, Encode};
+use time::OffsetDateTime;
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
+    OcspResponseStatus, ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
+};
+
+use super::keys::{KeyAlgorithm, Signer};
+use super::{certs, IssueRequest, Issued, Pki, PkiError};
+use crate::store::{CertificateRecord, Change, WriteSet};
+
+/// Most certificates asked about in one request.
+pub const MAX_REQUESTS: usize = 32;
+/// How long a delegated responder certificate lives, and when it is renewed.
+const RESPONDER_DAYS: i64 = 30;
+const RESPONDER_RENEW_SECONDS: i64 = 2 * 86_400;
+/// nextUpdate of an answer: when a client should ask again at the latest.
+const ANSWER_LIFETIME_SECONDS: i64 = 3_600;
+
+const OID_SHA1: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+const OID_SHA256: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const OID_ECDSA_SHA256: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const OID_ED25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
+const OID_NONCE: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+
+/// A CA as OCSP requests name it: hashes of its subject and key under SHA-1 and SHA-256.
+#[derive(Clone)]
+pub struct KnownCa {
+    /// `root` or a department code (the `issuer` of the certificates it signed).
+    pub name: String,
+    pub cert: CertificateRecord,
+    hashes: [(der::asn1::ObjectIdentifier, Vec<u8>, Vec<u8>); 2],
+}
+
+/// A CA's delegated responder: its certificate and key.
+#[derive(Clone)]
+pub struct Responder {
+    pub cert: CertificateRecord,
+    pub signer: Arc<dyn Signer>,
+}
+
+fn digest(alg: &'static ring::digest::Algorithm, data: &[u8]) -> Vec<u8> {
+    ring::digest::digest(alg, data).as_ref().to_vec()
+}
+
+impl KnownCa {
+    fn new(name: String, cert: CertificateRecord) -> Result<Self, PkiError> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, x) = X509Certificate::from_der(&cert.der).map_err(|_| PkiError::BadCertificate)?;
+        let subject = x.subject().as_raw().to_vec();
+        let key = x.public_key().subject_public_key.data.to_vec();
+        let sha1 = &ring::digest::SHA1_FOR_LEGACY_USE_ONLY;
+        let sha256 = &ring::digest::SHA256;
+        let hashes = [
+            (OID_SHA1, digest(sha1, &subject), digest(sha1, &key)),
+            (OID_SHA256, digest(sha256, &subject), digest(sha256, &key)),
+        ];
+        Ok(KnownCa { name, cert, hashes })
+    }
+
+    fn matches(&self, id: &CertId) -> bool {
+        self.hashes.iter().any(|(oid, name, key)| {
+            *oid == id.hash_algorithm.oid
+                && name.as_slice() == id.issuer_name_hash.as_bytes()
+                && key.as_slice() == id.issuer_key_hash.as_bytes()
+        })
+    }
+}
+
+fn generalized(unix: i64) -> Result<OcspGeneralizedTime, PkiError> {
+    let secs = u64::try_from(unix).map_err(|_| PkiError::Signing)?;
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
+        .map(OcspGeneralizedTime::from)
+        .map_err(|_| PkiError::Signing)
+}
+
+/// An `OCSPResponse` carrying only an error status.
+pub fn error_response(status: OcspResponseStatus) -> Vec<u8> {
+    OcspResponse {
+        response_status: status,
+        response_bytes: None,
+    }
+    .to_der()
+    .unwrap_or_else(|_| vec![0x30, 0x03, 0x0a, 0x01, status as u8])
+}
+
+impl Pki {
+    /// Every CA that can be asked about, loaded once and reloaded when a request names an
+    /// unknown one (a department created since).
+    async fn known_cas(&self, reload: bool) -> Result<Arc<Vec<KnownCa>>, PkiError> {
+        if !reload {
+            if let Some(cas) = self.ocsp_cas.read().ok().and_then(|c| c.clone()) {
+                return Ok(cas);
+            }
+        }
+        let mut cas = vec![KnownCa::new("root".into(), self.root().await?)?];
+        for cert in self
+            .store
+            .certificates_of_kind("department-ca", None)
+            .await?
+        {
+            let name = cert.department_code.clone().unwrap_or_default();
+            cas.push(KnownCa::new(name, cert)?);
+        }
+        let cas = Arc::new(cas);
+        if let Ok(mut slot) = self.ocsp_cas.write() {
+            *slot = Some(cas.clone());
+        }
+        Ok(cas)
+    }
+
+    async fn find_ca(&self, id: &CertId) -> Result<Option<KnownCa>, PkiError> {
+        for reload in [false, true] {
+            if let Some(ca) = self.known_cas(reload).await?.iter().find(|c| c.matches(id)) {
+                return Ok(Some(ca.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The CA's delegated responder, issuing (and storing, logged) a new one when there is
+    /// none that stays valid for two more days.
+    pub async fn ocsp_responder(
+        &self,
+        ca: &KnownCa,
+        now: OffsetDateTime,
+    ) -> Result<Responder, PkiError> {
+        let usable = |c: &CertificateRecord| {
+            c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + RESPONDER_RENEW_SECONDS
+        };
+        let cached = self
+            .ocsp_responders
+            .read()
+            .ok()
+            .and_then(|m| m.get(&ca.cert.serial).cloned());
+        if let Some(r) = cached.filter(|r| usable(&r.cert)) {
+            return Ok(r);
+        }
+        let department = (ca.name != "root").then_some(ca.name.as_str());
+        let stored = self
+            .store
+            .certificates_of_kind("ocsp", department)
+            .await?
+            .into_iter()
+            .filter(|c| c.issuer == ca.name && usable(c))
+            .rfind(|c| {
+                // Issued by this very CA certificate (a department may have had another).
+                crate::pki::chain::issued_by(&c.der, &ca.cert.der)
+            });
+        let cert = match stored {
+            Some(c) => c,
+            None => {
+                let issued = self.issue_ocsp_responder(ca, now).await?;
+                let event = crate::admin::departments::certificate_event(&issued.certificate, now);
+                self.store
+                    .apply(
+                        WriteSet::new()
+                            .change(Change::InsertKey(issued.key))
+                            .change(Change::InsertCertificate(issued.certificate.clone()))
+                            .event(event.to_new_event()),
+                    )
+                    .await?;
+                issued.certificate
+            }
+        };
+        let responder = Responder {
+            signer: self.signer(&cert.key_id).await?,
+            cert,
+        };
+        if let Ok(mut m) = self.ocsp_responders.write() {
+            m.insert(ca.cert.serial.clone(), responder.clone());
+        }
+        Ok(responder)
+    }
+
+    async fn issue_ocsp_responder(
+        &self,
+        ca: &KnownCa,
+        now: OffsetDateTime,
+    ) -> Result<Issued, PkiError> {
+        let (department, name) = if ca.name == "root" {
+            (None, None)
+        } else {
+            let d = self
+                .store
+                .department(&ca.name)
+                .await?
+                .ok_or(PkiError::NoRoot)?;
+            (Some(ca.name.clone()), Some(d.name))
+        };
+        let common_name = match &name {
+            Some(n) => format!("{n} OCSP Responder"),
+            None => "trustd Root OCSP Responder".to_owned(),
+        };
+        let request = IssueRequest {
+            issuer_name: &ca.name,
+            kind: "ocsp",
+            subject: &common_name,
+            department: department.as_deref(),
+            days: RESPONDER_DAYS,
+            now,
+        };
+        let code = department.clone();
+        self.issue_under(&ca.cert, request, |serial, validity| {
+            certs::ocsp_responder_params(
+                code.as_deref().zip(name.as_deref()),
+                &common_name,
+                serial,
+                validity,
+            )
+        })
+        .await
+    }
+
+    /// Answers a DER `OCSPRequest` with a DER `OCSPResponse`.
+    pub async fn ocsp_respond(&self, request: &[u8], now: OffsetDateTime) -> Vec<u8> {
+        match self.ocsp_answer(request, now).await {
+            Ok(der) => der,
+            Err(status) => error_response(status),
+        }
+    }
+
+    async fn ocsp_answer(
+        &self,
+        request: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, OcspResponseStatus> {
+        let malformed = OcspResponseStatus::MalformedRequest;
+        let internal = |e: PkiError| {
+            tracing::error!(error = %e, "OCSP answer failed");
+            OcspResponseStatus::InternalError
+        };
+        let req = OcspRequest::from_der(request).map_err(|_| malformed)?;
+        let list = &req.tbs_request.request_list;
+        if list.is_empty() || list.len() > MAX_REQUESTS {
+            return Err(malformed);
+        }
+        // One responder answers: the CA of the first certificate asked about. Certificates
+        // of other CAs in the same request are unknown to it.
+        let ca = self
+            .find_ca(&list[0].req_cert)
+            .await
+            .map_err(internal)?
+            .ok_or(OcspResponseStatus::Unauthorized)?;
+        let responder = self.ocsp_responder(&ca, now).await.map_err(internal)?;
+        let this_update = generalized(now.unix_timestamp()).map_err(internal)?;
+        let next_update =
+            generalized(now.unix_timestamp() + ANSWER_LIFETIME_SECONDS).map_err(internal)?;
+        let mut responses = Vec::with_capacity(list.len());
+        for r in list {
+            let id = &r.req_cert;
+            let status = if ca.matches(id) {
+                let serial = hex::encode(id.serial_number.as_bytes());
+                match self
+                    .store
+                    .certificate(&serial)
+                    .await
+                    .map_err(|e| internal(e.into()))?
+                {
+                    Some(c) if c.issuer == ca.name => match c.revoked_at {
+                        None => CertStatus::good(),
+                        Some(at) => CertStatus::revoked(RevokedInfo {
+                            revocation_time: generalized(at).map_err(internal)?,
+                            revocation_reason: Some(crl_reason(c.revocation_reason.as_deref())),
+                        }),
+                    },
+                    _ => CertStatus::unknown(),
+                }
+            } else {
+                CertStatus::unknown()
+            };
+            responses.push(SingleResponse {
+                cert_id: id.clone(),
+                cert_status: status,
+                this_update,
+                next_update: Some(next_update),
+                single_extensions: None,
+            });
+        }
+        let nonce = req
+            .tbs_request
+            .request_extensions
+            .as_ref()
+            .and_then(|e| e.iter().find(|x| x.extn_id == OID_NONCE).cloned());
+        let key_hash = digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            responder.signer.public_key(),
+        );
+        let tbs = ResponseData {
+            version: Version::V1,
+            responder_id: ResponderId::ByKey(OctetString::new(key_hash).map_err(|_| malformed)?),
+            produced_at: this_update,
+            responses,
+            response_extensions: nonce.map(|n| vec![n]),
+        };
+        let tbs_der = tbs
+            .to_der()
+            .map_err(|_| OcspResponseStatus::InternalError)?;
+        let signature = responder.signer.sign(&tbs_der).map_err(internal)?;
+        let algorithm = match responder.signer.algorithm() {
+            KeyAlgorithm::Ed25519 => OID_ED25519,
+            _ => OID_ECDSA_SHA256,
+        };
+        let basic = BasicOcspResponse {
+            tbs_response_data: tbs,
+            signature_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+                oid: algorithm,
+                parameters: None,
+            },
+            signature: BitString::from_bytes(&signature)
+                .map_err(|_| OcspResponseStatus::InternalError)?,
+            certs: Some(vec![x509_cert::Certificate::from_der(&responder.cert.der)
+                .map_err(|_| OcspResponseStatus::InternalError)?]),
+        };
+        OcspResponse::successful(basic)
+            .and_then(|r| r.to_der())
+            .map_err(|_| OcspResponseStatus::InternalError)
+    }
+}
+
+/// The RFC 5280 CRLReason of a stored reason name.
+fn crl_reason(name: Option<&str>) -> x509_cert::ext::pkix::CrlReason {
+    use x509_cert::ext::pkix::CrlReason;
+    match super::revocation::reason_code(name) {
+        1 => CrlReason::KeyCompromise,
+        2 => CrlReason::CaCompromise,
+        3 => CrlReason::AffiliationChanged,
+        4 => CrlReason::Superseded,
+        5 => CrlReason::CessationOfOperation,
+        9 => CrlReason::PrivilegeWithdrawn,
+        _ => CrlReason::Unspecified,
+    }
+}
