@@ -22,7 +22,7 @@ start_trustd() {
   port=$(free_port)
   export TRUSTD_URL="http://127.0.0.1:$port"
   export ADMIN="interop-admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  TRUSTD_LISTEN="127.0.0.1:$port" TRUSTD_DATA_DIR="$dir" TRUSTD_ADMIN_TOKEN="$ADMIN" \
+  TRUSTD_LISTEN="127.0.0.1:$port" TRUSTD_PUBLIC_URL="$TRUSTD_URL" TRUSTD_DATA_DIR="$dir" TRUSTD_ADMIN_TOKEN="$ADMIN" \
     RUST_LOG="${RUST_LOG:-warn}" "$TRUSTD_BIN" serve >"$dir/server.log" 2>&1 &
   TRUSTD_PID=$!
   for _ in $(seq 1 100); do

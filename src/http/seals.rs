@@ -213,7 +213,7 @@ impl StampQuery {
         let level = match self.level.as_deref() {
             None => seal::Level::Timestamped,
             Some(l) => seal::Level::parse(l)
-                .ok_or_else(|| ApiError::bad_request("level", "must be B-B or B-T"))?,
+                .ok_or_else(|| ApiError::bad_request("level", "must be B-B, B-T, B-LT or B-LTA"))?,
         };
         Ok(seal::StampOptions {
             placement: crate::seal::pdf::Placement {

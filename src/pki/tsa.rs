@@ -138,13 +138,22 @@ impl Tsa {
 
     /// A token over SHA-256(`data`) (the signature value, for CAdES/PAdES B-T).
     pub fn stamp(&self, data: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, PkiError> {
+        self.stamp_digest(&sha256(data), now)
+    }
+
+    /// A token over a SHA-256 digest computed by the caller (a PDF document time-stamp's byte
+    /// ranges, PAdES B-LTA).
+    pub fn stamp_digest(
+        &self,
+        digest: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, PkiError> {
         let imprint = MessageImprint {
             hash_algorithm: x509_cert::spki::AlgorithmIdentifier {
                 oid: ID_SHA256,
                 parameters: None,
             },
-            hashed_message: OctetString::new(sha256(data).to_vec())
-                .map_err(|_| PkiError::Signing)?,
+            hashed_message: OctetString::new(digest.to_vec()).map_err(|_| PkiError::Signing)?,
         };
         self.token(imprint, None, now)
     }

@@ -246,6 +246,11 @@ pub enum Level {
     Basic,
     /// B-T: with a signature time-stamp from the service's TSA.
     Timestamped,
+    /// B-LT: B-T, then a `/DSS` with the certificates, CRLs and OCSP responses of the
+    /// signer's and the TSA's chains in a further update.
+    LongTerm,
+    /// B-LTA: B-LT, then a document time-stamp over all of it.
+    LongTermArchive,
 }
 
 impl Level {
@@ -253,6 +258,8 @@ impl Level {
         match s {
             "B-B" => Some(Level::Basic),
             "B-T" => Some(Level::Timestamped),
+            "B-LT" => Some(Level::LongTerm),
+            "B-LTA" => Some(Level::LongTermArchive),
             _ => None,
         }
     }
@@ -260,6 +267,8 @@ impl Level {
         match self {
             Level::Basic => "B-B",
             Level::Timestamped => "B-T",
+            Level::LongTerm => "B-LT",
+            Level::LongTermArchive => "B-LTA",
         }
     }
 }
@@ -332,6 +341,35 @@ pub async fn stamp(
         .rfind(|c| c.revoked_at.is_none())
         .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
     let root = ctx.pki.root().await?;
+    // B-LT and B-LTA: the validation material, gathered now (it needs the database).
+    let validation = if matches!(options.level, Level::LongTerm | Level::LongTermArchive) {
+        let tsa = ctx.tsa.certificate().to_vec();
+        let mut v = pdf::Validation {
+            certs: vec![
+                seal.certificate.der.clone(),
+                ca.der.clone(),
+                root.der.clone(),
+                tsa.clone(),
+            ],
+            ..Default::default()
+        };
+        for issuer in [seal.record.department_code.as_str(), "root"] {
+            if let Some(crl) = ctx.pki.current_crl(issuer, now).await? {
+                v.crls.push(crl);
+            }
+        }
+        for (cert, issuer) in [
+            (&seal.certificate.der, &ca.der),
+            (&ca.der, &root.der),
+            (&tsa, &root.der),
+        ] {
+            v.ocsps
+                .push(ctx.pki.ocsp_response_for(cert, issuer, now).await?);
+        }
+        Some(v)
+    } else {
+        None
+    };
     let chain = vec![ca.der, root.der];
     let input_sha256 = hex::encode(document.digest().finish());
     let department_name = ctx
@@ -344,9 +382,10 @@ pub async fn stamp(
     // Room for the CMS: the certificates it carries, the signature and attributes, and the
     // time-stamp token with the TSA certificate (RFC 3161), with a margin.
     let mut reserve = seal.certificate.der.len() + chain.iter().map(Vec::len).sum::<usize>() + 1024;
-    if options.level == Level::Timestamped {
+    if options.level != Level::Basic {
         reserve += ctx.tsa.certificate().len() + 1536;
     }
+    let timestamp_reserve = ctx.tsa.certificate().len() + 1536;
     // Unique even for two seals in the same second: a reused field name would read as a change
     // to the earlier signature's field.
     let field_name = format!(
@@ -367,6 +406,8 @@ pub async fn stamp(
         let options = options.clone();
         let signer = signer.clone();
         let tsa = ctx.tsa.clone();
+        let tsa_for_lta = ctx.tsa.clone();
+        let field_name_lta = field_name.clone();
         // Parsing and signing are CPU work: off the async threads.
         tokio::task::spawn_blocking(move || {
             let sign = move |digest: &[u8; 32]| -> Result<Vec<u8>, pdf::PdfError> {
@@ -378,7 +419,7 @@ pub async fn stamp(
                 let mut info =
                     crate::pki::cms::signer_info(&cms_signer, crate::pki::cms::ID_DATA, digest)
                         .map_err(|_| pdf::PdfError::Signing)?;
-                if level == Level::Timestamped {
+                if level != Level::Basic {
                     let token = tsa
                         .stamp(info.signature.as_bytes(), now)
                         .map_err(|_| pdf::PdfError::Signing)?;
@@ -396,7 +437,7 @@ pub async fn stamp(
             };
             // An uploaded image was checked when it was stored.
             let image = uploaded.and_then(|png| image::decode_png(&png).ok());
-            let bytes = document.read_all().map_err(|_| {
+            let mut bytes = document.read_all().map_err(|_| {
                 pdf::PdfError::Malformed("the upload could not be read back".into())
             })?;
             let sealed = pdf::seal(
@@ -411,13 +452,66 @@ pub async fn stamp(
                     image: image.as_ref(),
                     reason: options.reason.as_deref(),
                     location: options.location.as_deref(),
-                    signing_time,
+                    signing_time: signing_time.clone(),
                     reserve,
+                    doc_timestamp: false,
                 },
                 Box::new(sign),
             )?;
+            let visible = sealed.visible;
+            let mut tail = sealed.update;
+            if let Some(validation) = validation {
+                // Each further update is made over everything so far (original + tail).
+                bytes.reserve_exact(tail.len() + 64 * 1024);
+                bytes.extend_from_slice(&tail);
+                let dss = pdf::add_dss(&bytes, &validation)?;
+                bytes.extend_from_slice(&dss);
+                tail.extend_from_slice(&dss);
+                if level == Level::LongTermArchive {
+                    let mut digest = document.digest();
+                    digest.update(&tail);
+                    let stamp = move |d: &[u8; 32]| {
+                        tsa_for_lta
+                            .stamp_digest(d, now)
+                            .map_err(|_| pdf::PdfError::Signing)
+                    };
+                    let archive = pdf::seal(
+                        &bytes,
+                        digest,
+                        pdf::SealRequest {
+                            placement: pdf::Placement {
+                                visible: false,
+                                ..options.placement.clone()
+                            },
+                            field_name: format!("{field_name_lta}-DocTimeStamp"),
+                            seal_name: &seal_name,
+                            department_name: &department_name,
+                            kind: &kind,
+                            image: None,
+                            reason: None,
+                            location: None,
+                            signing_time,
+                            reserve: timestamp_reserve,
+                            doc_timestamp: true,
+                        },
+                        Box::new(stamp),
+                    )?;
+                    tail.extend_from_slice(&archive.update);
+                }
+            }
             drop(bytes);
-            Ok((sealed, document))
+            let mut whole = document.digest();
+            whole.update(&tail);
+            let mut sha256 = [0u8; 32];
+            sha256.copy_from_slice(whole.finish().as_ref());
+            Ok((
+                pdf::Sealed {
+                    update: tail,
+                    sha256,
+                    visible,
+                },
+                document,
+            ))
         })
         .await
         .map_err(|_| ServiceError::Join)?

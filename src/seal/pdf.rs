@@ -683,6 +683,9 @@ pub struct SealRequest<'a> {
     pub signing_time: String,
     /// Bytes reserved for the DER CMS (hex doubles it).
     pub reserve: usize,
+    /// A document time-stamp (`/ETSI.RFC3161`, invisible, `sign` returns the token) instead of
+    /// an approval signature.
+    pub doc_timestamp: bool,
 }
 
 /// The outcome: the incremental update to append to the original, and whether the seal is
@@ -714,12 +717,13 @@ pub fn seal(
     // A new visible field after a DocMDP certification counts as a disallowed change for
     // pyHanko and Adobe: a certified document gets its first empty signature field filled, or
     // else an invisible seal.
-    let fill = if certified {
+    let fill = if certified && !request.doc_timestamp {
         ins.empty_fields.first().copied()
     } else {
         None
     };
     let visible = request.placement.visible
+        && !request.doc_timestamp
         && match fill {
             Some((_, [x0, y0, x1, y1])) => x1 - x0 >= 1.0 && y1 - y0 >= 1.0,
             None => !certified,
@@ -936,29 +940,22 @@ pub fn seal(
     // The signature dictionary, with fixed-width placeholders for /ByteRange and /Contents.
     let byte_range_placeholder = format!("[0 {:>10} {:>10} {:>10}]", 0, 0, 0);
     let mut sig = Vec::new();
-    sig.extend_from_slice(
-        b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange ",
-    );
+    sig.extend_from_slice(if request.doc_timestamp {
+        // A document time-stamp (ISO 32000-2 §12.8.5, PAdES B-LTA): the token itself.
+        b"<< /Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161 /ByteRange "
+    } else {
+        b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /ByteRange "
+    });
     sig.extend_from_slice(byte_range_placeholder.as_bytes());
     sig.extend_from_slice(b" /Contents <");
     let contents_hex_at = sig.len();
     sig.extend(std::iter::repeat_n(b'0', request.reserve * 2));
-    sig.extend_from_slice(b"> /M ");
-    sig.extend(serialize(&Object::String(
-        request.signing_time.clone().into_bytes(),
-        lopdf::StringFormat::Literal,
-    ))?);
-    sig.extend_from_slice(b" /Name ");
-    sig.extend(serialize(&pdf_string(request.seal_name))?);
-    if let Some(r) = request.reason {
-        sig.extend_from_slice(b" /Reason ");
-        sig.extend(serialize(&pdf_string(r))?);
+    sig.extend_from_slice(b">");
+    if request.doc_timestamp {
+        sig.extend_from_slice(b" >>");
+    } else {
+        signature_details(&mut sig, &request)?;
     }
-    if let Some(l) = request.location {
-        sig.extend_from_slice(b" /Location ");
-        sig.extend(serialize(&pdf_string(l))?);
-    }
-    sig.extend_from_slice(b" >>");
     objects.push((sig_id, sig));
     objects.sort_by_key(|(n, _)| *n);
 
@@ -981,12 +978,156 @@ pub fn seal(
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     }
+    finish_update(&mut out, base, offsets, &ins, next)?;
+
+    // ByteRange: everything but the /Contents hex string (ISO 32000 §12.8.1). `contents_at`
+    // and `byte_range_at` are offsets in `out`.
+    let hex_start = contents_at;
+    let hex_end = contents_at + 2 + request.reserve * 2;
+    let ranges = format!(
+        "[0 {:>10} {:>10} {:>10}]",
+        base + hex_start,
+        base + hex_end,
+        out.len() - hex_end
+    );
+    out[byte_range_at..byte_range_at + ranges.len()].copy_from_slice(ranges.as_bytes());
+    let mut ctx = original_digest.clone();
+    ctx.update(&out[..hex_start]);
+    ctx.update(&out[hex_end..]);
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ctx.finish().as_ref());
+    let cms = sign(&digest)?;
+    if cms.len() > request.reserve {
+        return Err(PdfError::Signing);
+    }
+    let hex = hex::encode_upper(&cms);
+    out[hex_start + 1..hex_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    let mut whole = original_digest;
+    whole.update(&out);
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(whole.finish().as_ref());
+    Ok(Sealed {
+        update: out,
+        sha256,
+        visible,
+    })
+}
+
+/// Validation material for the Document Security Store (ETSI EN 319 142-1 §5.4, PAdES B-LT).
+#[derive(Debug, Default, Clone)]
+pub struct Validation {
+    pub certs: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+    pub ocsps: Vec<Vec<u8>>,
+}
+
+/// An incremental update adding a `/DSS` dictionary (kept and extended if the document has
+/// one) with the certificates, CRLs and OCSP responses given, each a stream of its DER.
+pub fn add_dss(document: &[u8], validation: &Validation) -> Result<Vec<u8>, PdfError> {
+    let ins = inspect(document, Some(1))?;
+    let doc = &ins.doc;
+    let size = doc.reference_table.size.max(
+        doc.trailer
+            .get(b"Size")
+            .ok()
+            .and_then(|s| s.as_i64().ok())
+            .unwrap_or(0) as u32,
+    );
+    let mut next = size;
+    let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut catalog = doc
+        .get_dictionary(ins.root)
+        .map_err(|_| malformed("catalog"))?
+        .clone();
+    // An existing DSS is extended, not replaced.
+    let mut dss = match catalog.get(b"DSS") {
+        Ok(Object::Reference(id)) => doc.get_dictionary(*id).cloned().unwrap_or_default(),
+        Ok(Object::Dictionary(d)) => d.clone(),
+        _ => Dictionary::new(),
+    };
+    for (key, items) in [
+        (&b"Certs"[..], &validation.certs),
+        (&b"CRLs"[..], &validation.crls),
+        (&b"OCSPs"[..], &validation.ocsps),
+    ] {
+        let mut refs: Vec<Object> = match dss.get(key) {
+            Ok(Object::Array(a)) => a.clone(),
+            Ok(Object::Reference(id)) => doc
+                .get_object(*id)
+                .and_then(Object::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for der in items {
+            let mut stream = lopdf::Stream::new(Dictionary::new(), der.clone());
+            let _ = stream.compress();
+            objects.push((next, serialize(&Object::Stream(stream))?));
+            refs.push(Object::Reference((next, 0)));
+            next += 1;
+        }
+        dss.set(key, Object::Array(refs));
+    }
+    dss.set("Type", Object::Name(b"DSS".to_vec()));
+    objects.push((next, serialize(&Object::Dictionary(dss))?));
+    catalog.set("DSS", Object::Reference((next, 0)));
+    next += 1;
+    objects.push((ins.root.0, serialize(&Object::Dictionary(catalog))?));
+    objects.sort_by_key(|(n, _)| *n);
+
+    let base = document.len();
+    let mut out = Vec::new();
+    if !document.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (num, body) in &objects {
+        offsets.push((*num, base + out.len()));
+        writeln!(out, "{num} 0 obj").map_err(|_| PdfError::Signing)?;
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    finish_update(&mut out, base, offsets, &ins, next)?;
+    Ok(out)
+}
+
+/// `/M`, `/Name`, `/Reason` and `/Location` of an approval signature, and the closing `>>`.
+fn signature_details(sig: &mut Vec<u8>, request: &SealRequest<'_>) -> Result<(), PdfError> {
+    sig.extend_from_slice(b" /M ");
+    sig.extend(serialize(&Object::String(
+        request.signing_time.clone().into_bytes(),
+        lopdf::StringFormat::Literal,
+    ))?);
+    sig.extend_from_slice(b" /Name ");
+    sig.extend(serialize(&pdf_string(request.seal_name))?);
+    if let Some(r) = request.reason {
+        sig.extend_from_slice(b" /Reason ");
+        sig.extend(serialize(&pdf_string(r))?);
+    }
+    if let Some(l) = request.location {
+        sig.extend_from_slice(b" /Location ");
+        sig.extend(serialize(&pdf_string(l))?);
+    }
+    sig.extend_from_slice(b" >>");
+    Ok(())
+}
+
+/// Appends the cross-reference section of an update (a table or a stream, as the file uses)
+/// and its trailer. `offsets` are the absolute offsets of the objects written; `next` is the
+/// first unused object number.
+fn finish_update(
+    out: &mut Vec<u8>,
+    base: usize,
+    mut offsets: Vec<(u32, usize)>,
+    ins: &Inspected,
+    mut next: u32,
+) -> Result<(), PdfError> {
     let mut trailer = Dictionary::new();
     trailer.set("Root", Object::Reference(ins.root));
-    if let Ok(info) = doc.trailer.get(b"Info") {
+    if let Ok(info) = ins.doc.trailer.get(b"Info") {
         trailer.set("Info", info.clone());
     }
-    if let Ok(id) = doc.trailer.get(b"ID") {
+    if let Ok(id) = ins.doc.trailer.get(b"ID") {
         trailer.set("ID", id.clone());
     }
     trailer.set("Prev", Object::Integer(ins.prev_startxref as i64));
@@ -1031,38 +1172,7 @@ pub fn seal(
         out.push(b'\n');
     }
     write!(out, "startxref\n{xref_at}\n%%EOF\n").map_err(|_| PdfError::Signing)?;
-
-    // ByteRange: everything but the /Contents hex string (ISO 32000 §12.8.1). `contents_at`
-    // and `byte_range_at` are offsets in `out`.
-    let hex_start = contents_at;
-    let hex_end = contents_at + 2 + request.reserve * 2;
-    let ranges = format!(
-        "[0 {:>10} {:>10} {:>10}]",
-        base + hex_start,
-        base + hex_end,
-        out.len() - hex_end
-    );
-    out[byte_range_at..byte_range_at + ranges.len()].copy_from_slice(ranges.as_bytes());
-    let mut ctx = original_digest.clone();
-    ctx.update(&out[..hex_start]);
-    ctx.update(&out[hex_end..]);
-    let mut digest = [0u8; 32];
-    digest.copy_from_slice(ctx.finish().as_ref());
-    let cms = sign(&digest)?;
-    if cms.len() > request.reserve {
-        return Err(PdfError::Signing);
-    }
-    let hex = hex::encode_upper(&cms);
-    out[hex_start + 1..hex_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
-    let mut whole = original_digest;
-    whole.update(&out);
-    let mut sha256 = [0u8; 32];
-    sha256.copy_from_slice(whole.finish().as_ref());
-    Ok(Sealed {
-        update: out,
-        sha256,
-        visible,
-    })
+    Ok(())
 }
 
 /// Contiguous runs of object numbers, for xref subsections.
@@ -1146,6 +1256,7 @@ mod tests {
                 location: None,
                 signing_time: "D:20260101000000+00'00'".into(),
                 reserve: 64,
+                doc_timestamp: false,
             },
             Box::new(|_| Ok(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
         )

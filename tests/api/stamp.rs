@@ -454,7 +454,129 @@ async fn uploaded_appearance(app: TestApp) {
     assert_eq!(entries.len(), 1, "only the accepted upload is logged");
 }
 
+/// Every `/ByteRange` in the file, in order.
+fn byte_ranges(pdf: &[u8]) -> Vec<[usize; 4]> {
+    let key = b"/ByteRange [";
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = pdf[from..].windows(key.len()).position(|w| w == key) {
+        let start = from + at + key.len();
+        let text = std::str::from_utf8(&pdf[start..start + 50]).unwrap();
+        let nums: Vec<usize> = text
+            .split(']')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        out.push([nums[0], nums[1], nums[2], nums[3]]);
+        from = start;
+    }
+    out
+}
+
+/// B-LT adds a DSS (certificates, CRLs, OCSP responses) in a further update; B-LTA then a
+/// document time-stamp over everything. The seal's own signature stays intact under both.
+async fn long_term_levels(app: TestApp) {
+    let (op_a, _, seal) = seal_setup(&app).await;
+    let original = sample_pdf(1);
+    for level in ["B-LT", "B-LTA"] {
+        let resp = post_pdf(
+            &app,
+            &op_a,
+            &seal,
+            &format!("?level={level}"),
+            original.clone(),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{level}");
+        let sealed = resp.bytes().await.unwrap().to_vec();
+        assert!(sealed.starts_with(&original));
+        let ranges = byte_ranges(&sealed);
+        // The seal: intact over the prefix it signed, with its signature time-stamp.
+        let [_, _, c, d] = ranges[0];
+        assert!(
+            c + d < sealed.len(),
+            "{level}: later updates follow the seal"
+        );
+        assert!(
+            check_last_signature(&sealed[..c + d]),
+            "{level}: seal time-stamped"
+        );
+        // The DSS: the chain and the TSA certificate, two CRLs, three good OCSP answers.
+        let doc = Document::load_mem(&sealed).unwrap();
+        let root_id = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
+        let catalog = doc.get_dictionary(root_id).unwrap();
+        let dss_id = catalog.get(b"DSS").unwrap().as_reference().unwrap();
+        let dss = doc.get_dictionary(dss_id).unwrap();
+        let items = |key: &[u8]| -> Vec<Vec<u8>> {
+            dss.get(key)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let s = doc
+                        .get_object(r.as_reference().unwrap())
+                        .unwrap()
+                        .as_stream()
+                        .unwrap();
+                    s.decompressed_content()
+                        .unwrap_or_else(|_| s.content.clone())
+                })
+                .collect()
+        };
+        assert_eq!(items(b"Certs").len(), 4);
+        for crl in items(b"CRLs") {
+            x509_parser::parse_x509_crl(&crl).unwrap();
+        }
+        let ocsps = items(b"OCSPs");
+        assert_eq!(ocsps.len(), 3);
+        for der in ocsps {
+            let r = x509_ocsp::OcspResponse::from_der(&der).unwrap();
+            let basic = x509_ocsp::BasicOcspResponse::from_der(
+                r.response_bytes.unwrap().response.as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(
+                basic.tbs_response_data.responses[0].cert_status,
+                x509_ocsp::CertStatus::good()
+            );
+        }
+        if level == "B-LTA" {
+            // The document time-stamp: last, over the whole file, a token on its byte ranges.
+            assert_eq!(ranges.len(), 2);
+            let [a, b, c, d] = ranges[1];
+            assert_eq!((a, c + d), (0, sealed.len()));
+            assert!(String::from_utf8_lossy(&sealed[ranges[0][2]..b])
+                .contains("/Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161"));
+            let token = hex::decode(&sealed[b + 1..c - 1]).unwrap();
+            let mut reader = SliceReader::new(&token).unwrap();
+            let info = ContentInfo::decode(&mut reader).unwrap();
+            let signed = SignedData::from_der(&info.content.to_der().unwrap()).unwrap();
+            assert_eq!(
+                signed.encap_content_info.econtent_type.to_string(),
+                "1.2.840.113549.1.9.16.1.4",
+                "id-ct-TSTInfo"
+            );
+            let tst =
+                x509_tsp::TstInfo::from_der(signed.encap_content_info.econtent.unwrap().value())
+                    .unwrap();
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            ctx.update(&sealed[..b]);
+            ctx.update(&sealed[c..]);
+            assert_eq!(
+                tst.message_imprint.hashed_message.as_bytes(),
+                ctx.finish().as_ref()
+            );
+        } else {
+            assert_eq!(ranges.len(), 1);
+        }
+    }
+}
+
 dual_tests!(
+    long_term_levels,
     stamps_pades_b_t_and_b_b,
     refuses_bad_documents_and_options,
     uploaded_appearance
