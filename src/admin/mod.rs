@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod departments;
+pub mod trust_anchors;
 
 use time::OffsetDateTime;
 

@@ -15,6 +15,7 @@ pub mod pki;
 pub mod problem;
 pub mod public;
 pub mod seals;
+pub mod trust_anchors;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, Route};
@@ -37,6 +38,8 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::DELETE, "/api/v1/api-keys/{id}",                        web::delete().to(api_keys::revoke)),
         (Method::GET,    "/ca/{ca}.pem",                                 web::get().to(ca::certificate)),
         (Method::GET,    "/crl/{ca}.crl",                                web::get().to(ca::crl)),
+        (Method::POST,   "/api/v1/trust-anchors",                        web::post().to(trust_anchors::add)),
+        (Method::GET,    "/api/v1/trust-anchors",                        web::get().to(trust_anchors::list)),
         (Method::POST,   "/api/v1/departments/{code}/ca/revoke",         web::post().to(departments::revoke_ca)),
         (Method::GET,    "/api/v1/log/checkpoint",                       web::get().to(log::checkpoint)),
         (Method::GET,    "/api/v1/log/key",                              web::get().to(log::key)),

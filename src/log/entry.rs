@@ -36,6 +36,7 @@ pub enum EventType {
     SealCreated,
     SealAppearanceSet,
     DocumentStamped,
+    TrustAnchorAdded,
 }
 
 impl EventType {
@@ -57,6 +58,7 @@ impl EventType {
         EventType::SealCreated,
         EventType::SealAppearanceSet,
         EventType::DocumentStamped,
+        EventType::TrustAnchorAdded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +80,7 @@ impl EventType {
             EventType::SealCreated => "seal.created",
             EventType::SealAppearanceSet => "seal.appearance_set",
             EventType::DocumentStamped => "document.stamped",
+            EventType::TrustAnchorAdded => "trust_anchor.added",
         }
     }
 

@@ -91,6 +91,20 @@ pub struct CertificateRecord {
     pub created_at: i64,
 }
 
+/// An external root registered as trusted for verification.
+#[derive(Debug, Clone)]
+pub struct TrustAnchorRecord {
+    pub id: String,
+    pub label: String,
+    pub der: Vec<u8>,
+    /// Lower-case hex SHA-256 of the DER (unique).
+    pub sha256: String,
+    pub subject: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
 /// A certificate revocation list issued by a CA (`root` or a department code).
 #[derive(Debug, Clone)]
 pub struct CrlRecord {
@@ -255,6 +269,8 @@ pub enum Change {
         reason: String,
         invalidity_date: Option<i64>,
     },
+    /// A new trust anchor; `Conflict` when the same certificate is registered already.
+    InsertTrustAnchor(TrustAnchorRecord),
     /// A new CRL; `Conflict` when another instance stored that number first.
     InsertCrl(CrlRecord),
     /// Set (or replace) a seal's uploaded PNG appearance.
@@ -321,6 +337,8 @@ pub trait Repository: Send + Sync + 'static {
         &self,
         issuer: &str,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// The registered external trust anchors.
+    async fn trust_anchors(&self) -> Result<Vec<TrustAnchorRecord>, StoreError>;
     /// The CA's newest CRL.
     async fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError>;
     async fn department(&self, code: &str) -> Result<Option<DepartmentRecord>, StoreError>;

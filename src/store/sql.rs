@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, CrlRecord,
     DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId,
-    Repository, SealRecord, StoreError, StoredKey, WriteSet,
+    Repository, SealRecord, StoreError, StoredKey, TrustAnchorRecord, WriteSet,
 };
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_revocation.sql"),
         include_str!("../../migrations/postgres/0005_revocation.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_trust_anchors.sql"),
+        include_str!("../../migrations/postgres/0006_trust_anchors.sql"),
     ),
 ];
 
@@ -358,6 +363,23 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             if done.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
+        }
+        Change::InsertTrustAnchor(t) => {
+            sqlx::query(
+                "INSERT INTO trust_anchors (id, label, der, sha256, subject, not_before, not_after, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&t.id)
+            .bind(&t.label)
+            .bind(&t.der)
+            .bind(&t.sha256)
+            .bind(&t.subject)
+            .bind(t.not_before)
+            .bind(t.not_after)
+            .bind(t.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
         }
         Change::InsertCrl(crl) => {
             sqlx::query(
@@ -791,6 +813,28 @@ impl Repository for SqlStore {
         .map_err(map_err)?;
         rows.iter()
             .map(certificate_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(map_err)
+    }
+
+    async fn trust_anchors(&self) -> Result<Vec<TrustAnchorRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM trust_anchors ORDER BY created_at, id LIMIT 1000")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| -> Result<TrustAnchorRecord, sqlx::Error> {
+                Ok(TrustAnchorRecord {
+                    id: r.try_get("id")?,
+                    label: r.try_get("label")?,
+                    der: r.try_get("der")?,
+                    sha256: r.try_get("sha256")?,
+                    subject: r.try_get("subject")?,
+                    not_before: r.try_get("not_before")?,
+                    not_after: r.try_get("not_after")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
             .collect::<Result<_, _>>()
             .map_err(map_err)
     }

@@ -354,6 +354,18 @@ async fn authorisation_matrix(app: TestApp) {
             body: None,
             expect: PUBLIC,
         },
+        Case {
+            method: Method::GET,
+            path: "/api/v1/trust-anchors".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/trust-anchors".into(),
+            body: Some(json!({"label": "x", "pem": "not a certificate"})),
+            expect: [401, 401, 400, 403, 403, 403],
+        },
         // Revocations last: they change what later requests would see.
         Case {
             method: Method::POST,

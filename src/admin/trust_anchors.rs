@@ -1,0 +1,146 @@
+//! Trust anchors (DESIGN.md §6): external roots an admin registers so that signatures made by
+//! other systems verify. The installation's own root is always trusted and listed first.
+
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::auth::Caller;
+use crate::context::Context;
+use crate::error::ServiceError;
+use crate::log::{Event, EventType};
+use crate::store::{Change, StoreError, TrustAnchorRecord, WriteSet};
+
+/// A trusted root, ours (`builtin`) or registered.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    pub record: TrustAnchorRecord,
+    pub builtin: bool,
+}
+
+/// The DER of one PEM `CERTIFICATE` block.
+fn pem_certificate(pem: &str) -> Result<Vec<u8>, ServiceError> {
+    use base64::Engine as _;
+    let bad = || ServiceError::invalid("pem", "must be one PEM CERTIFICATE block");
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let end = "-----END CERTIFICATE-----";
+    let start = pem.find(begin).ok_or_else(bad)? + begin.len();
+    let stop = pem[start..].find(end).ok_or_else(bad)? + start;
+    if pem[stop + end.len()..].contains(begin) {
+        return Err(bad());
+    }
+    let body: String = pem[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| bad())
+}
+
+fn new_id() -> Result<String, ServiceError> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| ServiceError::Pki(crate::pki::PkiError::KeyGeneration))?;
+    Ok(format!("ta_{}", hex::encode(b)))
+}
+
+/// Registers an external root (admin): a self-signed CA certificate, logged.
+pub async fn add(
+    ctx: &Context,
+    caller: &Caller,
+    label: &str,
+    pem: &str,
+) -> Result<(Anchor, u64), ServiceError> {
+    caller.require_admin()?;
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 200 || label.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "label",
+            "must be 1 to 200 characters, no control characters",
+        ));
+    }
+    let der = pem_certificate(pem)?;
+    let (rest, cert) = X509Certificate::from_der(&der)
+        .map_err(|_| ServiceError::invalid("pem", "is not an X.509 certificate"))?;
+    if !rest.is_empty() {
+        return Err(ServiceError::invalid("pem", "has data after the certificate"));
+    }
+    let is_ca = cert
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .is_some_and(|b| b.value.ca);
+    if !is_ca || cert.subject() != cert.issuer() || cert.verify_signature(None).is_err() {
+        return Err(ServiceError::invalid(
+            "pem",
+            "must be a self-signed CA certificate (a root)",
+        ));
+    }
+    let now = ctx.clock.now();
+    let record = TrustAnchorRecord {
+        id: new_id()?,
+        label: label.to_owned(),
+        sha256: hex::encode(crate::pki::cms::sha256(&der)),
+        subject: cert.subject().to_string(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        created_at: now.unix_timestamp(),
+        der,
+    };
+    let event = Event::new(EventType::TrustAnchorAdded, now, record.id.as_str())
+        .actor(Some(&caller.key_id))
+        .data("label", &record.label)
+        .data("subject", &record.subject)
+        .data("sha256", &record.sha256);
+    let indices = ctx
+        .store
+        .apply(
+            WriteSet::new()
+                .change(Change::InsertTrustAnchor(record.clone()))
+                .event(event.to_new_event()),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                ServiceError::Conflict("this certificate is a trust anchor already".into())
+            }
+            e => e.into(),
+        })?;
+    Ok((
+        Anchor {
+            record,
+            builtin: false,
+        },
+        indices.first().copied().unwrap_or_default(),
+    ))
+}
+
+/// Every trusted root: the installation's own first, then the registered ones.
+pub async fn list(ctx: &Context) -> Result<Vec<Anchor>, ServiceError> {
+    let root = ctx.pki.root().await?;
+    let mut out = vec![Anchor {
+        record: TrustAnchorRecord {
+            id: "root".into(),
+            label: "trustd root CA (this installation)".into(),
+            sha256: hex::encode(crate::pki::cms::sha256(&root.der)),
+            subject: root.subject.clone(),
+            not_before: root.not_before,
+            not_after: root.not_after,
+            created_at: root.created_at,
+            der: root.der,
+        },
+        builtin: true,
+    }];
+    out.extend(
+        ctx.store
+            .trust_anchors()
+            .await?
+            .into_iter()
+            .map(|record| Anchor {
+                record,
+                builtin: false,
+            }),
+    );
+    Ok(out)
+}
