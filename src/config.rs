@@ -57,6 +57,19 @@ pub enum Command {
     Serve(ServeSettings),
     /// Independently check a running trustd's issuance log: checkpoint signature, entries, consistency.
     Audit(crate::audit::AuditArgs),
+    /// Verify a signed PDF offline (no server): prints the report as JSON; exit code 0 only for
+    /// TOTAL-PASSED, 1 otherwise, 2 when the file cannot be read.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `trustd verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The PDF to verify.
+    pub file: PathBuf,
+    /// A PEM file of trusted roots (may hold several certificates; repeat for more files).
+    #[arg(long = "trust")]
+    pub trust: Vec<PathBuf>,
 }
 
 /// Settings of `trustd serve`. Every flag can also be given by its environment variable.

@@ -21,6 +21,7 @@ pub mod seal;
 pub mod startup;
 pub mod store;
 pub mod upload;
+pub mod verify;
 
 /// Sets up logging from `RUST_LOG` (default `info`). Safe to call more than once.
 pub fn init_tracing() {

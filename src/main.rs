@@ -44,6 +44,7 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Verify(args) => verify(&args),
         Command::Audit(args) => runtime.block_on(async move {
             match trustd::audit::run(&args).await {
                 Ok(report) => {
@@ -65,5 +66,55 @@ fn main() -> ExitCode {
                 }
             }
         }),
+    }
+}
+
+/// `trustd verify FILE [--trust PEM]…`
+fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
+    let mut anchors = Vec::new();
+    for path in &args.trust {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("trustd verify: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let ders = trustd::pki::pem_certificates(&text);
+        if ders.is_empty() {
+            eprintln!("trustd verify: {} holds no PEM certificate", path.display());
+            return ExitCode::from(2);
+        }
+        for der in ders {
+            anchors.push(trustd::verify::Anchor {
+                label: path.display().to_string(),
+                der,
+            });
+        }
+    }
+    let bytes = match std::fs::read(&args.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("trustd verify: cannot read {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    match trustd::verify::verify_offline(&bytes, &anchors, now) {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            if report.indication == trustd::verify::Indication::TotalPassed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("trustd verify: {e}");
+            ExitCode::from(2)
+        }
     }
 }

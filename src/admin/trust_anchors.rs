@@ -64,7 +64,10 @@ pub async fn add(
     let (rest, cert) = X509Certificate::from_der(&der)
         .map_err(|_| ServiceError::invalid("pem", "is not an X.509 certificate"))?;
     if !rest.is_empty() {
-        return Err(ServiceError::invalid("pem", "has data after the certificate"));
+        return Err(ServiceError::invalid(
+            "pem",
+            "has data after the certificate",
+        ));
     }
     let is_ca = cert
         .basic_constraints()

@@ -63,6 +63,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/public/licences/{identifier}/token",   web::get().to(public::token)),
         (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
         (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
+        (Method::POST,   "/api/v1/verify/pdf",                           web::post().to(pki::verify_pdf)),
         (Method::POST,   "/tsa",                                         web::post().to(pki::tsa)),
         (Method::POST,   "/ocsp",                                        web::post().to(pki::ocsp_post)),
         (Method::GET,    "/ocsp/{request:.+}",                           web::get().to(pki::ocsp_get)),

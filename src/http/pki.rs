@@ -145,3 +145,22 @@ pub async fn ocsp_get(
     let now = ctx.clock.now();
     Ok(ocsp_reply(ctx.pki.ocsp_respond(&der, now).await, true))
 }
+
+/// `POST /api/v1/verify/pdf` (anyone): the PDF as the raw body, streamed like a stamping; the
+/// answer is the verification report.
+pub async fn verify_pdf(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if media_type(&req) != "application/pdf" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be the PDF itself, Content-Type: application/pdf",
+        ));
+    }
+    let upload = receive_upload(payload, ctx.max_upload_bytes).await?;
+    let report = crate::verify::verify_upload(&ctx, upload).await?;
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -99,6 +99,28 @@ pub fn to_pem(der: &[u8]) -> String {
     out
 }
 
+/// The DER of every PEM `CERTIFICATE` block in `text`.
+pub fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let end = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(begin) {
+        let after = &rest[start + begin.len()..];
+        let Some(stop) = after.find(end) else { break };
+        let body: String = after[..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) {
+            out.push(der);
+        }
+        rest = &after[stop + end.len()..];
+    }
+    out
+}
+
 impl Pki {
     pub fn new(vault: MasterKey, store: Arc<dyn Repository>, public_url: String) -> Self {
         Pki {

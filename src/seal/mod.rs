@@ -293,7 +293,7 @@ pub struct Stamped {
     pub log_index: u64,
 }
 
-fn pdf_problem(e: pdf::PdfError) -> ServiceError {
+pub(crate) fn pdf_problem(e: pdf::PdfError) -> ServiceError {
     match e {
         pdf::PdfError::Malformed(detail) => ServiceError::Document {
             kind: "malformed-pdf",

@@ -377,7 +377,7 @@ struct Inspected {
     empty_fields: Vec<(ObjectId, [f64; 4])>,
 }
 
-fn number(o: &Object) -> Option<f64> {
+pub(crate) fn number(o: &Object) -> Option<f64> {
     match o {
         Object::Integer(i) => Some(*i as f64),
         Object::Real(r) => Some(f64::from(*r)),
@@ -461,7 +461,7 @@ fn pages(doc: &Document, root: &Dictionary) -> Result<Vec<ObjectId>, PdfError> {
 }
 
 /// The DocMDP permission of a certified document (ISO 32000 §12.8.2.2), if any.
-fn docmdp_permission(doc: &Document, root: &Dictionary) -> Option<i64> {
+pub(crate) fn docmdp_permission(doc: &Document, root: &Dictionary) -> Option<i64> {
     let perms = root.get(b"Perms").ok()?;
     let perms = match perms {
         Object::Reference(id) => doc.get_dictionary(*id).ok()?,
@@ -562,12 +562,18 @@ fn empty_signature_fields(doc: &Document, catalog: &Dictionary) -> Vec<(ObjectId
     out
 }
 
-fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
+/// Loads untrusted bytes after the structural checks (nesting, xref chain, encryption,
+/// repair). With `keep_streams` false, stream data is dropped while loading.
+pub(crate) fn load_checked(bytes: &[u8], keep_streams: bool) -> Result<Document, PdfError> {
     precheck(bytes)?;
-    let prev_startxref = startxref(bytes)?;
+    startxref(bytes)?;
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_DECOMPRESSED),
-        filter: Some(drop_stream_data),
+        filter: if keep_streams {
+            None
+        } else {
+            Some(drop_stream_data)
+        },
         ..Default::default()
     };
     let doc = match Document::load_mem_with_options(bytes, options) {
@@ -592,6 +598,12 @@ fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
             "the cross-reference data is damaged (a viewer would have to repair the file)",
         ));
     }
+    Ok(doc)
+}
+
+fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
+    let prev_startxref = startxref(bytes)?;
+    let doc = load_checked(bytes, false)?;
     let root = doc
         .trailer
         .get(b"Root")

@@ -355,6 +355,12 @@ async fn authorisation_matrix(app: TestApp) {
             expect: PUBLIC,
         },
         Case {
+            method: Method::POST,
+            path: "/api/v1/verify/pdf".into(),
+            body: None,
+            expect: [415; 6],
+        },
+        Case {
             method: Method::GET,
             path: "/api/v1/trust-anchors".into(),
             body: None,

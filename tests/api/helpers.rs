@@ -84,7 +84,14 @@ pub fn settings(
 pub async fn start(
     settings: ServeSettings,
 ) -> Result<(String, Arc<Context>, actix_web::dev::ServerHandle), trustd::startup::StartupError> {
-    let app = Application::build(settings).await?;
+    start_with_clock(settings, Arc::new(trustd::clock::SystemClock)).await
+}
+
+pub async fn start_with_clock(
+    settings: ServeSettings,
+    clock: Arc<dyn trustd::clock::Clock>,
+) -> Result<(String, Arc<Context>, actix_web::dev::ServerHandle), trustd::startup::StartupError> {
+    let app = Application::build_with_clock(settings, clock).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let ctx = app.context();
     let handle = app.handle();
@@ -93,6 +100,11 @@ pub async fn start(
 }
 
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with_clock(db, Arc::new(trustd::clock::SystemClock)).await
+}
+
+/// A server whose clock the test sets (e.g. a [`trustd::clock::FixedClock`]).
+pub async fn spawn_app_with_clock(db: Db, clock: Arc<dyn trustd::clock::Clock>) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().unwrap();
     let database_url = database_url(db, &data_dir).await?;
     let master_key = base64::Engine::encode(
@@ -100,12 +112,10 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
         [42u8; 32].map(|b| b ^ 0x5a),
     );
     let admin_token = format!("test-admin-token-{}", random_hex(16));
-    let (address, ctx, handle) = start(settings(
-        &data_dir,
-        &database_url,
-        &master_key,
-        &admin_token,
-    ))
+    let (address, ctx, handle) = start_with_clock(
+        settings(&data_dir, &database_url, &master_key, &admin_token),
+        clock,
+    )
     .await
     .unwrap();
     Some(TestApp {

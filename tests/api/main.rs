@@ -16,3 +16,4 @@ mod seals;
 mod spec;
 mod stamp;
 mod tsa;
+mod verify;
