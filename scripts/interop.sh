@@ -243,6 +243,71 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
   done
   pass "pyHanko --force-revinfo: B-LT and B-LTA seals INTACT:TRUSTED (B-LTA: EXTENDED_WITH_LTA_UPDATES), classic and stream xref"
   pdftoppm -png -r 60 -f 1 -l 1 "$WORK/once.pdf" "$REPO/target/interop/stamped-page"
+
+  # --- Verification: our report's indication (TOTAL-PASSED or not) against pyHanko's verdict
+  # (valid or not), both trusting the same roots, on every sample, our stamped outputs (B-T,
+  # B-LT, B-LTA, twice-sealed, certified), and tampered copies.
+  register_anchor() { # register_anchor LABEL PEM_FILE
+    "$PY" -c 'import json,sys; print(json.dumps({"label": sys.argv[1], "pem": open(sys.argv[2]).read()}))' "$1" "$2" >"$WORK/anchor.json"
+    api POST /api/v1/trust-anchors "$(cat "$WORK/anchor.json")" >/dev/null
+  }
+  ours() { # ours FILE -> indication (or HTTP status for a refusal)
+    local code
+    code=$(curl -sS -o "$WORK/report.json" -w '%{http_code}' -H 'Content-Type: application/pdf' --data-binary @"$1" "$TRUSTD_URL/api/v1/verify/pdf")
+    if [ "$code" = 200 ]; then jget indication <"$WORK/report.json"; else echo "HTTP-$code"; fi
+  }
+  theirs() { # theirs FILE TRUST... -> valid | invalid
+    local file=$1 out rc=0; shift
+    out=$("$VENV/bin/pyhanko" sign validate --trust-replace "$@" "$file" 2>/dev/null) || rc=$?
+    if [ "$rc" = 0 ] && echo "$out" | grep -q ":INTACT:TRUSTED" && ! echo "$out" | grep -qv ":INTACT:TRUSTED"; then echo valid; else echo invalid; fi
+  }
+  agree() { # agree FILE TRUST... : fails unless both say valid or both say not
+    local file=$1 o t; shift
+    o=$(ours "$file"); t=$(theirs "$file" "$@")
+    if { [ "$o" = TOTAL-PASSED ] && [ "$t" = valid ]; } || { [ "$o" != TOTAL-PASSED ] && [ "$t" = invalid ]; }; then
+      compared=$((compared + 1))
+    else
+      fail "verification disagrees on $(basename "$file"): trustd $o, pyHanko $t"
+    fi
+  }
+  # A PDF signed by pyHanko under a CA of its own: no chain until that CA is registered.
+  o=$(ours "$WORK/certified-plain.pdf")
+  [ "$o" = INDETERMINATE ] && [ "$(jget sub_indication <"$WORK/report.json")" = NO_CERTIFICATE_CHAIN_FOUND ] \
+    || fail "before registration: $o $(cat "$WORK/report.json")"
+  [ "$(theirs "$WORK/certified-plain.pdf" --trust "$WORK/root.pem")" = invalid ] || fail "pyHanko trusted an unknown CA"
+  register_anchor "Interop certifier root" "$WORK/certifier/ca.pem"
+  [ -f "$SAMPLES/existing-signer-root.pem" ] && register_anchor "Sample existing signer root" "$SAMPLES/existing-signer-root.pem"
+  [ "$(ours "$WORK/certified-plain.pdf")" = TOTAL-PASSED ] || fail "after registration: $(cat "$WORK/report.json")"
+  pass "verification: a pyHanko-certified PDF is INDETERMINATE/NO_CERTIFICATE_CHAIN_FOUND until its root is a trust anchor, then TOTAL-PASSED"
+  compared=0
+  ALL_TRUST=(--trust "$WORK/root.pem" --trust "$WORK/certifier/ca.pem")
+  [ -f "$SAMPLES/existing-signer-root.pem" ] && ALL_TRUST+=(--trust "$SAMPLES/existing-signer-root.pem")
+  mkdir -p "$WORK/judged"
+  while IFS=$'\t' read -r file _ _ _ _ _ _ _ _ expected _; do
+    [ "$file" = file ] && continue
+    agree "$SAMPLES/$file" "${ALL_TRUST[@]}"
+    if [ "$expected" = seal-ok ]; then
+      out="$WORK/judged/$(basename "$file")"
+      stamp "$SAMPLES/$file" "$out" "?x=300&y=60" >/dev/null
+      agree "$out" "${ALL_TRUST[@]}"
+      # One byte changed inside the signed bytes (invalid for both), and one outside them, in
+      # the zero padding after the CMS (not signed: valid for both).
+      cp "$out" "$out.inside"; printf 'X' | dd of="$out.inside" bs=1 seek=200 conv=notrunc 2>/dev/null
+      agree "$out.inside" "${ALL_TRUST[@]}"
+      gap_end=$("$PY" -c 'import re,sys; d=open(sys.argv[1],"rb").read(); m=list(re.finditer(rb"/ByteRange \[\s*0\s+(\d+)\s+(\d+)", d))[-1]; print(int(m.group(2)) - 2)' "$out")
+      cp "$out" "$out.padding"; printf '1' | dd of="$out.padding" bs=1 seek="$gap_end" conv=notrunc 2>/dev/null
+      agree "$out.padding" "${ALL_TRUST[@]}"
+    fi
+  done <"$SAMPLES/MANIFEST.tsv"
+  for f in "$WORK/twice.pdf" "$WORK/sealed-field.pdf" "$WORK/sealed-plain.pdf" "$WORK"/B-LT-* "$WORK"/B-LTA-* "$WORK/corrupt.pdf"; do
+    agree "$f" "${ALL_TRUST[@]}"
+  done
+  pass "verification: trustd's indication agrees with pyHanko on $compared files (every sample, our stamped outputs at every level, certified and twice-sealed files, copies changed inside the signed bytes and in the unsigned padding)"
+  "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/twice.pdf" >/dev/null || fail "trustd verify (offline) on a sealed file"
+  if "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/corrupt.pdf" >/dev/null; then fail "trustd verify accepted a corrupted file"; fi
+  "$TRUSTD_BIN" verify "$WORK/twice.pdf" >"$WORK/offline.json" && fail "trustd verify without a trust anchor passed"
+  [ "$(jget indication <"$WORK/offline.json")" = INDETERMINATE ] || fail "offline without anchors: $(cat "$WORK/offline.json")"
+  pass "trustd verify (offline): exit 0 for a sealed file, non-zero for a corrupted one and without a trust anchor"
   pass "pdftoppm: first page of a stamped sample rendered to target/interop/stamped-page-1.png"
 else
   echo "SKIP: no sample PDFs at $SAMPLES (set TRUSTD_SAMPLES_DIR)"

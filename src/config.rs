@@ -103,6 +103,23 @@ pub struct ServeSettings {
     #[arg(long, env = "TRUSTD_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Requests per second each client address may make to the public endpoints (`/v/…`,
+    /// `/api/v1/public/…`, `/api/v1/verify/…`, `/ocsp`, `/tsa`); 0 turns the limit off.
+    #[arg(long, env = "TRUSTD_PUBLIC_RATE", default_value_t = 100)]
+    pub public_rate: u32,
+
+    /// Requests a client may make at once above that rate.
+    #[arg(long, env = "TRUSTD_PUBLIC_BURST", default_value_t = 200)]
+    pub public_burst: u32,
+
+    /// Seconds a client has to send a request's head (slow clients are cut off).
+    #[arg(long, env = "TRUSTD_CLIENT_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub client_timeout_seconds: u64,
+
+    /// Seconds a request may take in all (body and answer included) before it is cut off.
+    #[arg(long, env = "TRUSTD_REQUEST_TIMEOUT_SECONDS", default_value_t = 120)]
+    pub request_timeout_seconds: u64,
+
     /// Common name of the root CA created on first start.
     #[arg(long, env = "TRUSTD_ROOT_CA_NAME", default_value = "trustd Root CA")]
     pub root_ca_name: String,
@@ -123,6 +140,10 @@ impl ServeSettings {
             master_key: None,
             admin_token: None,
             max_upload_bytes: 100 * 1024 * 1024,
+            public_rate: 100,
+            public_burst: 200,
+            client_timeout_seconds: 10,
+            request_timeout_seconds: 120,
             root_ca_name: "trustd Root CA".to_owned(),
             log_origin: None,
         }

@@ -420,10 +420,19 @@ impl Application {
         let data = web::Data::from(context.clone());
         let metrics = web::Data::new(Metrics::default());
         let max_upload = settings.max_upload_bytes;
+        let limiter = web::Data::new(http::ratelimit::RateLimiter::new(
+            settings.public_rate,
+            settings.public_burst,
+        ));
+        let request_timeout = web::Data::new(http::middleware::RequestTimeout(
+            std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(metrics.clone())
+                .app_data(limiter.clone())
+                .app_data(request_timeout.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
                 .app_data(web::PayloadConfig::new(max_upload))
@@ -432,6 +441,11 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(10)
+        .client_request_timeout(std::time::Duration::from_secs(
+            settings.client_timeout_seconds.max(1),
+        ))
+        .client_disconnect_timeout(std::time::Duration::from_secs(5))
+        .keep_alive(std::time::Duration::from_secs(30))
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: local.to_string(),

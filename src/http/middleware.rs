@@ -22,6 +22,10 @@ use crate::context::Context;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// How long a request may take in all.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimeout(pub std::time::Duration);
+
 /// What authentication found, stored in the request's extensions.
 #[derive(Debug, Clone)]
 enum AuthOutcome {
@@ -45,9 +49,42 @@ pub async fn request_middleware(
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
+    let limiter = req
+        .app_data::<web::Data<super::ratelimit::RateLimiter>>()
+        .cloned();
+    let timeout = req
+        .app_data::<web::Data<RequestTimeout>>()
+        .map(|t| t.0)
+        .unwrap_or(std::time::Duration::from_secs(120));
     async move {
+        if let (Some(limiter), true) = (&limiter, super::ratelimit::is_public(req.path())) {
+            let client = req
+                .peer_addr()
+                .map(|a| a.ip())
+                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+            if let Err(retry_after) = limiter.check(client, Instant::now()) {
+                tracing::info!(%client, "rate limited");
+                let mut e = ApiError::new(
+                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    format!("too many requests from this address; retry in {retry_after} s"),
+                );
+                e.retry_after = Some(retry_after);
+                return Err(e.into());
+            }
+        }
         authenticate(&req).await?;
-        let mut res = next.call(req).await?;
+        let mut res = match tokio::time::timeout(timeout, next.call(req)).await {
+            Ok(res) => res?,
+            Err(_) => {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "request-timeout",
+                    "the request took too long and was stopped",
+                )
+                .into())
+            }
+        };
         let status = res.status();
         let route = res
             .request()

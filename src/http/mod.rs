@@ -14,6 +14,7 @@ pub mod params;
 pub mod pki;
 pub mod problem;
 pub mod public;
+pub mod ratelimit;
 pub mod seals;
 pub mod trust_anchors;
 

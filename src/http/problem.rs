@@ -24,6 +24,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Value of the `Allow` header for 405s.
     pub allow: Option<String>,
+    /// Seconds for the `Retry-After` header of 429s.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +47,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -110,6 +113,9 @@ impl ResponseError for ApiError {
         }
         if let Some(allow) = &self.allow {
             resp.insert_header((header::ALLOW, allow.as_str()));
+        }
+        if let Some(seconds) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         resp.body(serde_json::to_vec(&body).unwrap_or_default())
     }

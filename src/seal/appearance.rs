@@ -287,6 +287,44 @@ pub fn pdf_operators(width: f64, height: f64, department_name: &str, kind: &str)
     s.into_bytes()
 }
 
+/// [`pdf_operators`] compressed with FlateDecode, remembered for the same department, kind and
+/// box (a department stamps with the same few seals over and over).
+pub fn pdf_operators_deflated(
+    width: f64,
+    height: f64,
+    department_name: &str,
+    kind: &str,
+) -> std::sync::Arc<Vec<u8>> {
+    use std::collections::HashMap;
+    use std::io::Write as _;
+    use std::sync::{Arc, Mutex};
+    type Key = (String, String, u64, u64);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Vec<u8>>>>> = OnceLock::new();
+    let key = (
+        department_name.to_owned(),
+        kind.to_owned(),
+        width.to_bits(),
+        height.to_bits(),
+    );
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return hit;
+    }
+    let raw = pdf_operators(width, height, department_name, kind);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let deflated = match z.write_all(&raw).and_then(|()| z.finish()) {
+        Ok(d) => Arc::new(d),
+        Err(_) => return Arc::new(Vec::new()),
+    };
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(key, deflated.clone());
+    }
+    deflated
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -812,13 +812,30 @@ pub fn seal(
             None => (side, side, ins.rotate),
         };
         let mut xobject = Dictionary::new();
+        let mut deflated = false;
         let content = match request.image {
-            None => super::appearance::pdf_operators(
-                box_w,
-                box_h,
-                request.department_name,
-                request.kind,
-            ),
+            None => {
+                let ops = super::appearance::pdf_operators_deflated(
+                    box_w,
+                    box_h,
+                    request.department_name,
+                    request.kind,
+                );
+                if !ops.is_empty() {
+                    deflated = true;
+                    xobject.set("Filter", Object::Name(b"FlateDecode".to_vec()));
+                }
+                if deflated {
+                    ops.to_vec()
+                } else {
+                    super::appearance::pdf_operators(
+                        box_w,
+                        box_h,
+                        request.department_name,
+                        request.kind,
+                    )
+                }
+            }
             Some(image) => {
                 // The department's own image, as large as fits, centred, aspect kept.
                 let img_id = new_id();
@@ -888,8 +905,9 @@ pub fn seal(
             );
         }
         let mut stream = lopdf::Stream::new(xobject, content);
-        // Glyph outlines make a long stream: compress it.
-        let _ = stream.compress();
+        if !deflated {
+            let _ = stream.compress();
+        }
         objects.push((ap_id, serialize(&Object::Stream(stream))?));
     }
     objects.push((field_id, serialize(&Object::Dictionary(field))?));

@@ -105,6 +105,15 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 
 /// A server whose clock the test sets (e.g. a [`trustd::clock::FixedClock`]).
 pub async fn spawn_app_with_clock(db: Db, clock: Arc<dyn trustd::clock::Clock>) -> Option<TestApp> {
+    spawn_app_custom(db, clock, |_| {}).await
+}
+
+/// A server with settings changed by `tweak` (limits, timeouts).
+pub async fn spawn_app_custom(
+    db: Db,
+    clock: Arc<dyn trustd::clock::Clock>,
+    tweak: impl FnOnce(&mut ServeSettings),
+) -> Option<TestApp> {
     let data_dir = tempfile::tempdir().unwrap();
     let database_url = database_url(db, &data_dir).await?;
     let master_key = base64::Engine::encode(
@@ -112,12 +121,9 @@ pub async fn spawn_app_with_clock(db: Db, clock: Arc<dyn trustd::clock::Clock>) 
         [42u8; 32].map(|b| b ^ 0x5a),
     );
     let admin_token = format!("test-admin-token-{}", random_hex(16));
-    let (address, ctx, handle) = start_with_clock(
-        settings(&data_dir, &database_url, &master_key, &admin_token),
-        clock,
-    )
-    .await
-    .unwrap();
+    let mut settings = settings(&data_dir, &database_url, &master_key, &admin_token);
+    tweak(&mut settings);
+    let (address, ctx, handle) = start_with_clock(settings, clock).await.unwrap();
     Some(TestApp {
         address,
         client: reqwest::Client::new(),

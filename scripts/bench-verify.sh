@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Verification and OCSP benchmarks, in one run on the same machine (release build, SQLite):
+#  1. a ~100 KB PDF sealed five times (B-T): wall time to verify it with `trustd verify`
+#     (offline, a process per run), over HTTP (POST /api/v1/verify/pdf), with
+#     `pyhanko sign validate` and with poppler's `pdfsig`; medians of repeated runs;
+#  2. OCSP responses per second (wrk, POST /ocsp, one request body for a seal certificate).
+#   usage: scripts/bench-verify.sh [DURATION=10s]
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+DURATION="${1:-10s}"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v pdfsig >/dev/null || apt-get install -y -qq poppler-utils
+command -v certutil >/dev/null || apt-get install -y -qq libnss3-tools
+(cd "$REPO" && cargo build --release --quiet --bin trustd)
+TRUSTD_BIN="$REPO/target/release/trustd"
+VENV="$REPO/target/interop-venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check pyHanko pyhanko-cli
+source "$REPO/scripts/lib.sh"
+WORK=$(mktemp -d)
+trap 'stop_trustd; rm -rf "$WORK"' EXIT
+# The load comes from one address: the per-client limit on public endpoints is off here.
+export TRUSTD_PUBLIC_RATE=0
+RUST_LOG=error start_trustd "$WORK"
+CODE=91350100M000100Y43
+api POST /api/v1/departments "{\"code\":\"$CODE\",\"name\":\"福州市人民政府\"}" >/dev/null
+OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$CODE\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+SEAL=$(api POST /api/v1/seals '{"name":"福州市人民政府公章","kind":"official"}' "$OP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api GET "/api/v1/seals/$SEAL" "" "$OP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["certificate_pem"])' >"$WORK/seal.pem"
+curl -fsS "$TRUSTD_URL/ca/root.pem" >"$WORK/root.pem"
+curl -fsS "$TRUSTD_URL/ca/$CODE.pem" >"$WORK/dept.pem"
+python3 "$REPO/scripts/interop/make_pdf.py" 100000 "$WORK/doc0.pdf"
+for i in 1 2 3 4 5; do
+  curl -fsS -o "$WORK/doc$i.pdf" -H "Authorization: Bearer $OP" -H 'Content-Type: application/pdf' \
+    --data-binary @"$WORK/doc$((i - 1)).pdf" "$TRUSTD_URL/api/v1/seals/$SEAL/stamp?page=1&x=$((60 * i))&y=60&width=50"
+done
+DOC="$WORK/doc5.pdf"
+mkdir "$WORK/nss"; certutil -N -d "sql:$WORK/nss" --empty-password; certutil -A -d "sql:$WORK/nss" -n root -t "CT,C,C" -a -i "$WORK/root.pem"
+
+median_ms() { # median_ms RUNS COMMAND... : median wall time in ms
+  local runs=$1; shift
+  for _ in $(seq "$runs"); do
+    local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000))
+  done | sort -n | awk '{a[NR]=$1} END {printf "%.1f", (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2) / 1000}'
+}
+http_verify() { curl -fsS -o /dev/null -H 'Content-Type: application/pdf' --data-binary @"$DOC" "$TRUSTD_URL/api/v1/verify/pdf"; }
+
+echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}'); document $(stat -c %s "$DOC") B with 5 signatures"
+"$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$DOC" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("trustd verify says", r["indication"], "for", len(r["signatures"]), "signatures")'
+echo "trustd verify (offline, one process per run): median $(median_ms 21 "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$DOC") ms"
+echo "POST /api/v1/verify/pdf (curl, one request per run): median $(median_ms 21 http_verify) ms"
+echo "pdfsig -nssdir: median $(median_ms 11 pdfsig -nssdir "sql:$WORK/nss" "$DOC") ms"
+echo "pyhanko sign validate --trust root.pem: median $(median_ms 5 "$VENV/bin/pyhanko" sign validate --trust-replace --trust "$WORK/root.pem" "$DOC") ms"
+
+openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" -no_nonce -reqout "$WORK/req.der" >/dev/null 2>&1 || true
+cat >"$WORK/ocsp.lua" <<LUA
+local f = io.open("$WORK/req.der", "rb"); local body = f:read("*all"); f:close()
+wrk.method = "POST"; wrk.body = body
+wrk.headers["Content-Type"] = "application/ocsp-request"
+LUA
+out=$(wrk -t2 -c32 -d"$DURATION" --latency -s "$WORK/ocsp.lua" "$TRUSTD_URL/ocsp")
+echo "OCSP POST /ocsp: $(echo "$out" | awk '/Requests\/sec/ {print $2}') responses/s, p50 $(echo "$out" | awk '$1=="50%" {print $2}'), p99 $(echo "$out" | awk '$1=="99%" {print $2}'), non-2xx $(echo "$out" | awk '/Non-2xx/ {print $5}' | grep . || echo 0)"

@@ -1,0 +1,120 @@
+//! Per-client rate limits on the public endpoints (`/v/…`, `/api/v1/public/…`,
+//! `/api/v1/verify/…`, `/ocsp`, `/tsa`): a token bucket per client address, refilled at the
+//! configured rate up to the burst. An empty bucket answers 429 with `Retry-After`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Buckets kept before idle ones are dropped.
+const MAX_CLIENTS: usize = 100_000;
+
+/// Whether a path is one of the rate-limited public endpoints.
+pub fn is_public(path: &str) -> bool {
+    path.starts_with("/v/")
+        || path.starts_with("/api/v1/public/")
+        || path.starts_with("/api/v1/verify/")
+        || path == "/ocsp"
+        || path.starts_with("/ocsp/")
+        || path == "/tsa"
+}
+
+#[derive(Debug)]
+pub struct RateLimiter {
+    /// Tokens per second; 0 disables the limit.
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(rate_per_second: u32, burst: u32) -> Self {
+        RateLimiter {
+            rate: f64::from(rate_per_second),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `client`, or says in how many seconds one will be there.
+    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() >= MAX_CLIENTS {
+            let burst = self.burst;
+            let rate = self.rate;
+            // Drop the buckets that would be full again anyway.
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn refills_at_the_rate_up_to_the_burst() {
+        let limiter = RateLimiter::new(2, 3);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.check(ip, t0).is_ok());
+        }
+        assert_eq!(limiter.check(ip, t0), Err(1));
+        assert!(limiter.check(other, t0).is_ok(), "buckets are per client");
+        assert!(limiter.check(ip, t0 + Duration::from_millis(500)).is_ok());
+        assert!(limiter.check(ip, t0 + Duration::from_millis(500)).is_err());
+        // Never more than the burst after a long pause.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert!(limiter.check(ip, later).is_ok());
+        }
+        assert!(limiter.check(ip, later).is_err());
+        assert!(
+            RateLimiter::new(0, 0).check(ip, t0).is_ok(),
+            "0 turns it off"
+        );
+    }
+
+    #[test]
+    fn knows_the_public_endpoints() {
+        for p in [
+            "/v/abc",
+            "/api/v1/public/jwks.json",
+            "/api/v1/verify/pdf",
+            "/ocsp",
+            "/ocsp/MEQ",
+            "/tsa",
+        ] {
+            assert!(is_public(p), "{p}");
+        }
+        for p in [
+            "/healthz",
+            "/api/v1/seals",
+            "/api/v1/log/checkpoint",
+            "/tsa/x",
+            "/verify",
+        ] {
+            assert!(!is_public(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Abuse limits: per-client rate limits on the public endpoints (429 with Retry-After), slow
+//! clients cut off, requests that take too long stopped; each limit set through the settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{assert_problem, spawn_app_custom, Db};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_endpoints_are_rate_limited_per_client() {
+    let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.public_rate = 1;
+        s.public_burst = 3;
+    })
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            app.get("/api/v1/public/jwks.json", None).await.status(),
+            200
+        );
+    }
+    let resp = app.get("/api/v1/public/jwks.json", None).await;
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    let p = assert_problem(resp, 429).await;
+    assert_eq!(p["type"], "/problems/rate-limited");
+    // The same bucket covers every public endpoint; the others are not limited.
+    assert_problem(app.get("/v/anything", None).await, 429).await;
+    for _ in 0..5 {
+        assert_eq!(app.get("/healthz", None).await.status(), 200);
+        assert_eq!(app.get("/api/v1/log/checkpoint", None).await.status(), 200);
+    }
+    // The bucket refills at the rate.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.get("/api/v1/public/jwks.json", None).await.status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_and_slow_requests_are_cut_off() {
+    let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.client_timeout_seconds = 1;
+        s.request_timeout_seconds = 1;
+    })
+    .await
+    .unwrap();
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    // A request head that never ends (slowloris): the server gives up on it.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection is closed within the timeout");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    // A body that trickles in for longer than the request may take: 503 request-timeout.
+    let mut trickle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    trickle
+        .write_all(b"POST /api/v1/verify/pdf HTTP/1.1\r\nHost: x\r\nContent-Type: application/pdf\r\nContent-Length: 100000\r\n\r\n%PDF-1.7\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let _ = trickle.write_all(b" ").await;
+            match tokio::time::timeout(Duration::from_millis(200), trickle.read(&mut buf)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok());
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("application/problem+json"));
+}
