@@ -236,6 +236,7 @@ pub async fn revoke_certificate(
             }
             e => e.into(),
         })?;
+    ctx.pki.forget_ocsp_answers();
     // The CRL is regenerated now; a failure here is repaired on the next fetch.
     if let Err(e) = ctx.pki.current_crl(&cert.issuer, now).await {
         tracing::warn!(error = %e, issuer = %cert.issuer, "CRL refresh after a revocation failed");

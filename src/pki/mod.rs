@@ -66,6 +66,8 @@ pub struct Pki {
     /// The CAs OCSP requests can name, and each CA's delegated responder (by CA serial).
     ocsp_cas: RwLock<Option<Arc<Vec<ocsp::KnownCa>>>>,
     ocsp_responders: RwLock<HashMap<String, ocsp::Responder>>,
+    /// Signed answers to requests without a nonce, by request bytes, with when they were made.
+    ocsp_answers: std::sync::Mutex<ocsp::ReusedAnswers>,
 }
 
 impl std::fmt::Debug for Pki {
@@ -130,6 +132,7 @@ impl Pki {
             signers: RwLock::new(HashMap::new()),
             ocsp_cas: RwLock::new(None),
             ocsp_responders: RwLock::new(HashMap::new()),
+            ocsp_answers: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

@@ -25,6 +25,15 @@ const RESPONDER_DAYS: i64 = 30;
 const RESPONDER_RENEW_SECONDS: i64 = 2 * 86_400;
 /// nextUpdate of an answer: when a client should ask again at the latest.
 const ANSWER_LIFETIME_SECONDS: i64 = 3_600;
+/// A signed answer to a request without a nonce is reused for this long (RFC 5019 style
+/// pre-produced responses). A revocation on this instance clears them at once; on another
+/// instance of a cluster it shows here within this time.
+pub const ANSWER_REUSE_SECONDS: i64 = 1;
+/// Reusable answers: request bytes → (unix time made, response).
+pub type ReusedAnswers = std::collections::HashMap<Vec<u8>, (i64, Vec<u8>)>;
+
+/// Most answers kept for reuse.
+const MAX_REUSED_ANSWERS: usize = 10_000;
 
 const OID_SHA1: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
@@ -268,14 +277,43 @@ impl Pki {
         .map_err(|_| PkiError::BadCertificate)?;
         self.ocsp_answer(&request, now)
             .await
+            .map(|(der, _)| der)
             .map_err(|_| PkiError::Signing)
     }
 
     /// Answers a DER `OCSPRequest` with a DER `OCSPResponse`.
     pub async fn ocsp_respond(&self, request: &[u8], now: OffsetDateTime) -> Vec<u8> {
+        let t = now.unix_timestamp();
+        if let Some((made, der)) = self
+            .ocsp_answers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(request).cloned())
+        {
+            if (0..ANSWER_REUSE_SECONDS).contains(&(t - made)) {
+                return der;
+            }
+        }
         match self.ocsp_answer(request, now).await {
-            Ok(der) => der,
+            Ok((der, reusable)) => {
+                if reusable {
+                    if let Ok(mut m) = self.ocsp_answers.lock() {
+                        if m.len() >= MAX_REUSED_ANSWERS {
+                            m.retain(|_, (made, _)| t - *made < ANSWER_REUSE_SECONDS);
+                        }
+                        m.insert(request.to_vec(), (t, der.clone()));
+                    }
+                }
+                der
+            }
             Err(status) => error_response(status),
+        }
+    }
+
+    /// Forgets the reusable answers (after a revocation).
+    pub fn forget_ocsp_answers(&self) {
+        if let Ok(mut m) = self.ocsp_answers.lock() {
+            m.clear();
         }
     }
 
@@ -283,7 +321,7 @@ impl Pki {
         &self,
         request: &[u8],
         now: OffsetDateTime,
-    ) -> Result<Vec<u8>, OcspResponseStatus> {
+    ) -> Result<(Vec<u8>, bool), OcspResponseStatus> {
         let malformed = OcspResponseStatus::MalformedRequest;
         let internal = |e: PkiError| {
             tracing::error!(error = %e, "OCSP answer failed");
@@ -350,7 +388,7 @@ impl Pki {
             responder_id: ResponderId::ByKey(OctetString::new(key_hash).map_err(|_| malformed)?),
             produced_at: this_update,
             responses,
-            response_extensions: nonce.map(|n| vec![n]),
+            response_extensions: nonce.clone().map(|n| vec![n]),
         };
         let tbs_der = tbs
             .to_der()
@@ -373,6 +411,7 @@ impl Pki {
         };
         OcspResponse::successful(basic)
             .and_then(|r| r.to_der())
+            .map(|der| (der, nonce.is_none()))
             .map_err(|_| OcspResponseStatus::InternalError)
     }
 }
