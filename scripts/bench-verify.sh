@@ -53,11 +53,16 @@ echo "POST /api/v1/verify/pdf (curl, one request per run): median $(median_ms 21
 echo "pdfsig -nssdir: median $(median_ms 11 pdfsig -nssdir "sql:$WORK/nss" "$DOC") ms"
 echo "pyhanko sign validate --trust root.pem: median $(median_ms 5 "$VENV/bin/pyhanko" sign validate --trust-replace --trust "$WORK/root.pem" "$DOC") ms"
 
-openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" -no_nonce -reqout "$WORK/req.der" >/dev/null 2>&1 || true
-cat >"$WORK/ocsp.lua" <<LUA
-local f = io.open("$WORK/req.der", "rb"); local body = f:read("*all"); f:close()
+# Without a nonce an answer is reused for a second (RFC 5019 style); with one, every answer is
+# looked up and signed afresh. Both are measured.
+openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" -no_nonce -reqout "$WORK/plain.der" >/dev/null 2>&1 || true
+openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" -reqout "$WORK/nonce.der" >/dev/null 2>&1 || true
+for kind in plain nonce; do
+  cat >"$WORK/ocsp.lua" <<LUA
+local f = io.open("$WORK/$kind.der", "rb"); local body = f:read("*all"); f:close()
 wrk.method = "POST"; wrk.body = body
 wrk.headers["Content-Type"] = "application/ocsp-request"
 LUA
-out=$(wrk -t2 -c32 -d"$DURATION" --latency -s "$WORK/ocsp.lua" "$TRUSTD_URL/ocsp")
-echo "OCSP POST /ocsp: $(echo "$out" | awk '/Requests\/sec/ {print $2}') responses/s, p50 $(echo "$out" | awk '$1=="50%" {print $2}'), p99 $(echo "$out" | awk '$1=="99%" {print $2}'), non-2xx $(echo "$out" | awk '/Non-2xx/ {print $5}' | grep . || echo 0)"
+  out=$(wrk -t2 -c32 -d"$DURATION" --latency -s "$WORK/ocsp.lua" "$TRUSTD_URL/ocsp")
+  echo "OCSP POST /ocsp ($kind request): $(echo "$out" | awk '/Requests\/sec/ {print $2}') responses/s, p50 $(echo "$out" | awk '$1=="50%" {print $2}'), p99 $(echo "$out" | awk '$1=="99%" {print $2}'), non-2xx $(echo "$out" | awk '/Non-2xx/ {print $5}' | grep . || echo 0)"
+done

@@ -68,6 +68,7 @@ pub struct Pki {
     ocsp_responders: RwLock<HashMap<String, ocsp::Responder>>,
     /// Signed answers to requests without a nonce, by request bytes, with when they were made.
     ocsp_answers: std::sync::Mutex<ocsp::ReusedAnswers>,
+    ocsp_statuses: std::sync::Mutex<ocsp::RecentStatuses>,
 }
 
 impl std::fmt::Debug for Pki {
@@ -133,6 +134,7 @@ impl Pki {
             ocsp_cas: RwLock::new(None),
             ocsp_responders: RwLock::new(HashMap::new()),
             ocsp_answers: std::sync::Mutex::new(HashMap::new()),
+            ocsp_statuses: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

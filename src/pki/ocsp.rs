@@ -31,6 +31,16 @@ const ANSWER_LIFETIME_SECONDS: i64 = 3_600;
 pub const ANSWER_REUSE_SECONDS: i64 = 1;
 /// Reusable answers: request bytes → (unix time made, response).
 pub type ReusedAnswers = std::collections::HashMap<Vec<u8>, (i64, Vec<u8>)>;
+/// Recently read statuses: serial → (unix time read, status).
+pub type RecentStatuses = std::collections::HashMap<String, (i64, Option<KnownStatus>)>;
+
+/// What OCSP needs of a certificate row.
+#[derive(Debug, Clone)]
+pub struct KnownStatus {
+    issuer: String,
+    revoked_at: Option<i64>,
+    reason: Option<String>,
+}
 
 /// Most answers kept for reuse.
 const MAX_REUSED_ANSWERS: usize = 10_000;
@@ -310,11 +320,45 @@ impl Pki {
         }
     }
 
-    /// Forgets the reusable answers (after a revocation).
+    /// Forgets the reusable answers and statuses (after a revocation).
     pub fn forget_ocsp_answers(&self) {
         if let Ok(mut m) = self.ocsp_answers.lock() {
             m.clear();
         }
+        if let Ok(mut m) = self.ocsp_statuses.lock() {
+            m.clear();
+        }
+    }
+
+    /// A certificate's issuer and revocation, from the database, remembered for
+    /// [`ANSWER_REUSE_SECONDS`] like the answers.
+    async fn certificate_status(
+        &self,
+        serial: &str,
+        now: i64,
+    ) -> Result<Option<KnownStatus>, PkiError> {
+        if let Some((at, status)) = self
+            .ocsp_statuses
+            .lock()
+            .ok()
+            .and_then(|m| m.get(serial).cloned())
+        {
+            if (0..ANSWER_REUSE_SECONDS).contains(&(now - at)) {
+                return Ok(status);
+            }
+        }
+        let status = self.store.certificate(serial).await?.map(|c| KnownStatus {
+            issuer: c.issuer,
+            revoked_at: c.revoked_at,
+            reason: c.revocation_reason,
+        });
+        if let Ok(mut m) = self.ocsp_statuses.lock() {
+            if m.len() >= MAX_REUSED_ANSWERS {
+                m.retain(|_, (at, _)| now - *at < ANSWER_REUSE_SECONDS);
+            }
+            m.insert(serial.to_owned(), (now, status.clone()));
+        }
+        Ok(status)
     }
 
     async fn ocsp_answer(
@@ -349,16 +393,15 @@ impl Pki {
             let status = if ca.matches(id) {
                 let serial = hex::encode(id.serial_number.as_bytes());
                 match self
-                    .store
-                    .certificate(&serial)
+                    .certificate_status(&serial, now.unix_timestamp())
                     .await
-                    .map_err(|e| internal(e.into()))?
+                    .map_err(internal)?
                 {
                     Some(c) if c.issuer == ca.name => match c.revoked_at {
                         None => CertStatus::good(),
                         Some(at) => CertStatus::revoked(RevokedInfo {
                             revocation_time: generalized(at).map_err(internal)?,
-                            revocation_reason: Some(crl_reason(c.revocation_reason.as_deref())),
+                            revocation_reason: Some(crl_reason(c.reason.as_deref())),
                         }),
                     },
                     _ => CertStatus::unknown(),
