@@ -22,6 +22,8 @@ const MAX_TREE_DEPTH: usize = 64;
 const MAX_DECOMPRESSED: usize = 256 * 1024 * 1024;
 /// Most cross-reference sections in the /Prev chain.
 const MAX_XREF_SECTIONS: usize = 10_000;
+/// Most objects a PDF may declare (trailer /Size), checked before it is loaded.
+pub const MAX_OBJECTS: usize = 2_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PdfError {
@@ -187,6 +189,11 @@ fn xref_chain(bytes: &[u8], start: usize) -> Result<(), PdfError> {
         check_xref_at(bytes, offset)?;
         let dict = trailer_dict(bytes, offset)
             .ok_or_else(|| malformed("a cross-reference section has no trailer dictionary"))?;
+        if dict_integer(dict, b"/Size").is_some_and(|n| n > MAX_OBJECTS) {
+            return Err(malformed(format!(
+                "the PDF declares more than {MAX_OBJECTS} objects"
+            )));
+        }
         if let Some(stm) = dict_integer(dict, b"/XRefStm") {
             check_xref_at(bytes, stm)?;
         }
@@ -1290,6 +1297,19 @@ mod tests {
             },
             Box::new(|_| Ok(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
         )
+    }
+
+    #[test]
+    fn an_absurd_object_count_is_refused_before_loading() {
+        let pdf = small_pdf(false);
+        let prev = startxref(&pdf).unwrap();
+        let mut big = pdf.clone();
+        let at = big.len();
+        big.extend_from_slice(
+            format!("xref\n0 1\n0000000000 65535 f\r\ntrailer\n<< /Size 3000000 /Root 3 0 R /Prev {prev} >>\nstartxref\n{at}\n%%EOF\n")
+                .as_bytes(),
+        );
+        assert!(matches!(seal_it(&big), Err(PdfError::Malformed(m)) if m.contains("objects")));
     }
 
     #[test]

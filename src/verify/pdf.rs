@@ -6,8 +6,8 @@ use lopdf::{Dictionary, Document, Object, ObjectId};
 use super::cms::{self, Digest, SignerCheck};
 use crate::seal::pdf::{load_checked, PdfError};
 
-/// Most signature fields read, and the depth of field trees walked.
-const MAX_SIGNATURES: usize = 64;
+/// Most signatures verified in one document, and fields walked.
+pub const MAX_SIGNATURES: usize = 64;
 const MAX_FIELDS: usize = 10_000;
 
 /// One signature as found in the file, with its checks.
@@ -102,7 +102,7 @@ fn signature_fields(doc: &Document) -> Vec<(String, Dictionary, Option<ObjectId>
         .map(|f| (f, String::new(), false))
         .collect();
     while let Some((item, parent, parent_sig)) = stack.pop() {
-        if seen.len() > MAX_FIELDS || out.len() >= MAX_SIGNATURES {
+        if seen.len() > MAX_FIELDS || out.len() > MAX_SIGNATURES {
             break;
         }
         let id = item.as_reference().ok();
@@ -332,6 +332,11 @@ pub fn analyse(bytes: &[u8]) -> Result<Analysis, PdfError> {
         ..Default::default()
     };
     let mut fields = signature_fields(&doc);
+    if fields.len() > MAX_SIGNATURES {
+        return Err(PdfError::Malformed(format!(
+            "the document has more than {MAX_SIGNATURES} signatures, more than is verified"
+        )));
+    }
     // In file order: by where each signature's bytes end.
     let end_of = |sig: &Dictionary| {
         byte_range(sig, bytes.len(), bytes)

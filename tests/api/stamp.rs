@@ -610,6 +610,15 @@ async fn manifest_samples() {
                 let sealed = resp.bytes().await.unwrap().to_vec();
                 assert!(sealed.starts_with(&bytes), "{file}");
                 assert!(check_last_signature(&sealed), "{file}");
+                // The verifier reads the sealed sample: our seal passes.
+                let report = verify_report(&app, &sealed).await.unwrap();
+                let ours = report["signatures"]
+                    .as_array()
+                    .unwrap()
+                    .last()
+                    .unwrap()
+                    .clone();
+                assert_eq!(ours["indication"], "TOTAL-PASSED", "{file}: {report}");
             }
             "reject-encrypted" => {
                 let p = assert_problem(resp, 422).await;
@@ -626,7 +635,28 @@ async fn manifest_samples() {
                 );
             }
         }
+        // Every sample, good or bad, gets a report or a 4xx from the verifier, never a 5xx.
+        match verify_report(&app, &bytes).await {
+            Ok(report) => assert!(report["indication"].is_string(), "{file}"),
+            Err(status) => assert!((400..500).contains(&status), "{file}: verify got {status}"),
+        }
         checked += 1;
     }
     assert!(checked > 0, "no samples checked");
+}
+
+/// The verification report of a PDF, or the HTTP status when there is none.
+async fn verify_report(app: &TestApp, pdf: &[u8]) -> Result<Value, u16> {
+    let resp = app
+        .client
+        .post(app.url("/api/v1/verify/pdf"))
+        .header("content-type", "application/pdf")
+        .body(pdf.to_vec())
+        .send()
+        .await
+        .unwrap();
+    match resp.status().as_u16() {
+        200 => Ok(resp.json().await.unwrap()),
+        other => Err(other),
+    }
 }
