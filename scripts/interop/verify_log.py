@@ -103,10 +103,10 @@ def main():
     note = get(base + "/api/v1/log/checkpoint").decode()
     size, root = verify_checkpoint(note, key)
     print(f"checkpoint signature OK: size {size}", file=sys.stderr)
-    entries = json.loads(get(f"{base}/api/v1/log/entries?start=0&end={min(size, 1000)}", token))["entries"]
     for index in sorted({0, size // 2, size - 1}):
+        entry = json.loads(get(f"{base}/api/v1/log/entries?start={index}&end={index + 1}", token))["entries"][0]
         proof = json.loads(get(f"{base}/api/v1/log/proof/inclusion?index={index}&size={size}"))
-        leaf = hashlib.sha256(b"\x00" + base64.b64decode(entries[index]["entry"])).digest()
+        leaf = hashlib.sha256(b"\x00" + base64.b64decode(entry["entry"])).digest()
         assert base64.b64decode(proof["leaf_hash"]) == leaf, "served leaf hash differs from the entry"
         verify_inclusion(index, size, leaf, [base64.b64decode(h) for h in proof["hashes"]], root)
     print(f"inclusion proofs OK for entries 0, {size // 2}, {size - 1}", file=sys.stderr)
