@@ -99,9 +99,13 @@ pub struct ServeSettings {
     #[arg(long, env = "TRUSTD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
-    /// Largest accepted request body in bytes (PDF uploads); JSON bodies are capped at 1 MiB.
+    /// Largest accepted request body in bytes (PDF uploads).
     #[arg(long, env = "TRUSTD_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_upload_bytes: usize,
+
+    /// Largest accepted JSON request body in bytes.
+    #[arg(long, env = "TRUSTD_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
+    pub max_json_bytes: usize,
 
     /// Requests per second each client address may make to the public endpoints (`/v/…`,
     /// `/api/v1/public/…`, `/api/v1/verify/…`, `/ocsp`, `/tsa`); 0 turns the limit off.
@@ -140,6 +144,7 @@ impl ServeSettings {
             master_key: None,
             admin_token: None,
             max_upload_bytes: 100 * 1024 * 1024,
+            max_json_bytes: 1024 * 1024,
             public_rate: 100,
             public_burst: 200,
             client_timeout_seconds: 10,

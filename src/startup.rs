@@ -424,6 +424,7 @@ impl Application {
             settings.public_rate,
             settings.public_burst,
         ));
+        let json_limit = web::Data::new(http::json::JsonLimit(settings.max_json_bytes));
         let request_timeout = web::Data::new(http::middleware::RequestTimeout(
             std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
         ));
@@ -432,6 +433,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(metrics.clone())
                 .app_data(limiter.clone())
+                .app_data(json_limit.clone())
                 .app_data(request_timeout.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::problem::path_error))

@@ -1,6 +1,7 @@
 //! `JsonBody<T>`: the JSON request body extractor. Unlike actix's `Json`, its errors name the
-//! field at fault by its path (`holder.code`), bodies over 1 MiB are 413 whatever the app-wide
-//! payload limit (which is sized for PDF uploads), and anything not JSON is 415.
+//! field at fault by its path (`holder.code`), bodies over the JSON limit (`TRUSTD_MAX_JSON_BYTES`,
+//! 1 MiB by default) are 413 whatever the app-wide payload limit (which is sized for PDF
+//! uploads), and anything not JSON is 415.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_TYPE;
@@ -12,8 +13,12 @@ use serde::de::DeserializeOwned;
 
 use super::problem::{payload_too_large, ApiError};
 
-/// Largest JSON body accepted.
+/// Largest JSON body accepted by default.
 pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+/// The configured JSON body limit (app data; [`MAX_JSON_BYTES`] when absent).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimit(pub usize);
 
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -91,6 +96,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json(req);
+        let limit = req
+            .app_data::<actix_web::web::Data<JsonLimit>>()
+            .map_or(MAX_JSON_BYTES, |l| l.0);
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
@@ -109,7 +117,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                         "the request body could not be read",
                     )
                 })?;
-                if body.len() + chunk.len() > MAX_JSON_BYTES {
+                if body.len() + chunk.len() > limit {
                     return Err(payload_too_large());
                 }
                 body.extend_from_slice(&chunk);

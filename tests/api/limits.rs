@@ -46,6 +46,32 @@ async fn public_endpoints_are_rate_limited_per_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_bodies_have_their_own_limit() {
+    let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.max_json_bytes = 200;
+    })
+    .await
+    .unwrap();
+    let long = "部".repeat(100);
+    let resp = app
+        .post_json(
+            "/api/v1/departments",
+            Some(&app.admin_token),
+            &serde_json::json!({"code": "91350100M000100Y43", "name": long}),
+        )
+        .await;
+    assert_problem(resp, 413).await;
+    let resp = app
+        .post_json(
+            "/api/v1/departments",
+            Some(&app.admin_token),
+            &serde_json::json!({"code": "91350100M000100Y43", "name": "福州"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_and_slow_requests_are_cut_off() {
     let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
         s.client_timeout_seconds = 1;
