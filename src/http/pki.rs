@@ -14,13 +14,7 @@ use crate::pki::tsa::MAX_REQUEST_BYTES;
 pub async fn read_limited(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-request",
-                "the request body could not be read",
-            )
-        })?;
+        let chunk = chunk.map_err(|_| unreadable_body())?;
         if body.len() + chunk.len() > max {
             return Err(payload_too_large());
         }
@@ -40,13 +34,7 @@ pub async fn receive_upload(
         ApiError::internal()
     })?;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-request",
-                "the request body could not be read",
-            )
-        })?;
+        let chunk = chunk.map_err(|_| unreadable_body())?;
         upload.push(&chunk, max as u64).map_err(|e| match e {
             crate::upload::UploadError::TooLarge => payload_too_large(),
             crate::upload::UploadError::Io(e) => {
@@ -58,7 +46,8 @@ pub async fn receive_upload(
     Ok(upload)
 }
 
-fn media_type(req: &HttpRequest) -> String {
+/// The request's media type, lower-case and without parameters ("" when absent).
+pub(super) fn media_type(req: &HttpRequest) -> String {
     req.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -67,18 +56,41 @@ fn media_type(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
+/// 415 unless the request's body is of `media` type; `detail` says what is expected.
+pub(super) fn require_media_type(
+    req: &HttpRequest,
+    media: &str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    if media_type(req) == media {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            detail.to_owned(),
+        ))
+    }
+}
+
+fn unreadable_body() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-request",
+        "the request body could not be read",
+    )
+}
+
 pub async fn tsa(
     ctx: web::Data<Context>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if media_type(&req) != "application/timestamp-query" {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "the body must be an RFC 3161 request, application/timestamp-query",
-        ));
-    }
+    require_media_type(
+        &req,
+        "application/timestamp-query",
+        "the body must be an RFC 3161 request, application/timestamp-query",
+    )?;
     let body = read_limited(payload, MAX_REQUEST_BYTES).await?;
     let now = ctx.clock.now();
     let ctx2 = ctx.clone();
@@ -107,13 +119,11 @@ pub async fn ocsp_post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if media_type(&req) != "application/ocsp-request" {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "the body must be an RFC 6960 request, application/ocsp-request",
-        ));
-    }
+    require_media_type(
+        &req,
+        "application/ocsp-request",
+        "the body must be an RFC 6960 request, application/ocsp-request",
+    )?;
     let body = read_limited(payload, MAX_OCSP_REQUEST_BYTES).await?;
     let now = ctx.clock.now();
     Ok(ocsp_reply(ctx.pki.ocsp_respond(&body, now).await, false))
@@ -153,13 +163,11 @@ pub async fn verify_pdf(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if media_type(&req) != "application/pdf" {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "the body must be the PDF itself, Content-Type: application/pdf",
-        ));
-    }
+    require_media_type(
+        &req,
+        "application/pdf",
+        "the body must be the PDF itself, Content-Type: application/pdf",
+    )?;
     let upload = receive_upload(payload, ctx.max_upload_bytes).await?;
     let report = crate::verify::verify_upload(&ctx, upload).await?;
     Ok(HttpResponse::Ok().json(report))

@@ -109,24 +109,13 @@ pub async fn set_appearance(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     seal::get(&ctx, &caller, &path).await?;
-    match media_type(&req).as_deref() {
-        Some("image/png") => {}
-        Some("image/svg+xml") => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "upload the seal image as PNG (image/png); an SVG cannot be drawn into a PDF \
-                 faithfully without a renderer, so it is not accepted",
-            ))
-        }
-        _ => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "the body must be the image itself, Content-Type: image/png",
-            ))
-        }
-    }
+    let detail = if super::pki::media_type(&req) == "image/svg+xml" {
+        "upload the seal image as PNG (image/png); an SVG cannot be drawn into a PDF \
+         faithfully without a renderer, so it is not accepted"
+    } else {
+        "the body must be the image itself, Content-Type: image/png"
+    };
+    super::pki::require_media_type(&req, "image/png", detail)?;
     let png = super::pki::read_limited(payload, seal::image::MAX_PNG_BYTES).await?;
     let sha256 = hex::encode(crate::pki::cms::sha256(&png));
     let index = seal::set_appearance(&ctx, &caller, &path, png).await?;
@@ -136,19 +125,6 @@ pub async fn set_appearance(
         "image_sha256": sha256,
         "log_index": index,
     })))
-}
-
-fn media_type(req: &actix_web::HttpRequest) -> Option<String> {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,13 +218,11 @@ pub async fn stamp(
     // Authorise first (another department's seal is 404, other roles 403), then validate.
     seal::get(&ctx, &caller, &path).await?;
     let options = query.parse()?;
-    if media_type(&req).as_deref() != Some("application/pdf") {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "the body must be the PDF itself, Content-Type: application/pdf",
-        ));
-    }
+    super::pki::require_media_type(
+        &req,
+        "application/pdf",
+        "the body must be the PDF itself, Content-Type: application/pdf",
+    )?;
     let body = super::pki::receive_upload(payload, ctx.max_upload_bytes).await?;
     let stamped = seal::stamp(&ctx, &caller, &path, body, options).await?;
     let len = stamped.original.len() + stamped.update.len() as u64;
