@@ -424,6 +424,38 @@ fn inherited<'a>(doc: &'a Document, page: &'a Dictionary, key: &[u8]) -> Option<
     None
 }
 
+/// The dictionary of an 8-bit image XObject.
+fn image_xobject(width: u32, height: u32, color_space: &[u8]) -> Dictionary {
+    let mut d = Dictionary::new();
+    d.set("Type", Object::Name(b"XObject".to_vec()));
+    d.set("Subtype", Object::Name(b"Image".to_vec()));
+    d.set("Width", Object::Integer(i64::from(width)));
+    d.set("Height", Object::Integer(i64::from(height)));
+    d.set("ColorSpace", Object::Name(color_space.to_vec()));
+    d.set("BitsPerComponent", Object::Integer(8));
+    d
+}
+
+/// A stream object with FlateDecode-compressed data, serialised.
+fn compressed_stream(dict: Dictionary, data: Vec<u8>) -> Result<Vec<u8>, PdfError> {
+    let mut stream = lopdf::Stream::new(dict, data);
+    let _ = stream.compress();
+    serialize(&Object::Stream(stream))
+}
+
+/// The array under `key` of `dict`, written inline or as a reference; empty when absent.
+fn array_of(doc: &Document, dict: &Dictionary, key: &[u8]) -> Vec<Object> {
+    match dict.get(key) {
+        Ok(Object::Array(a)) => a.clone(),
+        Ok(Object::Reference(id)) => doc
+            .get_object(*id)
+            .and_then(Object::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// The pages in order, walking the tree ourselves: a cycle or an absurd depth is malformed.
 fn pages(doc: &Document, root: &Dictionary) -> Result<Vec<ObjectId>, PdfError> {
     let top = root
@@ -527,15 +559,7 @@ fn empty_signature_fields(doc: &Document, catalog: &Dictionary) -> Vec<(ObjectId
     let Some(form) = catalog.get(b"AcroForm").ok().and_then(resolve) else {
         return Vec::new();
     };
-    let top = match form.get(b"Fields") {
-        Ok(Object::Array(a)) => a.clone(),
-        Ok(Object::Reference(id)) => doc
-            .get_object(*id)
-            .and_then(Object::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
+    let top = array_of(doc, &form, b"Fields");
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut stack: Vec<Object> = top.into_iter().rev().collect();
@@ -572,8 +596,13 @@ fn empty_signature_fields(doc: &Document, catalog: &Dictionary) -> Vec<(ObjectId
 /// Loads untrusted bytes after the structural checks (nesting, xref chain, encryption,
 /// repair). With `keep_streams` false, stream data is dropped while loading.
 pub(crate) fn load_checked(bytes: &[u8], keep_streams: bool) -> Result<Document, PdfError> {
+    load_with_startxref(bytes, keep_streams).map(|(doc, _)| doc)
+}
+
+/// [`load_checked`], also giving the `startxref` offset (what the next update's /Prev names).
+fn load_with_startxref(bytes: &[u8], keep_streams: bool) -> Result<(Document, usize), PdfError> {
     precheck(bytes)?;
-    startxref(bytes)?;
+    let offset = startxref(bytes)?;
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_DECOMPRESSED),
         filter: if keep_streams {
@@ -605,12 +634,11 @@ pub(crate) fn load_checked(bytes: &[u8], keep_streams: bool) -> Result<Document,
             "the cross-reference data is damaged (a viewer would have to repair the file)",
         ));
     }
-    Ok(doc)
+    Ok((doc, offset))
 }
 
 fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
-    let prev_startxref = startxref(bytes)?;
-    let doc = load_checked(bytes, false)?;
+    let (doc, prev_startxref) = load_with_startxref(bytes, false)?;
     let root = doc
         .trailer
         .get(b"Root")
@@ -849,30 +877,14 @@ pub fn seal(
                 let (iw, ih) = (f64::from(image.width), f64::from(image.height));
                 let k = (box_w / iw).min(box_h / ih);
                 let (dw, dh) = (iw * k, ih * k);
-                let mut img = Dictionary::new();
-                img.set("Type", Object::Name(b"XObject".to_vec()));
-                img.set("Subtype", Object::Name(b"Image".to_vec()));
-                img.set("Width", Object::Integer(i64::from(image.width)));
-                img.set("Height", Object::Integer(i64::from(image.height)));
-                img.set("ColorSpace", Object::Name(b"DeviceRGB".to_vec()));
-                img.set("BitsPerComponent", Object::Integer(8));
+                let mut img = image_xobject(image.width, image.height, b"DeviceRGB");
                 if let Some(alpha) = &image.alpha {
                     let mask_id = new_id();
-                    let mut mask = Dictionary::new();
-                    mask.set("Type", Object::Name(b"XObject".to_vec()));
-                    mask.set("Subtype", Object::Name(b"Image".to_vec()));
-                    mask.set("Width", Object::Integer(i64::from(image.width)));
-                    mask.set("Height", Object::Integer(i64::from(image.height)));
-                    mask.set("ColorSpace", Object::Name(b"DeviceGray".to_vec()));
-                    mask.set("BitsPerComponent", Object::Integer(8));
-                    let mut stream = lopdf::Stream::new(mask, alpha.clone());
-                    let _ = stream.compress();
-                    objects.push((mask_id, serialize(&Object::Stream(stream))?));
+                    let mask = image_xobject(image.width, image.height, b"DeviceGray");
+                    objects.push((mask_id, compressed_stream(mask, alpha.clone())?));
                     img.set("SMask", Object::Reference((mask_id, 0)));
                 }
-                let mut stream = lopdf::Stream::new(img, image.rgb.clone());
-                let _ = stream.compress();
-                objects.push((img_id, serialize(&Object::Stream(stream))?));
+                objects.push((img_id, compressed_stream(img, image.rgb.clone())?));
                 let mut xobjects = Dictionary::new();
                 xobjects.set("Im0", Object::Reference((img_id, 0)));
                 let mut resources = Dictionary::new();
@@ -938,27 +950,11 @@ pub fn seal(
             .get_dictionary(ins.page)
             .map_err(|_| malformed("page"))?
             .clone();
-        let mut annots: Vec<Object> = match page.get(b"Annots") {
-            Ok(Object::Array(a)) => a.clone(),
-            Ok(Object::Reference(id)) => doc
-                .get_object(*id)
-                .and_then(Object::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let mut annots: Vec<Object> = array_of(doc, &page, b"Annots");
         annots.push(Object::Reference((field_id, 0)));
         page.set("Annots", Object::Array(annots));
         objects.push((ins.page.0, serialize(&Object::Dictionary(page))?));
-        let mut fields: Vec<Object> = match form.get(b"Fields") {
-            Ok(Object::Array(a)) => a.clone(),
-            Ok(Object::Reference(id)) => doc
-                .get_object(*id)
-                .and_then(Object::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let mut fields: Vec<Object> = array_of(doc, &form, b"Fields");
         fields.push(Object::Reference((field_id, 0)));
         form.set("Fields", Object::Array(fields));
     }
@@ -1087,19 +1083,9 @@ pub fn add_dss(document: &[u8], validation: &Validation) -> Result<Vec<u8>, PdfE
         (&b"CRLs"[..], &validation.crls),
         (&b"OCSPs"[..], &validation.ocsps),
     ] {
-        let mut refs: Vec<Object> = match dss.get(key) {
-            Ok(Object::Array(a)) => a.clone(),
-            Ok(Object::Reference(id)) => doc
-                .get_object(*id)
-                .and_then(Object::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let mut refs: Vec<Object> = array_of(doc, &dss, key);
         for der in items {
-            let mut stream = lopdf::Stream::new(Dictionary::new(), der.clone());
-            let _ = stream.compress();
-            objects.push((next, serialize(&Object::Stream(stream))?));
+            objects.push((next, compressed_stream(Dictionary::new(), der.clone())?));
             refs.push(Object::Reference((next, 0)));
             next += 1;
         }
