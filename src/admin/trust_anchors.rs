@@ -16,24 +16,16 @@ pub struct Anchor {
     pub builtin: bool,
 }
 
-/// The DER of one PEM `CERTIFICATE` block.
+/// The DER of exactly one PEM `CERTIFICATE` block.
 fn pem_certificate(pem: &str) -> Result<Vec<u8>, ServiceError> {
-    use base64::Engine as _;
-    let bad = || ServiceError::invalid("pem", "must be one PEM CERTIFICATE block");
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let end = "-----END CERTIFICATE-----";
-    let start = pem.find(begin).ok_or_else(bad)? + begin.len();
-    let stop = pem[start..].find(end).ok_or_else(bad)? + start;
-    if pem[stop + end.len()..].contains(begin) {
-        return Err(bad());
+    let mut ders = crate::pki::pem_certificates(pem);
+    if ders.len() != 1 || pem.matches("-----BEGIN").count() != 1 {
+        return Err(ServiceError::invalid(
+            "pem",
+            "must be one PEM CERTIFICATE block",
+        ));
     }
-    let body: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| bad())
+    Ok(ders.remove(0))
 }
 
 fn new_id() -> Result<String, ServiceError> {

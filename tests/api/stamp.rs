@@ -646,7 +646,7 @@ async fn manifest_samples() {
 }
 
 /// The verification report of a PDF, or the HTTP status when there is none.
-async fn verify_report(app: &TestApp, pdf: &[u8]) -> Result<Value, u16> {
+pub async fn verify_report(app: &TestApp, pdf: &[u8]) -> Result<Value, u16> {
     let resp = app
         .client
         .post(app.url("/api/v1/verify/pdf"))

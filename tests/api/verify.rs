@@ -11,16 +11,9 @@ use crate::helpers::{assert_problem, credit_code, spawn_app_with_clock, Db, Test
 use crate::stamp::sample_pdf;
 
 async fn verify(app: &TestApp, pdf: &[u8]) -> Value {
-    let resp = app
-        .client
-        .post(app.url("/api/v1/verify/pdf"))
-        .header("content-type", "application/pdf")
-        .body(pdf.to_vec())
-        .send()
+    crate::stamp::verify_report(app, pdf)
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
+        .expect("a report")
 }
 
 async fn setup(app: &TestApp, n: u32) -> (String, String) {
