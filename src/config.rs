@@ -103,6 +103,18 @@ pub struct ServeSettings {
     #[arg(long, env = "TRUSTD_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Most objects an uploaded PDF may declare or hold (stamping and verification).
+    #[arg(long, env = "TRUSTD_MAX_PDF_OBJECTS", default_value_t = crate::seal::pdf::MAX_OBJECTS)]
+    pub max_pdf_objects: usize,
+
+    /// Most signatures in a PDF sent for verification; a PDF with more is refused.
+    #[arg(long, env = "TRUSTD_MAX_PDF_SIGNATURES", default_value_t = crate::seal::pdf::MAX_SIGNATURES)]
+    pub max_pdf_signatures: usize,
+
+    /// Longest accepted query string in bytes (the part of the URL after `?`).
+    #[arg(long, env = "TRUSTD_MAX_QUERY_BYTES", default_value_t = 4096)]
+    pub max_query_bytes: usize,
+
     /// Largest accepted JSON request body in bytes.
     #[arg(long, env = "TRUSTD_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
     pub max_json_bytes: usize,
@@ -145,6 +157,9 @@ impl ServeSettings {
             admin_token: None,
             max_upload_bytes: 100 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
+            max_pdf_objects: crate::seal::pdf::MAX_OBJECTS,
+            max_pdf_signatures: crate::seal::pdf::MAX_SIGNATURES,
+            max_query_bytes: 4096,
             public_rate: 100,
             public_burst: 200,
             client_timeout_seconds: 10,

@@ -25,6 +25,7 @@ pub struct Context {
     pub licence_signers: Signers,
     pub public_url: String,
     pub max_upload_bytes: usize,
+    pub pdf_limits: crate::seal::pdf::PdfLimits,
 }
 
 impl Context {

@@ -100,7 +100,7 @@ fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
         }
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match trustd::verify::verify_offline(&bytes, &anchors, now) {
+    match trustd::verify::verify_offline(&bytes, &anchors, now, &Default::default()) {
         Ok(report) => {
             println!(
                 "{}",

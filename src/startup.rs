@@ -405,6 +405,10 @@ impl Application {
             clock: clock.clone(),
             public_url,
             max_upload_bytes: settings.max_upload_bytes,
+            pdf_limits: crate::seal::pdf::PdfLimits {
+                max_objects: settings.max_pdf_objects,
+                max_signatures: settings.max_pdf_signatures,
+            },
         });
         let integrator = tokio::spawn(async move {
             let mut tick = tokio::time::interval(INTEGRATE_EVERY);
@@ -428,6 +432,7 @@ impl Application {
         let request_timeout = web::Data::new(http::middleware::RequestTimeout(
             std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
         ));
+        let max_query = web::Data::new(http::middleware::MaxQueryBytes(settings.max_query_bytes));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -435,6 +440,7 @@ impl Application {
                 .app_data(limiter.clone())
                 .app_data(json_limit.clone())
                 .app_data(request_timeout.clone())
+                .app_data(max_query.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
                 .app_data(web::PayloadConfig::new(max_upload))

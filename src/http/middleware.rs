@@ -26,6 +26,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeout(pub std::time::Duration);
 
+/// The longest query string accepted, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxQueryBytes(pub usize);
+
 /// What authentication found, stored in the request's extensions.
 #[derive(Debug, Clone)]
 enum AuthOutcome {
@@ -56,7 +60,16 @@ pub async fn request_middleware(
         .app_data::<web::Data<RequestTimeout>>()
         .map(|t| t.0)
         .unwrap_or(std::time::Duration::from_secs(120));
+    let max_query = req.app_data::<web::Data<MaxQueryBytes>>().map(|m| m.0);
     async move {
+        if let Some(max) = max_query.filter(|max| req.query_string().len() > *max) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::URI_TOO_LONG,
+                "uri-too-long",
+                format!("the query string is longer than {max} bytes"),
+            )
+            .into());
+        }
         if let (Some(limiter), true) = (&limiter, super::ratelimit::is_public(req.path())) {
             let client = req
                 .peer_addr()

@@ -408,6 +408,7 @@ pub async fn stamp(
         let tsa = ctx.tsa.clone();
         let tsa_for_lta = ctx.tsa.clone();
         let field_name_lta = field_name.clone();
+        let limits = ctx.pdf_limits;
         // Parsing and signing are CPU work: off the async threads.
         tokio::task::spawn_blocking(move || {
             let sign = move |digest: &[u8; 32]| -> Result<Vec<u8>, pdf::PdfError> {
@@ -455,6 +456,7 @@ pub async fn stamp(
                     signing_time: signing_time.clone(),
                     reserve,
                     doc_timestamp: false,
+                    limits,
                 },
                 Box::new(sign),
             )?;
@@ -464,7 +466,7 @@ pub async fn stamp(
                 // Each further update is made over everything so far (original + tail).
                 bytes.reserve_exact(tail.len() + 64 * 1024);
                 bytes.extend_from_slice(&tail);
-                let dss = pdf::add_dss(&bytes, &validation)?;
+                let dss = pdf::add_dss(&bytes, &validation, &limits)?;
                 bytes.extend_from_slice(&dss);
                 tail.extend_from_slice(&dss);
                 if level == Level::LongTermArchive {
@@ -493,6 +495,7 @@ pub async fn stamp(
                             signing_time,
                             reserve: timestamp_reserve,
                             doc_timestamp: true,
+                            limits,
                         },
                         Box::new(stamp),
                     )?;

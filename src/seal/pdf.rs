@@ -22,8 +22,29 @@ const MAX_TREE_DEPTH: usize = 64;
 const MAX_DECOMPRESSED: usize = 256 * 1024 * 1024;
 /// Most cross-reference sections in the /Prev chain.
 const MAX_XREF_SECTIONS: usize = 10_000;
-/// Most objects a PDF may declare (trailer /Size), checked before it is loaded.
+/// Default of [`PdfLimits::max_objects`].
 pub const MAX_OBJECTS: usize = 2_000_000;
+/// Default of [`PdfLimits::max_signatures`].
+pub const MAX_SIGNATURES: usize = 64;
+
+/// Bounds on one untrusted PDF, from the settings (`TRUSTD_MAX_PDF_OBJECTS`,
+/// `TRUSTD_MAX_PDF_SIGNATURES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PdfLimits {
+    /// Most objects a PDF may declare (trailer /Size, checked before it is loaded) or hold.
+    pub max_objects: usize,
+    /// Most signatures verified in one PDF; a PDF with more is refused.
+    pub max_signatures: usize,
+}
+
+impl Default for PdfLimits {
+    fn default() -> Self {
+        PdfLimits {
+            max_objects: MAX_OBJECTS,
+            max_signatures: MAX_SIGNATURES,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PdfError {
@@ -37,6 +58,10 @@ pub enum PdfError {
     BadOption(String),
     #[error("signing failed")]
     Signing,
+}
+
+fn too_many_objects(max: usize) -> PdfError {
+    malformed(format!("the PDF has more than {max} objects"))
 }
 
 fn malformed(what: impl Into<String>) -> PdfError {
@@ -177,7 +202,7 @@ fn object_stream_scan(dict: &[u8], data: &[u8], budget: &mut usize) -> Result<()
 /// Walks the cross-reference chain from `startxref` through every `/Prev` (and `/XRefStm` of
 /// hybrid files) without lopdf, which repairs or follows broken chains silently: each offset
 /// must point at cross-reference data, and the chain must not loop.
-fn xref_chain(bytes: &[u8], start: usize) -> Result<(), PdfError> {
+fn xref_chain(bytes: &[u8], start: usize, max_objects: usize) -> Result<(), PdfError> {
     let mut seen = std::collections::HashSet::new();
     let mut next = Some(start);
     while let Some(offset) = next {
@@ -189,10 +214,8 @@ fn xref_chain(bytes: &[u8], start: usize) -> Result<(), PdfError> {
         check_xref_at(bytes, offset)?;
         let dict = trailer_dict(bytes, offset)
             .ok_or_else(|| malformed("a cross-reference section has no trailer dictionary"))?;
-        if dict_integer(dict, b"/Size").is_some_and(|n| n > MAX_OBJECTS) {
-            return Err(malformed(format!(
-                "the PDF declares more than {MAX_OBJECTS} objects"
-            )));
+        if dict_integer(dict, b"/Size").is_some_and(|n| n > max_objects) {
+            return Err(too_many_objects(max_objects));
         }
         if let Some(stm) = dict_integer(dict, b"/XRefStm") {
             check_xref_at(bytes, stm)?;
@@ -338,7 +361,7 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The `startxref` offset written at the end of the file.
-fn startxref(bytes: &[u8]) -> Result<usize, PdfError> {
+fn startxref(bytes: &[u8], max_objects: usize) -> Result<usize, PdfError> {
     let tail_start = bytes.len().saturating_sub(1024);
     let tail = &bytes[tail_start..];
     let pos = rfind(tail, b"startxref").ok_or_else(|| malformed("no startxref"))?;
@@ -355,7 +378,7 @@ fn startxref(bytes: &[u8]) -> Result<usize, PdfError> {
         return Err(malformed("startxref points past the end of the file"));
     }
     check_xref_at(bytes, offset)?;
-    xref_chain(bytes, offset)?;
+    xref_chain(bytes, offset, max_objects)?;
     Ok(offset)
 }
 
@@ -595,14 +618,22 @@ fn empty_signature_fields(doc: &Document, catalog: &Dictionary) -> Vec<(ObjectId
 
 /// Loads untrusted bytes after the structural checks (nesting, xref chain, encryption,
 /// repair). With `keep_streams` false, stream data is dropped while loading.
-pub(crate) fn load_checked(bytes: &[u8], keep_streams: bool) -> Result<Document, PdfError> {
-    load_with_startxref(bytes, keep_streams).map(|(doc, _)| doc)
+pub(crate) fn load_checked(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+) -> Result<Document, PdfError> {
+    load_with_startxref(bytes, keep_streams, limits).map(|(doc, _)| doc)
 }
 
 /// [`load_checked`], also giving the `startxref` offset (what the next update's /Prev names).
-fn load_with_startxref(bytes: &[u8], keep_streams: bool) -> Result<(Document, usize), PdfError> {
+fn load_with_startxref(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+) -> Result<(Document, usize), PdfError> {
     precheck(bytes)?;
-    let offset = startxref(bytes)?;
+    let offset = startxref(bytes, limits.max_objects)?;
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_DECOMPRESSED),
         filter: if keep_streams {
@@ -634,11 +665,14 @@ fn load_with_startxref(bytes: &[u8], keep_streams: bool) -> Result<(Document, us
             "the cross-reference data is damaged (a viewer would have to repair the file)",
         ));
     }
+    if doc.objects.len() > limits.max_objects {
+        return Err(too_many_objects(limits.max_objects));
+    }
     Ok((doc, offset))
 }
 
-fn inspect(bytes: &[u8], page: Option<u32>) -> Result<Inspected, PdfError> {
-    let (doc, prev_startxref) = load_with_startxref(bytes, false)?;
+fn inspect(bytes: &[u8], page: Option<u32>, limits: &PdfLimits) -> Result<Inspected, PdfError> {
+    let (doc, prev_startxref) = load_with_startxref(bytes, false, limits)?;
     let root = doc
         .trailer
         .get(b"Root")
@@ -733,6 +767,7 @@ pub struct SealRequest<'a> {
     /// A document time-stamp (`/ETSI.RFC3161`, invisible, `sign` returns the token) instead of
     /// an approval signature.
     pub doc_timestamp: bool,
+    pub limits: PdfLimits,
 }
 
 /// The outcome: the incremental update to append to the original, and whether the seal is
@@ -753,7 +788,7 @@ pub fn seal(
     request: SealRequest<'_>,
     sign: Box<SignFn<'_>>,
 ) -> Result<Sealed, PdfError> {
-    let ins = inspect(original, request.placement.page)?;
+    let ins = inspect(original, request.placement.page, &request.limits)?;
     let doc = &ins.doc;
     let certified = {
         let catalog = doc
@@ -1056,8 +1091,12 @@ pub struct Validation {
 
 /// An incremental update adding a `/DSS` dictionary (kept and extended if the document has
 /// one) with the certificates, CRLs and OCSP responses given, each a stream of its DER.
-pub fn add_dss(document: &[u8], validation: &Validation) -> Result<Vec<u8>, PdfError> {
-    let ins = inspect(document, Some(1))?;
+pub fn add_dss(
+    document: &[u8],
+    validation: &Validation,
+    limits: &PdfLimits,
+) -> Result<Vec<u8>, PdfError> {
+    let ins = inspect(document, Some(1), limits)?;
     let doc = &ins.doc;
     let size = doc.reference_table.size.max(
         doc.trailer
@@ -1257,6 +1296,10 @@ mod tests {
     }
 
     fn seal_it(pdf: &[u8]) -> Result<Sealed, PdfError> {
+        seal_with(pdf, PdfLimits::default())
+    }
+
+    fn seal_with(pdf: &[u8], limits: PdfLimits) -> Result<Sealed, PdfError> {
         let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
         digest.update(pdf);
         seal(
@@ -1280,6 +1323,7 @@ mod tests {
                 signing_time: "D:20260101000000+00'00'".into(),
                 reserve: 64,
                 doc_timestamp: false,
+                limits,
             },
             Box::new(|_| Ok(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
         )
@@ -1288,7 +1332,7 @@ mod tests {
     #[test]
     fn an_absurd_object_count_is_refused_before_loading() {
         let pdf = small_pdf(false);
-        let prev = startxref(&pdf).unwrap();
+        let prev = startxref(&pdf, MAX_OBJECTS).unwrap();
         let mut big = pdf.clone();
         let at = big.len();
         big.extend_from_slice(
@@ -1296,6 +1340,25 @@ mod tests {
                 .as_bytes(),
         );
         assert!(matches!(seal_it(&big), Err(PdfError::Malformed(m)) if m.contains("objects")));
+    }
+
+    #[test]
+    fn the_object_limit_is_configurable() {
+        let pdf = small_pdf(false);
+        let held = load_checked(&pdf, false, &PdfLimits::default())
+            .unwrap()
+            .objects
+            .len();
+        let at = |max_objects| PdfLimits {
+            max_objects,
+            ..PdfLimits::default()
+        };
+        assert!(seal_with(&pdf, at(held + 1)).is_ok());
+        // The trailer declares (or the file holds) more than allowed.
+        assert!(matches!(
+            seal_with(&pdf, at(held - 1)),
+            Err(PdfError::Malformed(m)) if m.contains(&format!("more than {} objects", held - 1))
+        ));
     }
 
     #[test]
@@ -1362,7 +1425,7 @@ mod tests {
             &sealed.sha256[..]
         );
         let text = String::from_utf8_lossy(&sealed.update);
-        assert!(text.contains(&format!("/Prev {}", startxref(&pdf).unwrap())));
+        assert!(text.contains(&format!("/Prev {}", startxref(&pdf, MAX_OBJECTS).unwrap())));
         // The sealed file parses, and its appearance stream is compressed.
         assert!(Document::load_mem(&whole).is_ok());
         assert!(text.contains("/FlateDecode"));

@@ -539,11 +539,12 @@ pub async fn verify_upload(
     mut upload: crate::upload::Upload,
 ) -> Result<Report, crate::error::ServiceError> {
     use crate::error::ServiceError;
+    let limits = ctx.pdf_limits;
     let analysis = tokio::task::spawn_blocking(move || {
         let bytes = upload.read_all().map_err(|_| {
             crate::seal::pdf::PdfError::Malformed("the upload could not be read back".into())
         })?;
-        pdf::analyse(&bytes)
+        pdf::analyse(&bytes, &limits)
     })
     .await
     .map_err(|_| ServiceError::Join)?
@@ -601,7 +602,12 @@ pub async fn verify_upload(
 
 /// Offline verification (`trustd verify`): anchors given by the caller, revocation from the
 /// document's DSS only.
-pub fn verify_offline(bytes: &[u8], anchors: &[Anchor], now: i64) -> Result<Report, String> {
-    let analysis = pdf::analyse(bytes).map_err(|e| e.to_string())?;
+pub fn verify_offline(
+    bytes: &[u8],
+    anchors: &[Anchor],
+    now: i64,
+    limits: &crate::seal::pdf::PdfLimits,
+) -> Result<Report, String> {
+    let analysis = pdf::analyse(bytes, limits).map_err(|e| e.to_string())?;
     Ok(report(&analysis, anchors, &[], &HashMap::new(), now))
 }

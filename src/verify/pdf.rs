@@ -4,10 +4,9 @@
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::cms::{self, Digest, SignerCheck};
-use crate::seal::pdf::{load_checked, PdfError};
+use crate::seal::pdf::{load_checked, PdfError, PdfLimits};
 
 /// Most signatures verified in one document, and fields walked.
-pub const MAX_SIGNATURES: usize = 64;
 const MAX_FIELDS: usize = 10_000;
 
 /// One signature as found in the file, with its checks.
@@ -68,7 +67,10 @@ fn text(o: &Object) -> String {
 }
 
 /// Signature fields with a value: (qualified name, signature dictionary, its object id).
-fn signature_fields(doc: &Document) -> Vec<(String, Dictionary, Option<ObjectId>)> {
+fn signature_fields(
+    doc: &Document,
+    max_signatures: usize,
+) -> Vec<(String, Dictionary, Option<ObjectId>)> {
     let Some(catalog) = doc
         .trailer
         .get(b"Root")
@@ -102,7 +104,7 @@ fn signature_fields(doc: &Document) -> Vec<(String, Dictionary, Option<ObjectId>
         .map(|f| (f, String::new(), false))
         .collect();
     while let Some((item, parent, parent_sig)) = stack.pop() {
-        if seen.len() > MAX_FIELDS || out.len() > MAX_SIGNATURES {
+        if seen.len() > MAX_FIELDS || out.len() > max_signatures {
             break;
         }
         let id = item.as_reference().ok();
@@ -270,11 +272,16 @@ fn allowed_change(old: &Object, new: &Object) -> Result<Option<&'static str>, St
 }
 
 /// Compares the revision a signature covers with the whole document.
-fn modifications(bytes: &[u8], end: usize, last: &Document) -> (&'static str, Vec<String>) {
+fn modifications(
+    bytes: &[u8],
+    end: usize,
+    last: &Document,
+    limits: &PdfLimits,
+) -> (&'static str, Vec<String>) {
     if end >= bytes.len() {
         return ("none", Vec::new());
     }
-    let Ok(before) = load_checked(&bytes[..end], true) else {
+    let Ok(before) = load_checked(&bytes[..end], true, limits) else {
         return (
             "disallowed",
             vec!["the signed revision cannot be read on its own".into()],
@@ -322,8 +329,8 @@ fn modifications(bytes: &[u8], end: usize, last: &Document) -> (&'static str, Ve
 }
 
 /// Reads every signature of `bytes` and checks what can be checked from the file alone.
-pub fn analyse(bytes: &[u8]) -> Result<Analysis, PdfError> {
-    let doc = load_checked(bytes, true)?;
+pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
+    let doc = load_checked(bytes, true, limits)?;
     let certification = certification_id(&doc);
     let mut out = Analysis {
         dss_certs: dss_items(&doc, b"Certs"),
@@ -331,10 +338,11 @@ pub fn analyse(bytes: &[u8]) -> Result<Analysis, PdfError> {
         dss_ocsps: dss_items(&doc, b"OCSPs"),
         ..Default::default()
     };
-    let mut fields = signature_fields(&doc);
-    if fields.len() > MAX_SIGNATURES {
+    let mut fields = signature_fields(&doc, limits.max_signatures);
+    if fields.len() > limits.max_signatures {
         return Err(PdfError::Malformed(format!(
-            "the document has more than {MAX_SIGNATURES} signatures, more than is verified"
+            "the document has more than {} signatures, more than is verified",
+            limits.max_signatures
         )));
     }
     // In file order: by where each signature's bytes end.
@@ -420,7 +428,7 @@ pub fn analyse(bytes: &[u8]) -> Result<Analysis, PdfError> {
                 ..Default::default()
             }
         };
-        let (m, notes) = modifications(bytes, c + d, &doc);
+        let (m, notes) = modifications(bytes, c + d, &doc, limits);
         found.modifications = m;
         found.modification_notes = notes;
         out.signatures.push(found);

@@ -123,3 +123,85 @@ async fn slow_clients_and_slow_requests_are_cut_off() {
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert!(text.contains("application/problem+json"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_query_strings_are_refused() {
+    let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.max_query_bytes = 100;
+    })
+    .await
+    .unwrap();
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let path = |n: usize| format!("/api/v1/log/search?subject={}", "a".repeat(n));
+    // 100 bytes in all ("subject=" is 8) passes, 101 does not.
+    assert_eq!(app.get(&path(92), Some(&auditor)).await.status(), 200);
+    let p = assert_problem(app.get(&path(93), Some(&auditor)).await, 414).await;
+    assert_eq!(p["type"], "/problems/uri-too-long");
+    // Public endpoints too, before anything else is done.
+    assert_problem(
+        app.get(&format!("/v/x?{}", "b".repeat(101)), None).await,
+        414,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdf_object_and_signature_counts_are_bounded() {
+    let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.max_pdf_signatures = 1;
+    })
+    .await
+    .unwrap();
+    let (op, seal) = crate::verify::setup(&app, 30).await;
+    let once = crate::verify::stamp(&app, &op, &seal, "B-B", crate::stamp::sample_pdf(1)).await;
+    let twice = crate::verify::stamp(&app, &op, &seal, "B-B", once.clone()).await;
+    assert!(crate::stamp::verify_report(&app, &once).await.is_ok());
+    let resp = app
+        .client
+        .post(app.url("/api/v1/verify/pdf"))
+        .header("content-type", "application/pdf")
+        .body(twice.clone())
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(resp, 422).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 1 signatures"),
+        "{p}"
+    );
+
+    // An installation that allows fewer objects than the sample holds refuses to stamp it
+    // and to verify it; the same file passes with the default.
+    let strict = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.max_pdf_objects = 5;
+    })
+    .await
+    .unwrap();
+    let (op, seal) = crate::verify::setup(&strict, 31).await;
+    let resp = strict
+        .client
+        .post(strict.url(&format!("/api/v1/seals/{seal}/stamp")))
+        .bearer_auth(&op)
+        .header("content-type", "application/pdf")
+        .body(crate::stamp::sample_pdf(3))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(resp, 422).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 5 objects"),
+        "{p}"
+    );
+    assert_eq!(crate::stamp::verify_report(&strict, &twice).await, Err(422));
+    assert!(
+        crate::stamp::verify_report(&app, &crate::stamp::sample_pdf(3))
+            .await
+            .is_ok()
+    );
+}

@@ -16,7 +16,7 @@ async fn verify(app: &TestApp, pdf: &[u8]) -> Value {
         .expect("a report")
 }
 
-async fn setup(app: &TestApp, n: u32) -> (String, String) {
+pub async fn setup(app: &TestApp, n: u32) -> (String, String) {
     let code = credit_code(n);
     app.create_department(&code, "福州市人民政府").await;
     let (_, op) = app.create_key("operator", Some(&code)).await;
@@ -33,7 +33,7 @@ async fn setup(app: &TestApp, n: u32) -> (String, String) {
     (op, seal["id"].as_str().unwrap().to_owned())
 }
 
-async fn stamp(app: &TestApp, op: &str, seal: &str, level: &str, pdf: Vec<u8>) -> Vec<u8> {
+pub async fn stamp(app: &TestApp, op: &str, seal: &str, level: &str, pdf: Vec<u8>) -> Vec<u8> {
     let resp = app
         .client
         .post(app.url(&format!("/api/v1/seals/{seal}/stamp?level={level}")))
@@ -283,6 +283,7 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
             signing_time: "D:20260101000000+00'00'".into(),
             reserve: 4096,
             doc_timestamp: false,
+            limits: Default::default(),
         },
         Box::new(sign),
     )
