@@ -127,6 +127,28 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// An optional integer field that also takes a JSON number with a zero fraction (`247.0`):
+/// JSON Schema calls that an integer, and so do JSON libraries that write every number as a
+/// float.
+pub fn optional_integer<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!(
+            "invalid type: number {n}, expected an integer"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +167,24 @@ mod tests {
     struct Outer {
         holder: Holder,
         n: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Days {
+        #[serde(default, deserialize_with = "optional_integer")]
+        days: Option<i64>,
+    }
+
+    #[test]
+    fn integers_may_be_written_as_whole_floats() {
+        let days = |json: &str| parse::<Days>(json.as_bytes()).map(|d| d.days);
+        assert_eq!(days(r#"{"days": 247}"#).unwrap(), Some(247));
+        assert_eq!(days(r#"{"days": 247.0}"#).unwrap(), Some(247));
+        assert_eq!(days(r#"{"days": null}"#).unwrap(), None);
+        assert_eq!(days("{}").unwrap(), None);
+        for bad in [r#"{"days": 247.5}"#, r#"{"days": "1"}"#, r#"{"days": 1e300}"#] {
+            assert_eq!(days(bad).unwrap_err().field.as_deref(), Some("days"), "{bad}");
+        }
     }
 
     fn field(json: &str) -> Option<String> {

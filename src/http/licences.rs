@@ -17,6 +17,7 @@ pub struct CreateType {
     name: String,
     fields: Vec<FieldSpec>,
     holder_kind: String,
+    #[serde(default, deserialize_with = "super::json::optional_integer")]
     validity_days: Option<i64>,
     #[serde(default)]
     token_omits_holder_code: bool,
@@ -199,7 +200,7 @@ pub async fn qr_svg(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let url = qr_url(&ctx, &caller, &path).await?;
-    let svg = qr::svg(&url).map_err(|e| ApiError::bad_request("identifier", e.to_string()))?;
+    let svg = qr::svg(&url).map_err(|e| ApiError::unprocessable("identifier", e.to_string()))?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
 
@@ -209,6 +210,6 @@ pub async fn qr_png(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let url = qr_url(&ctx, &caller, &path).await?;
-    let png = qr::png(&url).map_err(|e| ApiError::bad_request("identifier", e.to_string()))?;
+    let png = qr::png(&url).map_err(|e| ApiError::unprocessable("identifier", e.to_string()))?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }

@@ -98,13 +98,13 @@ pub struct SearchQuery {
 fn event_query(q: &SearchQuery) -> Result<EventQuery, ApiError> {
     if let Some(t) = &q.event_type {
         if EventType::parse(t).is_none() {
-            return Err(ApiError::bad_request("type", "is not an event type"));
+            return Err(ApiError::unprocessable("type", "is not an event type"));
         }
     }
     let after = params::decode_cursor("log", q.cursor.as_deref())?
         .map(|s| {
             s.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("cursor", "is not a cursor of this list"))
+                .map_err(|_| ApiError::unprocessable("cursor", "is not a cursor of this list"))
         })
         .transpose()?;
     Ok(EventQuery {

@@ -46,7 +46,7 @@ pub fn decode_cursor(tag: &str, cursor: Option<&str>) -> Result<Option<String>, 
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix(&format!("{tag}:")).map(str::to_owned))
         .map(Some)
-        .ok_or_else(|| ApiError::bad_request("cursor", "is not a cursor of this list"))
+        .ok_or_else(|| ApiError::unprocessable("cursor", "is not a cursor of this list"))
 }
 
 /// RFC 3339 time to unix seconds.
@@ -56,7 +56,10 @@ pub fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiEr
         Some(v) => time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
             .map(|t| Some(t.unix_timestamp()))
             .map_err(|_| {
-                ApiError::bad_request(field, "must be an RFC 3339 time, e.g. 2026-01-31T08:00:00Z")
+                ApiError::unprocessable(
+                    field,
+                    "must be an RFC 3339 time, e.g. 2026-01-31T08:00:00Z",
+                )
             }),
     }
 }

@@ -62,6 +62,16 @@ impl ApiError {
         e
     }
 
+    /// A request that fits the API's contract (the types, lengths and patterns of
+    /// `openapi.yaml`) but whose content is refused by a rule no schema states: a check
+    /// character, an order between two values, a reference to something that does not exist
+    /// for this purpose. 422, where a request of the wrong shape is 400.
+    pub fn unprocessable(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut e = ApiError::bad_request(field, detail);
+        e.status = StatusCode::UNPROCESSABLE_ENTITY;
+        e
+    }
+
     pub fn not_found(what: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -124,7 +134,7 @@ impl ResponseError for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Invalid { field, reason } => ApiError::bad_request(field, reason),
+            ServiceError::Invalid { field, reason } => ApiError::unprocessable(field, reason),
             ServiceError::NotFound(what) => ApiError::not_found(what),
             ServiceError::Conflict(detail) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", detail)
@@ -141,7 +151,7 @@ impl From<ServiceError> for ApiError {
                 crate::pki::PkiError::CaRevoked.to_string(),
             ),
             ServiceError::Log(LogError::BadRequest(detail)) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", detail)
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", detail)
             }
             other => {
                 tracing::error!(error = %other, "request failed");

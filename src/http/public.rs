@@ -237,7 +237,7 @@ pub async fn verify_licence(
         (Some(t), None) => licence::verify_token(&ctx, t).await?,
         (None, Some(id)) => licence::verify_identifier(&ctx, id).await?,
         _ => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::unprocessable(
                 "token",
                 "give exactly one of token or identifier",
             ))

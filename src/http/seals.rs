@@ -17,6 +17,7 @@ use crate::seal::{self, Seal};
 pub struct CreateSeal {
     name: String,
     kind: String,
+    #[serde(default, deserialize_with = "super::json::optional_integer")]
     valid_days: Option<i64>,
 }
 
@@ -165,7 +166,7 @@ fn text(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
         Some(v) if v.chars().count() <= 200 && !v.chars().any(char::is_control) => {
             Ok(Some(v.to_owned()))
         }
-        Some(_) => Err(ApiError::bad_request(
+        Some(_) => Err(ApiError::unprocessable(
             field,
             "must be at most 200 characters, no control characters",
         )),

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use crate::dual_tests;
-use crate::helpers::{assert_problem, credit_code, TestApp};
+use crate::helpers::{assert_problem, credit_code, TestApp, INVALID};
 
 async fn creates_uses_and_revokes_keys(app: TestApp) {
     let code = credit_code(7);
@@ -66,14 +66,14 @@ async fn validates_key_requests(app: TestApp) {
     let body = assert_problem(
         app.post_json("/api/v1/api-keys", admin, &json!({"role": "operator"}))
             .await,
-        400,
+        INVALID,
     )
     .await;
     assert_eq!(body["field"], "department_code");
     let body = assert_problem(
         app.post_json("/api/v1/api-keys", admin, &json!({"role": "king"}))
             .await,
-        400,
+        INVALID,
     )
     .await;
     assert_eq!(body["field"], "role");
@@ -84,7 +84,7 @@ async fn validates_key_requests(app: TestApp) {
             &json!({"role": "operator", "department_code": credit_code(3)}),
         )
         .await,
-        400,
+        INVALID,
     )
     .await;
     assert_eq!(body["field"], "department_code");

@@ -123,7 +123,7 @@ async fn refuses_bad_and_duplicate_departments(app: TestApp) {
             &json!({"code": "91350100M000100Y44", "name": "x"}),
         )
         .await;
-    let body = assert_problem(wrong_check, 400).await;
+    let body = assert_problem(wrong_check, 422).await;
     assert_eq!(body["field"], "code");
     assert!(body["detail"].as_str().unwrap().contains("check character"));
     let body = assert_problem(
@@ -140,7 +140,7 @@ async fn refuses_bad_and_duplicate_departments(app: TestApp) {
             &json!({"code": credit_code(1), "name": "  "}),
         )
         .await,
-        400,
+        422,
     )
     .await;
     assert_eq!(body["field"], "name");
@@ -202,7 +202,7 @@ async fn lists_departments_with_a_cursor(app: TestApp) {
     assert_eq!(seen, expected);
     assert_problem(app.get("/api/v1/departments?limit=0", token).await, 400).await;
     assert_problem(app.get("/api/v1/departments?limit=abc", token).await, 400).await;
-    assert_problem(app.get("/api/v1/departments?cursor=%%%", token).await, 400).await;
+    assert_problem(app.get("/api/v1/departments?cursor=%%%", token).await, 422).await;
 }
 
 /// Concurrent creations commit together (group commit): a conflicting write fails alone,

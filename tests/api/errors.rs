@@ -65,7 +65,7 @@ async fn errors_are_problem_json(app: TestApp) {
     let body = assert_problem(
         app.get("/api/v1/log/proof/inclusion?index=0&size=999999", None)
             .await,
-        400,
+        422,
     )
     .await;
     let detail = body["detail"].as_str().unwrap().to_lowercase();

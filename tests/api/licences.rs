@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use trustd::licence::identifier::LicenceIdentifier;
 
 use crate::dual_tests;
-use crate::helpers::{assert_problem, credit_code, TestApp};
+use crate::helpers::{assert_problem, credit_code, TestApp, INVALID};
 
 pub const CITIZEN: &str = "11010519491231002X";
 
@@ -240,7 +240,7 @@ async fn refuses_bad_licences(app: TestApp) {
     cases.push((json!({"holder": {}}), "holder.name"));
     for (body, field) in cases {
         let resp = app.post_json("/api/v1/licences", Some(&op_a), &body).await;
-        let problem = assert_problem(resp, 400).await;
+        let problem = assert_problem(resp, INVALID).await;
         assert_eq!(problem["field"], field, "{body}");
     }
     // Another department may not issue A's types; admins and auditors issue nothing.
@@ -290,7 +290,7 @@ async fn refuses_bad_licences(app: TestApp) {
         let problem = assert_problem(
             app.post_json("/api/v1/licence-types", Some(&op_a), &body)
                 .await,
-            400,
+            INVALID,
         )
         .await;
         assert_eq!(problem["field"], field);
@@ -366,7 +366,11 @@ async fn status_changes(app: TestApp) {
         403,
     )
     .await;
-    assert_problem(post_status(&app, &op_a, &id, "suspend", None).await, 400).await;
+    assert_problem(
+        post_status(&app, &op_a, &id, "suspend", None).await,
+        INVALID,
+    )
+    .await;
     assert_problem(
         post_status(&app, &op_a, &id, "reinstate", Some("not suspended")).await,
         409,
@@ -513,7 +517,7 @@ async fn sharing_needs_a_logged_purpose(app: TestApp) {
     let problem = assert_problem(
         app.get(&format!("/api/v1/licences/{id}"), Some(&op_b))
             .await,
-        400,
+        422,
     )
     .await;
     assert_eq!(problem["field"], "purpose");
@@ -534,13 +538,13 @@ async fn sharing_needs_a_logged_purpose(app: TestApp) {
             Some(&op_b),
         )
         .await,
-        400,
+        422,
     )
     .await;
     assert_eq!(problem["field"], "purpose");
     assert_problem(
         app.get("/api/v1/licences?purpose=x", Some(&op_b)).await,
-        400,
+        INVALID,
     )
     .await;
     let list: Value = app
@@ -647,7 +651,7 @@ async fn tampered_and_foreign_tokens(app: TestApp) {
     assert_eq!(report["signature_valid"], true);
     assert_eq!(report["chain_valid"], false);
 
-    // Not a token at all, or a malformed request: 400.
+    // Not a token at all, or a malformed request: 400 or 422.
     for bad in [
         json!({"token": "not-a-token"}),
         json!({"token": "a.b.c"}),
@@ -656,7 +660,7 @@ async fn tampered_and_foreign_tokens(app: TestApp) {
     ] {
         assert_problem(
             app.post_json("/api/v1/verify/licence", None, &bad).await,
-            400,
+            INVALID,
         )
         .await;
     }
@@ -667,7 +671,7 @@ async fn tampered_and_foreign_tokens(app: TestApp) {
             &json!({"identifier": "1.2.156.3005.2.x"}),
         )
         .await,
-        400,
+        422,
     )
     .await;
     assert_eq!(problem["field"], "identifier");

@@ -12,7 +12,9 @@ use trustd::log::checkpoint::{Checkpoint, NoteVerifier};
 use trustd::log::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree};
 
 use crate::dual_tests;
-use crate::helpers::{assert_problem, credit_code, fresh_postgres_url, settings, start, TestApp};
+use crate::helpers::{
+    assert_problem, credit_code, fresh_postgres_url, settings, start, TestApp, INVALID,
+};
 
 fn hashes(v: &Value) -> Vec<Hash> {
     v["hashes"]
@@ -126,7 +128,7 @@ async fn checkpoints_and_proofs_verify(app: TestApp) {
         verify_consistency(old, size2, &tree.root(old), second.root(), &hashes(&proof)).unwrap();
     }
 
-    // Malformed or out-of-range parameters are 400.
+    // Malformed (400) or out-of-range (422) parameters.
     for bad in [
         format!("/api/v1/log/proof/inclusion?index={size2}&size={size2}"),
         format!("/api/v1/log/proof/inclusion?index=0&size={}", size2 + 1000),
@@ -138,7 +140,7 @@ async fn checkpoints_and_proofs_verify(app: TestApp) {
         format!("/api/v1/log/proof/consistency?from=1&to={}", size2 + 1),
         "/api/v1/log/proof/consistency?from=99999999999999999999&to=2".to_owned(),
     ] {
-        assert_problem(app.get(&bad, None).await, 400).await;
+        assert_problem(app.get(&bad, None).await, INVALID).await;
     }
 }
 
@@ -280,7 +282,7 @@ async fn auditors_query_the_log(app: TestApp) {
         .iter()
         .all(|e| e["event"]["department"] == a.as_str()));
 
-    // Operators and anonymous callers are refused; bad parameters are 400.
+    // Operators and anonymous callers are refused; bad parameters are 400 or 422.
     assert_problem(app.get("/api/v1/log/search", Some(&op_a)).await, 403).await;
     assert_problem(app.get("/api/v1/log/entries?start=0", None).await, 401).await;
     for bad in [
@@ -292,7 +294,7 @@ async fn auditors_query_the_log(app: TestApp) {
         "/api/v1/log/search?cursor=bm9wZQ",
         "/api/v1/log/search?limit=100000",
     ] {
-        assert_problem(app.get(bad, Some(&auditor)).await, 400).await;
+        assert_problem(app.get(bad, Some(&auditor)).await, INVALID).await;
     }
 
     // Entries hold no secrets: no token and no key material in any entry.

@@ -7,7 +7,7 @@ use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use crate::dual_tests;
-use crate::helpers::{assert_problem, credit_code, TestApp};
+use crate::helpers::{assert_problem, credit_code, TestApp, INVALID};
 
 async fn crl(app: &TestApp, ca: &str) -> Vec<u8> {
     let resp = app.get(&format!("/crl/{ca}.crl"), None).await;
@@ -123,7 +123,11 @@ async fn revokes_seals_and_cas(app: TestApp) {
     };
     // Refusals: a reason that is not RFC 5280's, a future invalidity date, another department,
     // the admin (operators revoke their own seals).
-    let p = assert_problem(revoke(json!({"reason": "tired"}), op_a.clone()).await, 400).await;
+    let p = assert_problem(
+        revoke(json!({"reason": "tired"}), op_a.clone()).await,
+        INVALID,
+    )
+    .await;
     assert_eq!(p["field"], "reason");
     let p = assert_problem(
         revoke(
@@ -131,7 +135,7 @@ async fn revokes_seals_and_cas(app: TestApp) {
             op_a.clone(),
         )
         .await,
-        400,
+        422,
     )
     .await;
     assert_eq!(p["field"], "invalidity_date");

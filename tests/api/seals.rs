@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use x509_parser::prelude::*;
 
 use crate::dual_tests;
-use crate::helpers::{assert_problem, credit_code, TestApp};
+use crate::helpers::{assert_problem, credit_code, TestApp, INVALID};
 
 async fn creates_and_shows_seals(app: TestApp) {
     let a = credit_code(10);
@@ -180,7 +180,7 @@ async fn refuses_bad_seals(app: TestApp) {
     ] {
         let problem = assert_problem(
             app.post_json("/api/v1/seals", Some(&op_a), &body).await,
-            400,
+            INVALID,
         )
         .await;
         assert_eq!(problem["field"], field);

@@ -11,7 +11,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde_json::{json, Value};
 
 use crate::dual_tests;
-use crate::helpers::{assert_problem, credit_code, spawn_app, Db, TestApp};
+use crate::helpers::{assert_problem, credit_code, spawn_app, Db, TestApp, INVALID};
 
 /// A small PDF made here (so that `cargo test` needs no sample files).
 pub fn sample_pdf(pages: i64) -> Vec<u8> {
@@ -304,8 +304,11 @@ async fn refuses_bad_documents_and_options(app: TestApp) {
         ("?x=-1", "x"),
         ("?visible=maybe", "visible"),
     ] {
-        let problem =
-            assert_problem(post_pdf(&app, &op_a, &seal, query, pdf.clone()).await, 400).await;
+        let problem = assert_problem(
+            post_pdf(&app, &op_a, &seal, query, pdf.clone()).await,
+            INVALID,
+        )
+        .await;
         assert_eq!(problem["field"], field, "{query}");
     }
     assert_problem(

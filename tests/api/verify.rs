@@ -311,7 +311,7 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
             &json!({"label": "leaf", "pem": leaf.pem()}),
         )
         .await,
-        400,
+        422,
     )
     .await;
     let resp = app
