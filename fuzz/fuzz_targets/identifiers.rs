@@ -24,8 +24,12 @@ fuzz_target!(|data: &[u8]| {
             id.as_str().len()
         );
         let inst = common::installation();
-        let _ = inst.rt.block_on(trustd::licence::public_status(&inst.ctx, s));
-        let _ = inst.rt.block_on(trustd::licence::verify_identifier(&inst.ctx, s));
+        let _ = inst
+            .rt
+            .block_on(trustd::licence::public_status(&inst.ctx, s));
+        let _ = inst
+            .rt
+            .block_on(trustd::licence::verify_identifier(&inst.ctx, s));
     }
     if let Ok(code) = CreditCode::parse(s) {
         assert!(CreditCode::parse(code.as_str()).is_ok());

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = inst.rt.block_on(verify_token(&inst.ctx, &text));
     let mut parts = inst.token.split('.');
-    let (h, _, s) = (parts.next().unwrap_or(""), parts.next(), parts.last().unwrap_or(""));
+    let (h, _, s) = (
+        parts.next().unwrap_or(""),
+        parts.next(),
+        parts.last().unwrap_or(""),
+    );
     let forged = format!("{h}.{}.{s}", URL_SAFE_NO_PAD.encode(data));
     let report = inst.rt.block_on(verify_token(&inst.ctx, &forged));
     // Another payload under the installation's signature must never verify.

@@ -10,6 +10,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let tsa = &common::installation().ctx.tsa;
-    let answer = tsa.respond(data, time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000));
+    let answer = tsa.respond(
+        data,
+        time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+    );
     assert!(x509_tsp::TimeStampResp::from_der(&answer).is_ok());
 });
