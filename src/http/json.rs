@@ -182,8 +182,16 @@ mod tests {
         assert_eq!(days(r#"{"days": 247.0}"#).unwrap(), Some(247));
         assert_eq!(days(r#"{"days": null}"#).unwrap(), None);
         assert_eq!(days("{}").unwrap(), None);
-        for bad in [r#"{"days": 247.5}"#, r#"{"days": "1"}"#, r#"{"days": 1e300}"#] {
-            assert_eq!(days(bad).unwrap_err().field.as_deref(), Some("days"), "{bad}");
+        for bad in [
+            r#"{"days": 247.5}"#,
+            r#"{"days": "1"}"#,
+            r#"{"days": 1e300}"#,
+        ] {
+            assert_eq!(
+                days(bad).unwrap_err().field.as_deref(),
+                Some("days"),
+                "{bad}"
+            );
         }
     }
 
