@@ -3,6 +3,7 @@
 # parser of untrusted input; the targets are in fuzz/fuzz_targets, the findings in FUZZING.md.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET ...]     (default 600 s each, all targets, two at a time)
+#   FUZZ_DEBUG_ASSERTIONS=1 scripts/fuzz.sh …   (also overflow checks and debug assertions)
 #
 # Seeds: the PDFs of $TRUSTD_SAMPLES_DIR (../shared/pdf-samples when present), PDFs sealed by a
 # trustd started here at every level, their CMS signatures, OCSP and RFC 3161 requests made by
@@ -27,8 +28,10 @@ OUT="$REPO/target/fuzz"
 mkdir -p "$OUT"
 CORPUS="$REPO/fuzz/corpus"
 
-echo "== building the fuzz targets (release, no sanitizer)"
-(cd fuzz && cargo fuzz build -s none -O)
+FLAGS=(-s none -O)
+if [ "${FUZZ_DEBUG_ASSERTIONS:-0}" = 1 ]; then FLAGS+=(-a); fi
+echo "== building the fuzz targets (release, no sanitizer, ${FLAGS[*]})"
+(cd fuzz && cargo fuzz build "${FLAGS[@]}")
 
 echo "== seed corpora"
 for t in "${TARGETS[@]}"; do mkdir -p "$CORPUS/$t"; done
@@ -100,7 +103,7 @@ run_one() {
   local t="$1" log="$OUT/$1.log"
   # -rss_limit_mb catches memory growth, -timeout a hang (a slow unit), -max_len lets the
   # mutator grow a PDF to 1 MiB.
-  (cd fuzz && cargo fuzz run -s none -O "$t" "corpus/$t" -- \
+  (cd fuzz && cargo fuzz run "${FLAGS[@]}" "$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=20 -max_len=1048576 \
     -print_final_stats=1) >"$log" 2>&1
 }
@@ -125,7 +128,7 @@ for t in "${TARGETS[@]}"; do
   runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   secs=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-  first=$(grep -E '^#[0-9]+.*(INITED|pulse|NEW|REDUCE)' "$log" | head -1)
+  first=$(grep -m1 -E '^#[0-9]+.*(INITED|pulse|NEW|REDUCE)' "$log")
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.*corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p' <<<"$last")
