@@ -126,7 +126,7 @@ printf 'target\truns\tseconds\texec/s\tcov\tft\tcorpus\trss_first_mb\trss_last_m
 for t in "${TARGETS[@]}"; do
   log="$OUT/$t.log"
   runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  secs=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  secs=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   first=$(grep -m1 -E '^#[0-9]+.*(INITED|pulse|NEW|REDUCE)' "$log")
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
