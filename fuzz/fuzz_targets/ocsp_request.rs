@@ -11,47 +11,14 @@ use std::sync::OnceLock;
 
 use der::{Decode, Encode};
 use libfuzzer_sys::fuzz_target;
-use x509_cert::Certificate;
 use x509_ocsp::{OcspRequest, OcspResponse};
 
 fn template() -> &'static OcspRequest {
     static T: OnceLock<OcspRequest> = OnceLock::new();
     T.get_or_init(|| {
         let inst = common::installation();
-        let leaf = Certificate::from_der(&inst.chain[0]).expect("leaf");
-        let ca = Certificate::from_der(&inst.chain[1]).expect("CA");
-        let name = ca.tbs_certificate.subject.to_der().expect("name");
-        let key = ca
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes();
-        let sha1 = |b: &[u8]| {
-            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b)
-                .as_ref()
-                .to_vec()
-        };
-        let id = x509_ocsp::CertId {
-            hash_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
-                oid: der::oid::db::rfc5912::ID_SHA_1,
-                parameters: Some(der::asn1::Null.into()),
-            },
-            issuer_name_hash: der::asn1::OctetString::new(sha1(&name)).expect("hash"),
-            issuer_key_hash: der::asn1::OctetString::new(sha1(key)).expect("hash"),
-            serial_number: leaf.tbs_certificate.serial_number.clone(),
-        };
-        OcspRequest {
-            tbs_request: x509_ocsp::TbsRequest {
-                version: Default::default(),
-                requestor_name: None,
-                request_list: vec![x509_ocsp::Request {
-                    req_cert: id,
-                    single_request_extensions: None,
-                }],
-                request_extensions: None,
-            },
-            optional_signature: None,
-        }
+        let der = trustd::pki::ocsp::request_for(&inst.chain[0], &inst.chain[1]).expect("request");
+        OcspRequest::from_der(&der).expect("own request")
     })
 }
 

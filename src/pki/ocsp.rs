@@ -252,39 +252,7 @@ impl Pki {
         issuer: &[u8],
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, PkiError> {
-        use x509_parser::prelude::{FromDer, X509Certificate};
-        let (_, c) = X509Certificate::from_der(cert).map_err(|_| PkiError::BadCertificate)?;
-        let (_, i) = X509Certificate::from_der(issuer).map_err(|_| PkiError::BadCertificate)?;
-        let sha1 = &ring::digest::SHA1_FOR_LEGACY_USE_ONLY;
-        let id = CertId {
-            hash_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
-                oid: OID_SHA1,
-                parameters: Some(der::asn1::Null.into()),
-            },
-            issuer_name_hash: OctetString::new(digest(sha1, i.subject().as_raw()))
-                .map_err(|_| PkiError::BadCertificate)?,
-            issuer_key_hash: OctetString::new(digest(
-                sha1,
-                &i.public_key().subject_public_key.data,
-            ))
-            .map_err(|_| PkiError::BadCertificate)?,
-            serial_number: x509_cert::serial_number::SerialNumber::new(c.raw_serial())
-                .map_err(|_| PkiError::BadCertificate)?,
-        };
-        let request = OcspRequest {
-            tbs_request: x509_ocsp::TbsRequest {
-                version: Version::V1,
-                requestor_name: None,
-                request_list: vec![x509_ocsp::Request {
-                    req_cert: id,
-                    single_request_extensions: None,
-                }],
-                request_extensions: None,
-            },
-            optional_signature: None,
-        }
-        .to_der()
-        .map_err(|_| PkiError::BadCertificate)?;
+        let request = request_for(cert, issuer)?;
         self.ocsp_answer(&request, now)
             .await
             .map(|(der, _)| der)
@@ -457,6 +425,40 @@ impl Pki {
             .map(|der| (der, nonce.is_none()))
             .map_err(|_| OcspResponseStatus::InternalError)
     }
+}
+
+/// A DER `OCSPRequest` (SHA-1 CertID, no nonce) about `cert` issued by `issuer`, both DER.
+pub fn request_for(cert: &[u8], issuer: &[u8]) -> Result<Vec<u8>, PkiError> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, c) = X509Certificate::from_der(cert).map_err(|_| PkiError::BadCertificate)?;
+    let (_, i) = X509Certificate::from_der(issuer).map_err(|_| PkiError::BadCertificate)?;
+    let sha1 = &ring::digest::SHA1_FOR_LEGACY_USE_ONLY;
+    let id = CertId {
+        hash_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+            oid: OID_SHA1,
+            parameters: Some(der::asn1::Null.into()),
+        },
+        issuer_name_hash: OctetString::new(digest(sha1, i.subject().as_raw()))
+            .map_err(|_| PkiError::BadCertificate)?,
+        issuer_key_hash: OctetString::new(digest(sha1, &i.public_key().subject_public_key.data))
+            .map_err(|_| PkiError::BadCertificate)?,
+        serial_number: x509_cert::serial_number::SerialNumber::new(c.raw_serial())
+            .map_err(|_| PkiError::BadCertificate)?,
+    };
+    OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: id,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(|_| PkiError::BadCertificate)
 }
 
 /// The RFC 5280 CRLReason of a stored reason name.

@@ -156,15 +156,7 @@ async fn pdf_object_and_signature_counts_are_bounded() {
     let once = crate::verify::stamp(&app, &op, &seal, "B-B", crate::stamp::sample_pdf(1)).await;
     let twice = crate::verify::stamp(&app, &op, &seal, "B-B", once.clone()).await;
     assert!(crate::stamp::verify_report(&app, &once).await.is_ok());
-    let resp = app
-        .client
-        .post(app.url("/api/v1/verify/pdf"))
-        .header("content-type", "application/pdf")
-        .body(twice.clone())
-        .send()
-        .await
-        .unwrap();
-    let p = assert_problem(resp, 422).await;
+    let p = assert_problem(crate::stamp::post_verify(&app, &twice).await, 422).await;
     assert!(
         p["detail"]
             .as_str()
@@ -181,15 +173,7 @@ async fn pdf_object_and_signature_counts_are_bounded() {
     .await
     .unwrap();
     let (op, seal) = crate::verify::setup(&strict, 31).await;
-    let resp = strict
-        .client
-        .post(strict.url(&format!("/api/v1/seals/{seal}/stamp")))
-        .bearer_auth(&op)
-        .header("content-type", "application/pdf")
-        .body(crate::stamp::sample_pdf(3))
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::stamp::post_pdf(&strict, &op, &seal, "", crate::stamp::sample_pdf(3)).await;
     let p = assert_problem(resp, 422).await;
     assert!(
         p["detail"]

@@ -154,7 +154,7 @@ async fn seal_setup(app: &TestApp) -> (String, String, String) {
     (op_a, op_b, seal["id"].as_str().unwrap().to_owned())
 }
 
-async fn post_pdf(
+pub async fn post_pdf(
     app: &TestApp,
     token: &str,
     seal: &str,
@@ -648,16 +648,20 @@ async fn manifest_samples() {
     assert!(checked > 0, "no samples checked");
 }
 
-/// The verification report of a PDF, or the HTTP status when there is none.
-pub async fn verify_report(app: &TestApp, pdf: &[u8]) -> Result<Value, u16> {
-    let resp = app
-        .client
+/// `POST /api/v1/verify/pdf` with `pdf` as the body.
+pub async fn post_verify(app: &TestApp, pdf: &[u8]) -> reqwest::Response {
+    app.client
         .post(app.url("/api/v1/verify/pdf"))
         .header("content-type", "application/pdf")
         .body(pdf.to_vec())
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The verification report of a PDF, or the HTTP status when there is none.
+pub async fn verify_report(app: &TestApp, pdf: &[u8]) -> Result<Value, u16> {
+    let resp = post_verify(app, pdf).await;
     match resp.status().as_u16() {
         200 => Ok(resp.json().await.unwrap()),
         other => Err(other),
