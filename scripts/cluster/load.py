@@ -88,7 +88,8 @@ def worker(n, op, type_code):
         i += 1
         choice = rnd.random()
         if choice < 0.2:
-            code = credit_code(1000 * (n + 2) + i)
+            # Disjoint per worker however many requests a worker makes.
+            code = credit_code(10**9 * (n + 2) + i)
             s, h, b = call("POST", "/api/v1/departments", ADMIN, {"code": code, "name": f"部门{n}-{i}"})
             record("department", s, h, b, code)
         elif choice < 0.45:
