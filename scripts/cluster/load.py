@@ -12,12 +12,11 @@ import random
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import os
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 from tiny_pdf import tiny_pdf  # noqa: E402
+import http_call  # noqa: E402
 
 BASE, ADMIN, SECONDS, KILL_AT, OUT = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 T0 = time.time()
@@ -26,21 +25,7 @@ acked, failures, checkpoints = [], [], []
 
 
 def call(method, path, token=None, body=None, ctype="application/json"):
-    data = None
-    headers = {}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers["Content-Type"] = ctype
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-    except Exception as e:  # connection reset by the killed instance, and the like
-        return 0, {}, str(e).encode()
+    return http_call.call(BASE, method, path, token, body, ctype)
 
 
 def record(kind, status, headers, body, subject=None):

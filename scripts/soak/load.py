@@ -12,12 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import os
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
 from tiny_pdf import tiny_pdf  # noqa: E402
+import http_call  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor
 
 BASE, ADMIN, SECONDS, RATE, OUT = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
@@ -25,19 +24,8 @@ results, lock = [], threading.Lock()
 
 
 def call(method, path, token=None, body=None, ctype="application/json"):
-    headers = {"Authorization": "Bearer " + token} if token else {}
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers["Content-Type"] = ctype
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except Exception as e:
-        return 0, str(e).encode()
+    status, _, answer = http_call.call(BASE, method, path, token, body, ctype)
+    return status, answer
 
 
 def pdf():
