@@ -112,7 +112,7 @@ pub struct ServeSettings {
     pub max_pdf_signatures: usize,
 
     /// Longest accepted query string in bytes (the part of the URL after `?`).
-    #[arg(long, env = "TRUSTD_MAX_QUERY_BYTES", default_value_t = 4096)]
+    #[arg(long, env = "TRUSTD_MAX_QUERY_BYTES", default_value_t = crate::http::middleware::MAX_QUERY_BYTES)]
     pub max_query_bytes: usize,
 
     /// Largest accepted JSON request body in bytes.
@@ -159,7 +159,7 @@ impl ServeSettings {
             max_json_bytes: 1024 * 1024,
             max_pdf_objects: crate::seal::pdf::MAX_OBJECTS,
             max_pdf_signatures: crate::seal::pdf::MAX_SIGNATURES,
-            max_query_bytes: 4096,
+            max_query_bytes: crate::http::middleware::MAX_QUERY_BYTES,
             public_rate: 100,
             public_burst: 200,
             client_timeout_seconds: 10,

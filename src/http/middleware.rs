@@ -26,6 +26,9 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeout(pub std::time::Duration);
 
+/// Default of the longest query string accepted, in bytes (`TRUSTD_MAX_QUERY_BYTES`).
+pub const MAX_QUERY_BYTES: usize = 4096;
+
 /// The longest query string accepted, in bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct MaxQueryBytes(pub usize);
