@@ -104,11 +104,11 @@ pub struct ServeSettings {
     pub max_upload_bytes: usize,
 
     /// Most objects an uploaded PDF may declare or hold (stamping and verification).
-    #[arg(long, env = "TRUSTD_MAX_PDF_OBJECTS", default_value_t = crate::seal::pdf::MAX_OBJECTS)]
+    #[arg(long, env = "TRUSTD_MAX_PDF_OBJECTS", default_value_t = crate::pdf::MAX_OBJECTS)]
     pub max_pdf_objects: usize,
 
     /// Most signatures in a PDF sent for verification; a PDF with more is refused.
-    #[arg(long, env = "TRUSTD_MAX_PDF_SIGNATURES", default_value_t = crate::seal::pdf::MAX_SIGNATURES)]
+    #[arg(long, env = "TRUSTD_MAX_PDF_SIGNATURES", default_value_t = crate::pdf::MAX_SIGNATURES)]
     pub max_pdf_signatures: usize,
 
     /// Longest accepted query string in bytes (the part of the URL after `?`).
@@ -157,8 +157,8 @@ impl ServeSettings {
             admin_token: None,
             max_upload_bytes: 100 * 1024 * 1024,
             max_json_bytes: 1024 * 1024,
-            max_pdf_objects: crate::seal::pdf::MAX_OBJECTS,
-            max_pdf_signatures: crate::seal::pdf::MAX_SIGNATURES,
+            max_pdf_objects: crate::pdf::MAX_OBJECTS,
+            max_pdf_signatures: crate::pdf::MAX_SIGNATURES,
             max_query_bytes: crate::http::middleware::MAX_QUERY_BYTES,
             public_rate: 100,
             public_burst: 200,

@@ -25,7 +25,7 @@ pub struct Context {
     pub licence_signers: Signers,
     pub public_url: String,
     pub max_upload_bytes: usize,
-    pub pdf_limits: crate::seal::pdf::PdfLimits,
+    pub pdf_limits: crate::pdf::PdfLimits,
 }
 
 impl Context {

@@ -2,6 +2,7 @@
 //! (`http::problem`); internal variants keep their detail for the log only.
 
 use crate::log::LogError;
+use crate::pdf::PdfError;
 use crate::pki::PkiError;
 use crate::store::StoreError;
 
@@ -37,6 +38,28 @@ impl ServiceError {
         ServiceError::Invalid {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+/// How a document the reader refuses is answered.
+impl From<PdfError> for ServiceError {
+    fn from(e: PdfError) -> ServiceError {
+        match e {
+            PdfError::Malformed(detail) => ServiceError::Document {
+                kind: "malformed-pdf",
+                detail,
+            },
+            PdfError::Encrypted => ServiceError::Document {
+                kind: "encrypted-pdf",
+                detail: e.to_string(),
+            },
+            PdfError::CertifiedNoChanges => ServiceError::Document {
+                kind: "certified-no-changes",
+                detail: e.to_string(),
+            },
+            PdfError::BadOption(detail) => ServiceError::invalid("page", detail),
+            PdfError::Signing => ServiceError::Pki(crate::pki::PkiError::Signing),
         }
     }
 }

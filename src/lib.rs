@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod licence;
 pub mod log;
+pub mod pdf;
 pub mod pki;
 pub mod seal;
 pub mod startup;

@@ -405,7 +405,7 @@ impl Application {
             clock: clock.clone(),
             public_url,
             max_upload_bytes: settings.max_upload_bytes,
-            pdf_limits: crate::seal::pdf::PdfLimits {
+            pdf_limits: crate::pdf::PdfLimits {
                 max_objects: settings.max_pdf_objects,
                 max_signatures: settings.max_pdf_signatures,
             },

@@ -293,25 +293,6 @@ pub struct Stamped {
     pub log_index: u64,
 }
 
-pub(crate) fn pdf_problem(e: pdf::PdfError) -> ServiceError {
-    match e {
-        pdf::PdfError::Malformed(detail) => ServiceError::Document {
-            kind: "malformed-pdf",
-            detail,
-        },
-        pdf::PdfError::Encrypted => ServiceError::Document {
-            kind: "encrypted-pdf",
-            detail: e.to_string(),
-        },
-        pdf::PdfError::CertifiedNoChanges => ServiceError::Document {
-            kind: "certified-no-changes",
-            detail: e.to_string(),
-        },
-        pdf::PdfError::BadOption(detail) => ServiceError::invalid("page", detail),
-        pdf::PdfError::Signing => ServiceError::Pki(crate::pki::PkiError::Signing),
-    }
-}
-
 /// Seals a PDF with one of the caller's department's seals.
 pub async fn stamp(
     ctx: &Context,
@@ -518,7 +499,7 @@ pub async fn stamp(
         })
         .await
         .map_err(|_| ServiceError::Join)?
-        .map_err(pdf_problem)?
+        .map_err(|e: pdf::PdfError| ServiceError::from(e))?
     };
     let (stamped, document) = stamped;
     let output_sha256 = hex::encode(stamped.sha256);

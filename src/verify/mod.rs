@@ -7,6 +7,7 @@
 //! document's own `/DSS` (CRLs and OCSP responses, checked against the issuer) for the rest;
 //! nothing is fetched from the network. The offline command (`trustd verify`) uses the DSS only.
 
+pub mod changes;
 pub mod cms;
 pub mod pdf;
 
@@ -91,8 +92,9 @@ pub struct SignatureReport {
     /// The revision it signs (1-based) and where its bytes end.
     pub revision: usize,
     pub covered_bytes: usize,
-    pub modifications: &'static str,
+    pub modifications: changes::Modifications,
     pub modification_notes: Vec<String>,
+    pub changes: Vec<changes::Change>,
     pub chain: Vec<CertView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_anchor: Option<String>,
@@ -350,6 +352,7 @@ fn judge(
         covered_bytes: s.covered_to,
         modifications: s.modifications,
         modification_notes: s.modification_notes.clone(),
+        changes: s.changes.clone(),
         chain: chain.iter().filter_map(|c| view(c)).collect(),
         trust_anchor: None,
         revocation: Vec::new(),
@@ -378,7 +381,7 @@ fn judge(
         if !check.signature_ok {
             break 'judge verdict(Indication::TotalFailed, "SIG_CRYPTO_FAILURE");
         }
-        if s.modifications == "disallowed" {
+        if s.modifications == changes::Modifications::Disallowed {
             notes.extend(s.modification_notes.iter().cloned());
             break 'judge verdict(Indication::TotalFailed, "SIG_CONSTRAINTS_FAILURE");
         }
@@ -542,13 +545,13 @@ pub async fn verify_upload(
     let limits = ctx.pdf_limits;
     let analysis = tokio::task::spawn_blocking(move || {
         let bytes = upload.read_all().map_err(|_| {
-            crate::seal::pdf::PdfError::Malformed("the upload could not be read back".into())
+            crate::pdf::PdfError::Malformed("the upload could not be read back".into())
         })?;
         pdf::analyse(&bytes, &limits)
     })
     .await
     .map_err(|_| ServiceError::Join)?
-    .map_err(crate::seal::pdf_problem)?;
+    .map_err(ServiceError::from)?;
     let anchors: Vec<Anchor> = crate::admin::trust_anchors::list(ctx)
         .await?
         .into_iter()
@@ -606,7 +609,7 @@ pub fn verify_offline(
     bytes: &[u8],
     anchors: &[Anchor],
     now: i64,
-    limits: &crate::seal::pdf::PdfLimits,
+    limits: &crate::pdf::PdfLimits,
 ) -> Result<Report, String> {
     let analysis = pdf::analyse(bytes, limits).map_err(|e| e.to_string())?;
     Ok(report(&analysis, anchors, &[], &HashMap::new(), now))

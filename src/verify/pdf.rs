@@ -3,8 +3,9 @@
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
+use super::changes::{self, Change, Modifications};
 use super::cms::{self, Digest, SignerCheck};
-use crate::seal::pdf::{load_checked, PdfError, PdfLimits};
+use crate::pdf::{load_checked, PdfError, PdfLimits};
 
 /// Most signatures verified in one document, and fields walked.
 const MAX_FIELDS: usize = 10_000;
@@ -25,9 +26,10 @@ pub struct Found {
     /// 1-based number of the revision it signs.
     pub revision: usize,
     pub check: SignerCheck,
-    /// `none`, `allowed` or `disallowed`, with what was changed.
-    pub modifications: &'static str,
+    /// What the revisions after it changed, and whether each change is allowed.
+    pub modifications: Modifications,
     pub modification_notes: Vec<String>,
+    pub changes: Vec<Change>,
     pub format_problem: Option<String>,
 }
 
@@ -189,7 +191,14 @@ fn dss_items(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
         .unwrap_or_default()
 }
 
-fn byte_range(sig: &Dictionary, len: usize, bytes: &[u8]) -> Result<[usize; 4], String> {
+/// The signature's `/ByteRange`, checked against the file: `[0 b c d]` with one hole that is
+/// exactly a hex string (`<`, hex digits, `>`) whose value is this dictionary's `/Contents`,
+/// and an end that is the end of a revision (`ends`).
+fn byte_range(
+    sig: &Dictionary,
+    bytes: &[u8],
+    ends: &[(usize, usize)],
+) -> Result<[usize; 4], String> {
     let arr = sig
         .get(b"ByteRange")
         .and_then(Object::as_array)
@@ -199,19 +208,58 @@ fn byte_range(sig: &Dictionary, len: usize, bytes: &[u8]) -> Result<[usize; 4], 
         .filter_map(|o| o.as_i64().ok())
         .filter_map(|n| usize::try_from(n).ok())
         .collect();
-    if v.len() != 4 {
-        return Err("/ByteRange is not four non-negative integers".into());
+    if v.len() != 4 || arr.len() != 4 {
+        return Err("/ByteRange is not exactly four non-negative integers".into());
     }
     let [a, b, c, d] = [v[0], v[1], v[2], v[3]];
     let end = c.checked_add(d).ok_or("/ByteRange overflows")?;
-    if a != 0 || b == 0 || c <= b || end > len {
+    if a != 0 {
+        return Err("/ByteRange does not start at the beginning of the file".into());
+    }
+    if b == 0 || c <= b + 1 || end > bytes.len() {
         return Err("/ByteRange does not describe the file".into());
     }
-    // The gap must be exactly the /Contents hex string.
-    if bytes.get(b) != Some(&b'<') || bytes.get(c - 1) != Some(&b'>') {
-        return Err("/ByteRange does not exclude exactly the /Contents string".into());
+    // The hole must be exactly one hex string, the /Contents of this dictionary.
+    let hole = &bytes[b..c];
+    let inner = &hole[1..hole.len() - 1];
+    if hole.first() != Some(&b'<')
+        || hole.last() != Some(&b'>')
+        || !inner.iter().all(u8::is_ascii_hexdigit)
+        || inner.len() % 2 != 0
+    {
+        return Err(
+            "/ByteRange's hole is not exactly the /Contents hex string: other bytes are left unsigned"
+                .into(),
+        );
+    }
+    let contents = match sig.get(b"Contents") {
+        Ok(Object::String(s, _)) => s,
+        _ => return Err("the signature has no /Contents string".into()),
+    };
+    if hex::decode(inner).ok().as_ref() != Some(contents) {
+        return Err("/ByteRange's hole is not this signature's /Contents".into());
+    }
+    if !ends.iter().any(|&(e, eol)| end == e || end == eol) {
+        return Err("/ByteRange does not end at the end of a revision (%%EOF)".into());
     }
     Ok([a, b, c, d])
+}
+
+/// `/Contents` must be one DER object followed only by zero padding.
+fn padding_problem(contents: &[u8]) -> Option<String> {
+    use der::{Decode, Reader};
+    if contents.is_empty() {
+        return Some("the signature's /Contents is empty".into());
+    }
+    let mut reader = der::SliceReader::new(contents).ok()?;
+    let header = der::Header::decode(&mut reader).ok()?;
+    let total = usize::try_from(u32::from(reader.position())).ok()?
+        + usize::try_from(u32::from(header.length)).ok()?;
+    match contents.get(total..) {
+        Some(rest) if rest.iter().all(|b| *b == 0) => None,
+        Some(_) => Some("/Contents holds bytes after the signature other than zero padding".into()),
+        None => None,
+    }
 }
 
 /// The digest of the signed ranges under an algorithm.
@@ -222,110 +270,66 @@ fn ranges_digest(bytes: &[u8], [_, b, c, d]: [usize; 4], digest: Digest) -> Vec<
     ctx.finish().as_ref().to_vec()
 }
 
-/// Keys whose change is allowed after a signature, per kind of object.
-fn allowed_change(old: &Object, new: &Object) -> Result<Option<&'static str>, String> {
-    let (Ok(old_d), Ok(new_d)) = (old.as_dict(), new.as_dict()) else {
-        // Arrays (e.g. /Fields, /Annots kept indirectly) may only grow.
-        if let (Ok(o), Ok(n)) = (old.as_array(), new.as_array()) {
-            if n.len() >= o.len() && n[..o.len()] == o[..] {
-                return Ok(Some("form fields or annotations added"));
-            }
-        }
-        if let (Ok(o), Ok(n)) = (old.as_stream(), new.as_stream()) {
-            if o.dict.has_type(b"XRef") && n.dict.has_type(b"XRef") {
-                return Ok(None);
-            }
-        }
-        return Err("an object's content was changed".into());
-    };
-    let is = |d: &Dictionary, t: &[u8]| d.has_type(t);
-    let allowed: &[&[u8]] = if is(new_d, b"Catalog") {
-        &[b"DSS", b"AcroForm", b"Extensions", b"Version"]
-    } else if is(new_d, b"Page") {
-        &[b"Annots"]
-    } else if is(new_d, b"DSS") || is(new_d, b"XRef") {
-        return Ok(Some("validation data (DSS)"));
-    } else if new_d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig") && !old_d.has(b"V") {
-        &[b"V", b"AP", b"F", b"MK", b"AS"]
-    } else if new_d.has(b"Fields") || new_d.has(b"SigFlags") {
-        &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"]
-    } else {
-        &[]
-    };
-    let mut keys: Vec<&Vec<u8>> = old_d.iter().map(|(k, _)| k).collect();
-    keys.extend(new_d.iter().map(|(k, _)| k));
-    for k in keys {
-        if old_d.get(k).ok() != new_d.get(k).ok() && !allowed.contains(&k.as_slice()) {
-            return Err(format!(
-                "/{} of an existing object was changed",
-                String::from_utf8_lossy(k)
-            ));
-        }
-    }
-    Ok(Some(if is(new_d, b"Catalog") {
-        "catalog: DSS or form"
-    } else if is(new_d, b"Page") {
-        "signature widgets added to a page"
-    } else {
-        "form fields or signatures added"
-    }))
+/// The revisions of the file that load on their own, in order: (end offset, document). The
+/// last is the whole file.
+struct Revisions {
+    ends: Vec<(usize, usize)>,
+    loaded: Vec<(usize, Document)>,
 }
 
-/// Compares the revision a signature covers with the whole document.
-fn modifications(
-    bytes: &[u8],
-    end: usize,
-    last: &Document,
-    limits: &PdfLimits,
-) -> (&'static str, Vec<String>) {
-    if end >= bytes.len() {
-        return ("none", Vec::new());
+impl Revisions {
+    /// 1-based number of the revision ending at `end`.
+    fn number(&self, end: usize) -> usize {
+        self.ends
+            .iter()
+            .position(|&(e, eol)| end == e || end == eol)
+            .map_or(self.ends.len().max(1), |i| i + 1)
     }
-    let Ok(before) = load_checked(&bytes[..end], true, limits) else {
-        return (
-            "disallowed",
-            vec!["the signed revision cannot be read on its own".into()],
-        );
-    };
-    let mut notes = std::collections::BTreeSet::new();
-    for (id, new) in &last.objects {
-        match before.objects.get(id) {
-            None => {
-                let kind = match new.as_dict().ok().or(new.as_stream().ok().map(|s| &s.dict)) {
-                    Some(d) if d.has_type(b"Sig") => "later signature",
-                    Some(d) if d.has_type(b"DocTimeStamp") => "document time-stamp",
-                    Some(d) if d.has_type(b"DSS") => "validation data (DSS)",
-                    _ => continue,
-                };
-                notes.insert(kind.to_owned());
-            }
-            Some(old) if old == new => {}
-            Some(old) => match allowed_change(old, new) {
-                Ok(Some(note)) => {
-                    notes.insert(note.to_owned());
-                }
-                Ok(None) => {}
-                Err(problem) => {
-                    return (
-                        "disallowed",
-                        vec![format!("object {} {}: {problem}", id.0, id.1)],
-                    );
-                }
-            },
+}
+
+/// Loads every revision from the first one a signature covers to the last.
+fn revisions(bytes: &[u8], from: usize, last: &Document, limits: &PdfLimits) -> Revisions {
+    let ends = crate::pdf::scan::revision_ends(bytes);
+    let mut loaded = Vec::new();
+    for &(_, eol) in &ends {
+        if eol < from || eol >= bytes.len() {
+            continue;
+        }
+        // A `%%EOF` that is not a real revision end (linearisation, text in a stream) does not
+        // load on its own and is skipped.
+        if let Ok(d) = load_checked(&bytes[..eol], true, limits) {
+            loaded.push((eol, d));
         }
     }
-    // Objects the signed revision had and the document no longer has.
-    if before
-        .objects
-        .keys()
-        .any(|id| !last.objects.contains_key(id))
-    {
-        return (
-            "disallowed",
-            vec!["objects of the signed revision were removed".into()],
-        );
+    loaded.push((bytes.len(), last.clone()));
+    Revisions { ends, loaded }
+}
+
+/// Bytes after the last revision that no cross-reference section covers.
+fn trailing_bytes(bytes: &[u8], ends: &[(usize, usize)]) -> Option<Change> {
+    let last = ends.last().map_or(bytes.len(), |&(_, eol)| eol);
+    let rest = bytes.get(last..)?;
+    if rest.iter().all(u8::is_ascii_whitespace) {
+        return None;
     }
-    ("allowed", notes.into_iter().collect())
+    let looks_like_objects = [&b"obj"[..], b"stream", b"trailer", b"xref"]
+        .iter()
+        .any(|k| rest.windows(k.len()).any(|w| w == *k));
+    Some(Change {
+        revision: ends.len() + 1,
+        object: None,
+        page: None,
+        what: format!(
+            "{} bytes were appended after the last revision without a cross-reference section",
+            rest.len()
+        ),
+        allowed: !looks_like_objects,
+        why: if looks_like_objects {
+            "they hold PDF objects that some readers would show".into()
+        } else {
+            "they hold no PDF objects and are ignored".into()
+        },
+    })
 }
 
 /// Reads every signature of `bytes` and checks what can be checked from the file alone.
@@ -345,13 +349,43 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
             limits.max_signatures
         )));
     }
+    let ends = crate::pdf::scan::revision_ends(bytes);
     // In file order: by where each signature's bytes end.
     let end_of = |sig: &Dictionary| {
-        byte_range(sig, bytes.len(), bytes)
+        byte_range(sig, bytes, &ends)
             .map(|[_, _, c, d]| c + d)
             .unwrap_or(usize::MAX)
     };
     fields.sort_by_key(|(_, sig, _)| end_of(sig));
+    let first = fields
+        .iter()
+        .map(|(_, sig, _)| end_of(sig))
+        .min()
+        .unwrap_or(usize::MAX);
+    // Each step from one revision to the next, judged once for every signature before it.
+    let revs = if first < bytes.len() {
+        revisions(bytes, first, &doc, limits)
+    } else {
+        Revisions {
+            loaded: Vec::new(),
+            ends: ends.clone(),
+        }
+    };
+    let steps: Vec<(usize, Vec<Change>)> = revs
+        .loaded
+        .windows(2)
+        .map(|w| {
+            let (old_end, old) = &w[0];
+            let (new_end, new) = &w[1];
+            let mdp = changes::docmdp(old);
+            let _ = old_end;
+            (
+                *old_end,
+                changes::step(old, new, &doc, revs.number(*new_end), mdp),
+            )
+        })
+        .collect();
+    let trailing = trailing_bytes(bytes, &ends);
     for (field, sig, sig_id) in fields {
         let sub_filter = sig.get(b"SubFilter").map(text).unwrap_or_default();
         let doc_ts = sub_filter == "ETSI.RFC3161" || sig.has_type(b"DocTimeStamp");
@@ -372,11 +406,25 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
             whole_document: false,
             revision: 0,
             check: SignerCheck::default(),
-            modifications: "none",
+            modifications: Modifications::None,
             modification_notes: Vec::new(),
+            changes: Vec::new(),
             format_problem: None,
         };
-        let range = match byte_range(&sig, bytes.len(), bytes) {
+        let contents = match sig.get(b"Contents") {
+            Ok(Object::String(s, _)) if !s.is_empty() => s.clone(),
+            Ok(Object::String(..)) => {
+                found.format_problem = Some("the signature's /Contents is empty".into());
+                out.signatures.push(found);
+                continue;
+            }
+            _ => {
+                found.format_problem = Some("the signature has no /Contents string".into());
+                out.signatures.push(found);
+                continue;
+            }
+        };
+        let range = match byte_range(&sig, bytes, &ends) {
             Ok(r) => r,
             Err(problem) => {
                 found.format_problem = Some(problem);
@@ -388,19 +436,12 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
         found.byte_range = Some(range);
         found.covered_to = c + d;
         found.whole_document = c + d == bytes.len();
-        found.revision = bytes[..c + d]
-            .windows(5)
-            .filter(|w| w == b"%%EOF")
-            .count()
-            .max(1);
-        let contents = match sig.get(b"Contents") {
-            Ok(Object::String(s, _)) => s.clone(),
-            _ => {
-                found.format_problem = Some("the signature has no /Contents string".into());
-                out.signatures.push(found);
-                continue;
-            }
-        };
+        found.revision = revs.number(c + d);
+        if let Some(problem) = padding_problem(&contents) {
+            found.format_problem = Some(problem);
+            out.signatures.push(found);
+            continue;
+        }
         let digest_of = |alg: Digest| ranges_digest(bytes, range, alg);
         found.check = if doc_ts {
             match cms::check_token(&contents, &digest_of) {
@@ -428,9 +469,55 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
                 ..Default::default()
             }
         };
-        let (m, notes) = modifications(bytes, c + d, &doc, limits);
-        found.modifications = m;
-        found.modification_notes = notes;
+        let signed_end = c + d;
+        let mut list: Vec<Change> = Vec::new();
+        if !found.whole_document {
+            let readable = revs.ends.iter().any(|&(e, eol)| {
+                (e == signed_end || eol == signed_end)
+                    && revs.loaded.iter().any(|(le, _)| *le == eol)
+            });
+            if !readable {
+                list.push(Change {
+                    revision: found.revision,
+                    object: None,
+                    page: None,
+                    what: "the signed revision cannot be read on its own".into(),
+                    allowed: false,
+                    why: "what was signed cannot be compared with what is shown".into(),
+                });
+            }
+            for (old_end, step) in &steps {
+                if *old_end >= signed_end {
+                    list.extend(step.iter().cloned());
+                }
+            }
+        }
+        if let Some(t) = &trailing {
+            list.push(t.clone());
+        }
+        found.modifications = changes::verdict(&list);
+        found.modification_notes = list
+            .iter()
+            .filter(|c| !c.allowed)
+            .map(|c| {
+                let mut at = String::new();
+                if let Some(o) = &c.object {
+                    at.push_str(&format!("object {o}"));
+                }
+                if let Some(p) = c.page {
+                    at.push_str(&format!(
+                        "{}page {p}",
+                        if at.is_empty() { "" } else { ", " }
+                    ));
+                }
+                if at.is_empty() {
+                    format!("revision {}: {}: {}", c.revision, c.what, c.why)
+                } else {
+                    format!("revision {} ({at}): {}: {}", c.revision, c.what, c.why)
+                }
+            })
+            .collect();
+        found.changes = list;
         out.signatures.push(found);
     }
     Ok(out)

@@ -1,0 +1,75 @@
+//! Loading untrusted bytes into a `lopdf::Document` after the raw checks of [`super::scan`].
+
+use lopdf::{Document, Object, ObjectId};
+
+use super::scan::{precheck, startxref};
+use super::{malformed, too_many_objects, PdfError, PdfLimits, MAX_DECOMPRESSED};
+
+/// Load filter: the sealer never reads stream data other than object streams (which lopdf
+/// unpacks), so each stream's data is dropped as soon as it is read and memory stays near
+/// the size of the file's structure, not of its images and page contents. (One byte is kept:
+/// lopdf re-reads empty streams.) lopdf keeps the object edited in place for objects at the
+/// top level and the returned copy for members of object streams.
+pub fn drop_stream_data(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    if let Object::Stream(stream) = object {
+        if !stream.dict.has_type(b"ObjStm") {
+            stream.content = vec![b' '];
+        }
+    }
+    Some((id, object.clone()))
+}
+
+/// Loads untrusted bytes after the structural checks (nesting, xref chain, encryption,
+/// repair). With `keep_streams` false, stream data is dropped while loading.
+pub fn load_checked(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+) -> Result<Document, PdfError> {
+    load_with_startxref(bytes, keep_streams, limits).map(|(doc, _)| doc)
+}
+
+/// [`load_checked`], also giving the `startxref` offset (what the next update's /Prev names).
+pub fn load_with_startxref(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+) -> Result<(Document, usize), PdfError> {
+    precheck(bytes)?;
+    let offset = startxref(bytes, limits.max_objects)?;
+    let options = lopdf::LoadOptions {
+        max_decompressed_size: Some(MAX_DECOMPRESSED),
+        filter: if keep_streams {
+            None
+        } else {
+            Some(drop_stream_data)
+        },
+        ..Default::default()
+    };
+    let doc = match Document::load_mem_with_options(bytes, options) {
+        Ok(d) => d,
+        Err(e) => {
+            let text = e.to_string().to_lowercase();
+            return Err(
+                if text.contains("decrypt") || text.contains("encrypt") || text.contains("password")
+                {
+                    PdfError::Encrypted
+                } else {
+                    malformed(format!("the PDF cannot be read: {e}"))
+                },
+            );
+        }
+    };
+    if doc.trailer.has(b"Encrypt") || doc.encryption_state.is_some() {
+        return Err(PdfError::Encrypted);
+    }
+    if doc.xref_recovery.is_some() {
+        return Err(malformed(
+            "the cross-reference data is damaged (a viewer would have to repair the file)",
+        ));
+    }
+    if doc.objects.len() > limits.max_objects {
+        return Err(too_many_objects(limits.max_objects));
+    }
+    Ok((doc, offset))
+}
