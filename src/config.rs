@@ -70,6 +70,11 @@ pub struct VerifyArgs {
     /// A PEM file of trusted roots (may hold several certificates; repeat for more files).
     #[arg(long = "trust")]
     pub trust: Vec<PathBuf>,
+    /// Accept certificates under the given roots whose revocation status cannot be had (from
+    /// the document's DSS): for closed PKIs that publish none. A status that says revoked still
+    /// fails. Without it such signatures are INDETERMINATE (TRY_LATER).
+    #[arg(long = "revocation-optional")]
+    pub revocation_optional: bool,
 }
 
 /// Settings of `trustd serve`. Every flag can also be given by its environment variable.

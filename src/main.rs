@@ -86,10 +86,9 @@ fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
         for der in ders {
-            anchors.push(trustd::verify::Anchor {
-                label: path.display().to_string(),
-                der,
-            });
+            let mut anchor = trustd::verify::Anchor::new(path.display().to_string(), der);
+            anchor.revocation_required = !args.revocation_optional;
+            anchors.push(anchor);
         }
     }
     let bytes = match std::fs::read(&args.file) {

@@ -8,6 +8,23 @@ use crate::context::Context;
 use crate::error::ServiceError;
 use crate::log::{Event, EventType};
 use crate::store::{Change, StoreError, TrustAnchorRecord, WriteSet};
+use crate::verify::Purpose;
+
+/// What a registered anchor is trusted for, and whether revocation status is required under it.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub purposes: Vec<Purpose>,
+    pub revocation_required: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            purposes: Purpose::ALL.to_vec(),
+            revocation_required: true,
+        }
+    }
+}
 
 /// A trusted root, ours (`builtin`) or registered.
 #[derive(Debug, Clone)]
@@ -43,6 +60,7 @@ pub async fn add(
     caller: &Caller,
     label: &str,
     pem: &str,
+    policy: Policy,
 ) -> Result<(Anchor, u64), ServiceError> {
     caller.require_admin()?;
     let label = label.trim();
@@ -82,10 +100,27 @@ pub async fn add(
         not_after: cert.validity().not_after.timestamp(),
         created_at: now.unix_timestamp(),
         der,
+        purposes: policy
+            .purposes
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        revocation_required: policy.revocation_required,
+        disabled: false,
     };
     let event = Event::new(EventType::TrustAnchorAdded, now, record.id.as_str())
         .actor(Some(&caller.key_id))
         .data("label", &record.label)
+        .data("purposes", &record.purposes)
+        .data(
+            "revocation_required",
+            if record.revocation_required {
+                "true"
+            } else {
+                "false"
+            },
+        )
         .data("subject", &record.subject)
         .data("sha256", &record.sha256);
     let indices = ctx
@@ -124,6 +159,9 @@ pub async fn list(ctx: &Context) -> Result<Vec<Anchor>, ServiceError> {
             not_after: root.not_after,
             created_at: root.created_at,
             der: root.der,
+            purposes: "documents,timestamps,licences".into(),
+            revocation_required: true,
+            disabled: false,
         },
         builtin: true,
     }];
@@ -138,4 +176,107 @@ pub async fn list(ctx: &Context) -> Result<Vec<Anchor>, ServiceError> {
             }),
     );
     Ok(out)
+}
+
+impl Anchor {
+    /// The anchor as the verifier uses it.
+    pub fn for_verification(&self) -> crate::verify::Anchor {
+        crate::verify::Anchor {
+            label: self.record.label.clone(),
+            der: self.record.der.clone(),
+            purposes: self
+                .record
+                .purposes
+                .split(',')
+                .filter_map(Purpose::parse)
+                .collect(),
+            revocation_required: self.record.revocation_required,
+        }
+    }
+}
+
+/// The anchors signatures are verified against: every one not disabled.
+pub async fn active(ctx: &Context) -> Result<Vec<crate::verify::Anchor>, ServiceError> {
+    Ok(list(ctx)
+        .await?
+        .iter()
+        .filter(|a| !a.record.disabled)
+        .map(Anchor::for_verification)
+        .collect())
+}
+
+/// Disables (or enables again) a registered anchor (admin, logged). The installation's own
+/// root cannot be disabled.
+pub async fn set_disabled(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    disabled: bool,
+) -> Result<Anchor, ServiceError> {
+    caller.require_admin()?;
+    if id == "root" {
+        return Err(ServiceError::Conflict(
+            "the installation's own root cannot be disabled or deleted".into(),
+        ));
+    }
+    let mut anchor = find(ctx, id).await?;
+    let kind = if disabled {
+        EventType::TrustAnchorDisabled
+    } else {
+        EventType::TrustAnchorEnabled
+    };
+    let event = Event::new(kind, ctx.clock.now(), id)
+        .actor(Some(&caller.key_id))
+        .data("sha256", &anchor.record.sha256);
+    ctx.store
+        .apply(
+            WriteSet::new()
+                .change(Change::SetTrustAnchorDisabled {
+                    id: id.to_owned(),
+                    disabled,
+                })
+                .event(event.to_new_event()),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::NotFound("trust anchor"),
+            e => e.into(),
+        })?;
+    anchor.record.disabled = disabled;
+    Ok(anchor)
+}
+
+/// Deletes a registered anchor (admin, logged).
+pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+    caller.require_admin()?;
+    if id == "root" {
+        return Err(ServiceError::Conflict(
+            "the installation's own root cannot be disabled or deleted".into(),
+        ));
+    }
+    let anchor = find(ctx, id).await?;
+    let event = Event::new(EventType::TrustAnchorDeleted, ctx.clock.now(), id)
+        .actor(Some(&caller.key_id))
+        .data("sha256", &anchor.record.sha256)
+        .data("subject", &anchor.record.subject);
+    ctx.store
+        .apply(
+            WriteSet::new()
+                .change(Change::DeleteTrustAnchor { id: id.to_owned() })
+                .event(event.to_new_event()),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ServiceError::NotFound("trust anchor"),
+            e => e.into(),
+        })?;
+    Ok(())
+}
+
+async fn find(ctx: &Context, id: &str) -> Result<Anchor, ServiceError> {
+    list(ctx)
+        .await?
+        .into_iter()
+        .find(|a| a.record.id == id && !a.builtin)
+        .ok_or(ServiceError::NotFound("trust anchor"))
 }

@@ -37,6 +37,9 @@ pub enum EventType {
     SealAppearanceSet,
     DocumentStamped,
     TrustAnchorAdded,
+    TrustAnchorDisabled,
+    TrustAnchorEnabled,
+    TrustAnchorDeleted,
 }
 
 impl EventType {
@@ -59,6 +62,9 @@ impl EventType {
         EventType::SealAppearanceSet,
         EventType::DocumentStamped,
         EventType::TrustAnchorAdded,
+        EventType::TrustAnchorDisabled,
+        EventType::TrustAnchorEnabled,
+        EventType::TrustAnchorDeleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +87,9 @@ impl EventType {
             EventType::SealAppearanceSet => "seal.appearance_set",
             EventType::DocumentStamped => "document.stamped",
             EventType::TrustAnchorAdded => "trust_anchor.added",
+            EventType::TrustAnchorDisabled => "trust_anchor.disabled",
+            EventType::TrustAnchorEnabled => "trust_anchor.enabled",
+            EventType::TrustAnchorDeleted => "trust_anchor.deleted",
         }
     }
 

@@ -19,6 +19,14 @@ pub enum ChainError {
     Expired(usize),
     #[error("certificate {0} is used as an issuer but is not a CA")]
     NotCa(usize),
+    #[error("certificate {0} is a CA whose path length constraint is exceeded")]
+    PathLength(usize),
+    #[error("certificate {0} is used as an issuer but its key usage lacks keyCertSign")]
+    NoKeyCertSign(usize),
+    #[error("certificate {0}'s issuer name is not the subject of the next certificate")]
+    NameMismatch(usize),
+    #[error("certificate {0} has a critical extension {1} that is not understood")]
+    UnknownCritical(usize, String),
     #[error("the chain does not end at a trusted root")]
     Untrusted,
     #[error("the chain is empty or too long")]
@@ -54,7 +62,11 @@ pub fn verify_chain(
         if !cert.validity().is_valid_at(time) {
             return Err(ChainError::Expired(i));
         }
+        check_critical(cert, i)?;
         if let Some(issuer) = parsed.get(i + 1) {
+            if cert.issuer() != issuer.subject() {
+                return Err(ChainError::NameMismatch(i));
+            }
             check_issuer(issuer, i + 1, i)?;
             cert.verify_signature(Some(issuer.public_key()))
                 .map_err(|_| ChainError::BadSignature(i))?;
@@ -72,17 +84,41 @@ pub fn verify_chain(
         }
         if top.issuer() == root.subject()
             && root.validity().is_valid_at(time)
-            && is_ca(&root)
             && top.verify_signature(Some(root.public_key())).is_ok()
         {
+            // The anchor's own constraints: a CA, keyCertSign, and its path length over the
+            // intermediates of the chain.
+            check_issuer(&root, parsed.len(), top_index)?;
             return Ok(TrustedPath { root: r });
         }
     }
     Err(ChainError::Untrusted)
 }
 
-fn is_ca(cert: &X509Certificate<'_>) -> bool {
-    matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca)
+/// Extensions this validation understands (RFC 5280 §4.2): a critical one outside this list
+/// makes the certificate unusable (§6.1.4 (o)). Name constraints and policy processing are not
+/// implemented, so critical ones are refused too.
+const UNDERSTOOD: &[&str] = &[
+    "2.5.29.19",            // basicConstraints
+    "2.5.29.15",            // keyUsage
+    "2.5.29.37",            // extKeyUsage
+    "2.5.29.17",            // subjectAltName
+    "2.5.29.14",            // subjectKeyIdentifier
+    "2.5.29.35",            // authorityKeyIdentifier
+    "2.5.29.32",            // certificatePolicies (no policy is required of the path)
+    "2.5.29.31",            // cRLDistributionPoints
+    "1.3.6.1.5.5.7.1.1",    // authorityInfoAccess
+    "1.3.6.1.5.5.7.48.1.5", // id-pkix-ocsp-nocheck
+];
+
+fn check_critical(cert: &X509Certificate<'_>, index: usize) -> Result<(), ChainError> {
+    for ext in cert.extensions() {
+        let oid = ext.oid.to_id_string();
+        if ext.critical && !UNDERSTOOD.contains(&oid.as_str()) {
+            return Err(ChainError::UnknownCritical(index, oid));
+        }
+    }
+    Ok(())
 }
 
 /// The issuer must be a CA whose path length allows the certificates below it.
@@ -91,12 +127,18 @@ fn check_issuer(
     index: usize,
     below: usize,
 ) -> Result<(), ChainError> {
+    check_critical(issuer, index)?;
+    match issuer.key_usage() {
+        Ok(Some(ku)) if !ku.value.key_cert_sign() => return Err(ChainError::NoKeyCertSign(index)),
+        Ok(_) => {}
+        Err(_) => return Err(ChainError::Malformed(index)),
+    }
     match issuer.basic_constraints() {
         Ok(Some(bc)) if bc.value.ca => {
             // pathLenConstraint counts the non-self-issued intermediates below this CA.
             if let Some(max) = bc.value.path_len_constraint {
-                if (below as u32) > max {
-                    return Err(ChainError::NotCa(index));
+                if u32::try_from(below).unwrap_or(u32::MAX) > max {
+                    return Err(ChainError::PathLength(index));
                 }
             }
             Ok(())

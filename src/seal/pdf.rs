@@ -549,6 +549,8 @@ fn signature_details(sig: &mut Vec<u8>, request: &SealRequest<'_>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pdf::scan::{precheck, startxref};
+    use crate::pdf::{load_checked, MAX_OBJECTS};
 
     #[test]
     fn precheck_refuses_what_is_not_a_pdf() {

@@ -103,6 +103,11 @@ pub struct TrustAnchorRecord {
     pub not_before: i64,
     pub not_after: i64,
     pub created_at: i64,
+    /// Comma-separated purposes: `documents`, `timestamps`, `licences`.
+    pub purposes: String,
+    /// Whether certificates under it need revocation status for a signature to pass.
+    pub revocation_required: bool,
+    pub disabled: bool,
 }
 
 /// A certificate revocation list issued by a CA (`root` or a department code).
@@ -271,6 +276,15 @@ pub enum Change {
     },
     /// A new trust anchor; `Conflict` when the same certificate is registered already.
     InsertTrustAnchor(TrustAnchorRecord),
+    /// Disable or enable a registered trust anchor; `NotFound` if there is none.
+    SetTrustAnchorDisabled {
+        id: String,
+        disabled: bool,
+    },
+    /// Remove a registered trust anchor; `NotFound` if there is none.
+    DeleteTrustAnchor {
+        id: String,
+    },
     /// A new CRL; `Conflict` when another instance stored that number first.
     InsertCrl(CrlRecord),
     /// Set (or replace) a seal's uploaded PNG appearance.

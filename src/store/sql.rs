@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_trust_anchors.sql"),
         include_str!("../../migrations/postgres/0006_trust_anchors.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_trust_anchor_policy.sql"),
+        include_str!("../../migrations/postgres/0007_trust_anchor_policy.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.
@@ -364,10 +369,31 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
                 return Err(StoreError::NotFound);
             }
         }
+        Change::SetTrustAnchorDisabled { id, disabled } => {
+            let done = sqlx::query("UPDATE trust_anchors SET disabled = $1 WHERE id = $2")
+                .bind(i64::from(*disabled))
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Change::DeleteTrustAnchor { id } => {
+            let done = sqlx::query("DELETE FROM trust_anchors WHERE id = $1")
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
         Change::InsertTrustAnchor(t) => {
             sqlx::query(
-                "INSERT INTO trust_anchors (id, label, der, sha256, subject, not_before, not_after, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO trust_anchors (id, label, der, sha256, subject, not_before, not_after, created_at, \
+                 purposes, revocation_required, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&t.id)
             .bind(&t.label)
@@ -377,6 +403,9 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             .bind(t.not_before)
             .bind(t.not_after)
             .bind(t.created_at)
+            .bind(&t.purposes)
+            .bind(i64::from(t.revocation_required))
+            .bind(i64::from(t.disabled))
             .execute(conn)
             .await
             .map_err(map_err)?;
@@ -833,6 +862,9 @@ impl Repository for SqlStore {
                     not_before: r.try_get("not_before")?,
                     not_after: r.try_get("not_after")?,
                     created_at: r.try_get("created_at")?,
+                    purposes: r.try_get("purposes")?,
+                    revocation_required: r.try_get::<i64, _>("revocation_required")? != 0,
+                    disabled: r.try_get::<i64, _>("disabled")? != 0,
                 })
             })
             .collect::<Result<_, _>>()

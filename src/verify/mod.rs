@@ -10,6 +10,8 @@
 pub mod changes;
 pub mod cms;
 pub mod pdf;
+pub mod revocation;
+pub mod usage;
 
 use std::collections::HashMap;
 
@@ -29,11 +31,54 @@ pub enum Indication {
     TotalFailed,
 }
 
-/// A trusted root and what to call it.
+/// What a trust anchor is trusted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// Signatures and seals on documents.
+    Documents,
+    /// Time-stamps (signature and document time-stamps).
+    Timestamps,
+    /// Licence tokens.
+    Licences,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 3] = [Purpose::Documents, Purpose::Timestamps, Purpose::Licences];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Documents => "documents",
+            Purpose::Timestamps => "timestamps",
+            Purpose::Licences => "licences",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// A trusted root, what to call it, what it is trusted for, and whether the certificates
+/// under it need revocation status for a signature to pass.
 #[derive(Debug, Clone)]
 pub struct Anchor {
     pub label: String,
     pub der: Vec<u8>,
+    pub purposes: Vec<Purpose>,
+    /// When false, a certificate under this anchor with no obtainable status is accepted (a
+    /// closed PKI that publishes no CRL or OCSP); a status that says revoked still counts.
+    pub revocation_required: bool,
+}
+
+impl Anchor {
+    /// An anchor for every purpose that requires revocation status.
+    pub fn new(label: impl Into<String>, der: Vec<u8>) -> Anchor {
+        Anchor {
+            label: label.into(),
+            der,
+            purposes: Purpose::ALL.to_vec(),
+            revocation_required: true,
+        }
+    }
 }
 
 /// What the service's database says about one of its certificates.
@@ -167,9 +212,24 @@ pub fn build_chain(leaf: &[u8], pool: &[Vec<u8>]) -> Vec<Vec<u8>> {
     chain
 }
 
-/// The anchor a chain ends at, validated at `at`.
-fn trusted(chain: &[Vec<u8>], anchors: &[Anchor], at: i64) -> Result<usize, ChainError> {
-    let roots: Vec<Vec<u8>> = anchors.iter().map(|a| a.der.clone()).collect();
+/// The anchor a chain ends at, validated at `at`, among the anchors trusted for `purpose`
+/// (others are replaced by an empty entry so that indices still name `anchors`).
+fn trusted(
+    chain: &[Vec<u8>],
+    anchors: &[Anchor],
+    at: i64,
+    purpose: Purpose,
+) -> Result<usize, ChainError> {
+    let roots: Vec<Vec<u8>> = anchors
+        .iter()
+        .map(|a| {
+            if a.purposes.contains(&purpose) {
+                a.der.clone()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     // A chain that reaches the anchor itself ends one short of it.
     let trimmed: Vec<Vec<u8>> = chain
         .iter()
@@ -178,94 +238,6 @@ fn trusted(chain: &[Vec<u8>], anchors: &[Anchor], at: i64) -> Result<usize, Chai
         .collect();
     let path = if trimmed.is_empty() { chain } else { &trimmed };
     verify_chain(path, &roots, at).map(|p| p.root)
-}
-
-/// Revocation status of a certificate from the document's DSS: OCSP answers (signed by the
-/// issuer or its delegated responder), then CRLs (signed by the issuer).
-fn dss_status(
-    cert: &[u8],
-    issuer: Option<&[u8]>,
-    analysis: &pdf::Analysis,
-) -> Option<(&'static str, KnownStatus)> {
-    use der::Decode;
-    let (_, c) = X509Certificate::from_der(cert).ok()?;
-    let issuer = issuer?;
-    let (_, i) = X509Certificate::from_der(issuer).ok()?;
-    for der in &analysis.dss_ocsps {
-        let Ok(r) = x509_ocsp::OcspResponse::from_der(der) else {
-            continue;
-        };
-        let Some(bytes) = r.response_bytes else {
-            continue;
-        };
-        let Ok(basic) = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()) else {
-            continue;
-        };
-        // The responder: the issuer itself, or a certificate the issuer signed.
-        let responder = basic
-            .certs
-            .as_ref()
-            .and_then(|cs| cs.first())
-            .and_then(|c| der::Encode::to_der(c).ok())
-            .filter(|r| issued_by(r, issuer))
-            .unwrap_or_else(|| issuer.to_vec());
-        let Ok(tbs) = der::Encode::to_der(&basic.tbs_response_data) else {
-            continue;
-        };
-        if !cms::verify_signature(
-            &responder,
-            &basic.signature_algorithm.oid,
-            None,
-            &tbs,
-            basic.signature.raw_bytes(),
-        ) {
-            continue;
-        }
-        for single in &basic.tbs_response_data.responses {
-            if single.cert_id.serial_number.as_bytes() != c.raw_serial() {
-                continue;
-            }
-            let status = match &single.cert_status {
-                x509_ocsp::CertStatus::Good(_) => KnownStatus {
-                    revoked_at: None,
-                    reason: None,
-                    invalidity_date: None,
-                },
-                x509_ocsp::CertStatus::Revoked(info) => KnownStatus {
-                    revoked_at: i64::try_from(info.revocation_time.0.to_unix_duration().as_secs())
-                        .ok(),
-                    reason: info.revocation_reason.map(|r| format!("{r:?}")),
-                    invalidity_date: None,
-                },
-                x509_ocsp::CertStatus::Unknown(_) => continue,
-            };
-            return Some(("dss-ocsp", status));
-        }
-    }
-    for der in &analysis.dss_crls {
-        let Ok((_, crl)) = x509_parser::parse_x509_crl(der) else {
-            continue;
-        };
-        if crl.issuer() != i.subject() || crl.verify_signature(i.public_key()).is_err() {
-            continue;
-        }
-        let entry = crl
-            .iter_revoked_certificates()
-            .find(|r| r.raw_serial() == c.raw_serial());
-        return Some((
-            "dss-crl",
-            KnownStatus {
-                revoked_at: entry.map(|e| e.revocation_date.timestamp()),
-                reason: entry
-                    .and_then(|e| e.reason_code())
-                    .map(|(_, r)| r.to_string()),
-                invalidity_date: entry
-                    .and_then(|e| e.invalidity_date())
-                    .map(|(_, t)| t.timestamp()),
-            },
-        ));
-    }
-    None
 }
 
 /// Serials (lower-case hex) of every certificate the signatures' chains use: what the caller
@@ -301,8 +273,158 @@ fn full_pool(s: &pdf::Found, analysis: &pdf::Analysis, pool: &[Vec<u8>]) -> Vec<
     all
 }
 
+/// Why a time-stamp proves nothing, or `None` when it is a trusted proof of existence: it
+/// verifies, its imprint matches, its TSA is a TSA (critical id-kp-timeStamping), chains to an
+/// anchor trusted for time-stamps at its time, and is not revoked before it.
+fn timestamp_problem(
+    t: &cms::TokenCheck,
+    anchors: &[Anchor],
+    pool: &[Vec<u8>],
+    analysis: &pdf::Analysis,
+    known: &HashMap<String, KnownStatus>,
+) -> Option<String> {
+    if !t.signature_ok {
+        return Some("its signature does not verify".into());
+    }
+    if !t.imprint_ok {
+        return Some("its message imprint does not match what it claims to time-stamp".into());
+    }
+    let Some(tsa) = &t.tsa else {
+        return Some("its TSA certificate is not in the token".into());
+    };
+    if let Some(p) = usage::problem(tsa, usage::Usage::TimeStamping) {
+        return Some(p);
+    }
+    let chain = build_chain(tsa, pool);
+    let anchor = match trusted(&chain, anchors, t.time, Purpose::Timestamps) {
+        Ok(a) => a,
+        Err(e) => {
+            return Some(format!(
+                "its TSA does not chain to an anchor trusted for time-stamps ({e})"
+            ))
+        }
+    };
+    let required = anchors.get(anchor).is_none_or(|a| a.revocation_required);
+    match chain_revocation(&chain, anchors, analysis, known, t.time) {
+        (_, Some(Revoked { at, .. })) if at <= t.time => {
+            Some("its TSA certificate was revoked before the time it claims".into())
+        }
+        (unknown, _) if required && !unknown.is_empty() => Some(format!(
+            "the revocation status of its TSA certificate is unknown ({})",
+            unknown.join(", ")
+        )),
+        _ => None,
+    }
+}
+
+/// A revocation found in a chain: when, and whether it is the signer's (index 0).
+struct Revoked {
+    at: i64,
+    leaf: bool,
+}
+
+/// Revocation of every certificate of `chain` below the anchor at time `t`: the views, the
+/// subjects whose status is unknown, and the earliest effective revocation.
+fn chain_revocation(
+    chain: &[Vec<u8>],
+    anchors: &[Anchor],
+    analysis: &pdf::Analysis,
+    known: &HashMap<String, KnownStatus>,
+    t: i64,
+) -> (Vec<String>, Option<Revoked>) {
+    let (views, unknown, revoked) = revocation_views(chain, anchors, analysis, known, t);
+    let _ = views;
+    (unknown, revoked)
+}
+
+fn revocation_views(
+    chain: &[Vec<u8>],
+    anchors: &[Anchor],
+    analysis: &pdf::Analysis,
+    known: &HashMap<String, KnownStatus>,
+    t: i64,
+) -> (Vec<RevocationView>, Vec<String>, Option<Revoked>) {
+    let roots: Vec<&Vec<u8>> = anchors.iter().map(|a| &a.der).collect();
+    let mut views = Vec::new();
+    let mut unknown = Vec::new();
+    let mut revoked: Option<Revoked> = None;
+    for (i, cert) in chain.iter().enumerate() {
+        if roots.contains(&cert) {
+            continue;
+        }
+        let Ok((_, x)) = X509Certificate::from_der(cert) else {
+            continue;
+        };
+        let serial = hex::encode(x.raw_serial());
+        let issuer = chain.get(i + 1).map(Vec::as_slice).or_else(|| {
+            anchors
+                .iter()
+                .find(|a| issued_by(cert, &a.der))
+                .map(|a| a.der.as_slice())
+        });
+        let subject = x.subject().to_string();
+        let found = match known.get(&serial) {
+            Some(k) => revocation::Found::Status("database", k.clone()),
+            None => revocation::from_dss(cert, issuer, &analysis.dss_ocsps, &analysis.dss_crls, t),
+        };
+        let (source, status) = match found {
+            revocation::Found::Status(src, k) => (src, k),
+            revocation::Found::Stale | revocation::Found::None => {
+                views.push(RevocationView {
+                    subject: subject.clone(),
+                    at_signing_time: "unknown",
+                    now: "unknown",
+                    source: if matches!(found, revocation::Found::Stale) {
+                        "stale"
+                    } else {
+                        "none"
+                    },
+                    revoked_at: None,
+                    reason: None,
+                });
+                unknown.push(subject);
+                continue;
+            }
+        };
+        views.push(RevocationView {
+            subject,
+            at_signing_time: match status.revoked_at {
+                Some(r) if r <= t => "revoked",
+                _ => "good",
+            },
+            now: if status.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "good"
+            },
+            source,
+            revoked_at: status.revoked_at.map(rfc3339),
+            reason: status.reason.clone(),
+        });
+        if let Some(at) = status.revoked_at {
+            let effective = status.invalidity_date.map_or(at, |d| d.min(at));
+            if revoked.as_ref().is_none_or(|r| effective < r.at) {
+                revoked = Some(Revoked {
+                    at: effective,
+                    leaf: i == 0,
+                });
+            }
+        }
+    }
+    (views, unknown, revoked)
+}
+
+fn chain_verdict(e: &ChainError) -> &'static str {
+    match e {
+        ChainError::Untrusted | ChainError::BadSignature(_) | ChainError::Length => {
+            "NO_CERTIFICATE_CHAIN_FOUND"
+        }
+        ChainError::Expired(_) => "OUT_OF_BOUNDS_NO_POE",
+        _ => "CHAIN_CONSTRAINTS_FAILURE",
+    }
+}
+
 /// The indication of one signature, with the report's revocation views and notes.
-#[allow(clippy::too_many_arguments)]
 fn judge(
     s: &pdf::Found,
     analysis: &pdf::Analysis,
@@ -313,17 +435,25 @@ fn judge(
 ) -> SignatureReport {
     let mut notes = Vec::new();
     let check = &s.check;
+    let doc_ts = s.kind == "document-timestamp";
     let ts = check.timestamp.as_deref();
     let pool = full_pool(s, analysis, pool);
-    // A time-stamp counts as proof of existence when it checks out and its TSA is trusted.
-    let ts_trusted = ts.filter(|t| {
-        t.imprint_ok
-            && t.signature_ok
-            && t.tsa
-                .as_ref()
-                .is_some_and(|tsa| trusted(&build_chain(tsa, &pool), anchors, now).is_ok())
-    });
-    let poe = ts_trusted.map(|t| t.time);
+    // A signature time-stamp counts as proof of existence only when it is trustworthy.
+    let ts_problem = if doc_ts {
+        None
+    } else {
+        ts.and_then(|t| timestamp_problem(t, anchors, &pool, analysis, known))
+    };
+    let poe = if doc_ts {
+        None
+    } else {
+        ts.filter(|_| ts_problem.is_none()).map(|t| t.time)
+    };
+    if let Some(p) = &ts_problem {
+        notes.push(format!(
+            "the signature time-stamp is ignored and proves nothing: {p}"
+        ));
+    }
     let chain = check
         .signer
         .as_ref()
@@ -344,7 +474,8 @@ fn judge(
             .and_then(|c| attribute(c, "2.5.4.97")),
         signing_time: s.claimed_time.clone(),
         timestamp_time: ts.map(|t| rfc3339(t.time)),
-        timestamp_ok: ts.map(|t| t.imprint_ok && t.signature_ok),
+        timestamp_ok: ts
+            .map(|t| t.imprint_ok && t.signature_ok && (doc_ts || ts_problem.is_none())),
         digest_ok: check.digest_ok,
         signature_ok: check.signature_ok,
         covers_whole_document: s.whole_document,
@@ -368,127 +499,135 @@ fn judge(
         }
         if let Some(problem) = &check.problem {
             notes.push(problem.clone());
-            if check.signer.is_none() && !check.digest_ok {
+            if check.signer.is_none() || !check.digest_ok {
                 break 'judge verdict(Indication::TotalFailed, "FORMAT_FAILURE");
             }
         }
         if !check.digest_ok {
+            notes.push(if doc_ts {
+                "the document time-stamp's imprint does not match the signed bytes".into()
+            } else {
+                "the signed bytes do not match the signature's message digest".into()
+            });
             break 'judge verdict(Indication::TotalFailed, "HASH_FAILURE");
         }
         if check.signer.is_none() {
             break 'judge verdict(Indication::Indeterminate, "NO_SIGNING_CERTIFICATE_FOUND");
         }
         if !check.signature_ok {
+            notes.push("the signature value does not verify with the signer's key".into());
             break 'judge verdict(Indication::TotalFailed, "SIG_CRYPTO_FAILURE");
         }
         if s.modifications == changes::Modifications::Disallowed {
             notes.extend(s.modification_notes.iter().cloned());
             break 'judge verdict(Indication::TotalFailed, "SIG_CONSTRAINTS_FAILURE");
         }
-        if let Some(t) = ts {
+        if let Some(t) = ts.filter(|_| !doc_ts) {
             if !(t.imprint_ok && t.signature_ok) {
-                notes.push("the signature time-stamp does not verify".into());
                 break 'judge verdict(Indication::TotalFailed, "TIMESTAMP_ORDER_FAILURE");
             }
         }
+        let (purpose, role) = if doc_ts {
+            (Purpose::Timestamps, usage::Usage::TimeStamping)
+        } else {
+            (Purpose::Documents, usage::Usage::Signer)
+        };
+        if let Some(p) = usage::problem(&chain[0], role) {
+            notes.push(p);
+            break 'judge verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
+        }
         // The chain, now; if it has expired since, at the time-stamp.
-        let anchor = match trusted(&chain, anchors, now) {
+        let at = if doc_ts {
+            ts.map_or(now, |t| t.time)
+        } else {
+            now
+        };
+        let anchor = match trusted(&chain, anchors, at, purpose) {
             Ok(a) => a,
-            Err(ChainError::Expired(_)) => match poe.map(|t| trusted(&chain, anchors, t)) {
-                Some(Ok(a)) => {
-                    notes.push(
-                        "a certificate has expired since; it was valid at the time-stamp".into(),
-                    );
-                    a
+            Err(ChainError::Expired(i)) => {
+                match poe.map(|t| trusted(&chain, anchors, t, purpose)) {
+                    Some(Ok(a)) => {
+                        notes.push(
+                            "a certificate has expired since; it was valid at the time-stamp"
+                                .into(),
+                        );
+                        a
+                    }
+                    _ => {
+                        notes.push(format!(
+                        "certificate {i} of the chain is not valid now and no trusted time-stamp proves the signature existed while it was"
+                    ));
+                        break 'judge verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE");
+                    }
                 }
-                _ => break 'judge verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE"),
-            },
-            Err(_) => {
-                break 'judge verdict(Indication::Indeterminate, "NO_CERTIFICATE_CHAIN_FOUND")
+            }
+            Err(e) => {
+                notes.push(format!("the certificate chain is not acceptable: {e}"));
+                break 'judge verdict(Indication::Indeterminate, chain_verdict(&e));
             }
         };
         report.trust_anchor = anchors.get(anchor).map(|a| a.label.clone());
-        // Revocation of each certificate of the chain below the anchor.
-        let signing_time = poe.unwrap_or(now);
-        let roots: Vec<&Vec<u8>> = anchors.iter().map(|a| &a.der).collect();
-        let mut worst: Option<(Indication, &'static str)> = None;
-        for (i, cert) in chain.iter().enumerate() {
-            if roots.contains(&cert) {
-                continue;
-            }
-            let Ok((_, x)) = X509Certificate::from_der(cert) else {
-                continue;
+        let required = anchors.get(anchor).is_none_or(|a| a.revocation_required);
+        // Revocation of each certificate of the chain below the anchor, at the best signature
+        // time.
+        let signing_time = if doc_ts { at } else { poe.unwrap_or(now) };
+        let (views, unknown, revoked) =
+            revocation_views(&chain, anchors, analysis, known, signing_time);
+        report.revocation = views;
+        if let Some(r) = revoked {
+            let who = if r.leaf {
+                "the signer's certificate"
+            } else {
+                "a CA certificate of the chain"
             };
-            let serial = hex::encode(x.raw_serial());
-            let issuer = chain.get(i + 1).map(Vec::as_slice).or_else(|| {
-                anchors
-                    .iter()
-                    .find(|a| issued_by(cert, &a.der))
-                    .map(|a| a.der.as_slice())
-            });
-            let (source, status) = match known.get(&serial) {
-                Some(k) => ("database", Some(k.clone())),
-                None => match dss_status(cert, issuer, analysis) {
-                    Some((src, k)) => (src, Some(k)),
-                    None => ("none", None),
-                },
-            };
-            let subject = x.subject().to_string();
-            let Some(status) = status else {
-                report.revocation.push(RevocationView {
-                    subject,
-                    at_signing_time: "unknown",
-                    now: "unknown",
-                    source,
-                    revoked_at: None,
-                    reason: None,
-                });
-                continue;
-            };
-            let revoked_at = status.revoked_at;
-            report.revocation.push(RevocationView {
-                subject,
-                at_signing_time: match revoked_at {
-                    Some(t) if t <= signing_time => "revoked",
-                    _ => "good",
-                },
-                now: if revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "good"
-                },
-                source,
-                revoked_at: revoked_at.map(rfc3339),
-                reason: status.reason.clone(),
-            });
-            let Some(at) = revoked_at else { continue };
-            // Compromised before the proof of existence, or revoked with none: the signature
-            // cannot stand. Revoked after a trusted time-stamp: it stands, and says so.
-            let effective = status.invalidity_date.map_or(at, |d| d.min(at));
-            let outcome = match poe {
-                Some(t) if t < effective => {
+            match poe {
+                Some(t) if t < r.at => {
                     notes.push(format!(
-                        "{} was revoked after the signature's time-stamp",
-                        if i == 0 {
-                            "the signer's certificate"
-                        } else {
-                            "a CA certificate"
-                        }
+                        "{who} was revoked after the signature's time-stamp"
                     ));
-                    None
                 }
-                Some(_) => Some((Indication::TotalFailed, "REVOKED")),
-                None if i == 0 => Some((Indication::Indeterminate, "REVOKED_NO_POE")),
-                None => Some((Indication::Indeterminate, "REVOKED_CA_NO_POE")),
-            };
-            if let Some(o) = outcome {
-                if worst.is_none_or(|w| o.0 > w.0) {
-                    worst = Some(o);
+                Some(_) => {
+                    notes.push(format!(
+                        "{who} was revoked before the signature's time-stamp"
+                    ));
+                    break 'judge verdict(Indication::TotalFailed, "REVOKED");
+                }
+                None => {
+                    notes.push(format!(
+                        "{who} is revoked and no trusted time-stamp proves the signature was made before"
+                    ));
+                    break 'judge verdict(
+                        Indication::Indeterminate,
+                        if r.leaf {
+                            "REVOKED_NO_POE"
+                        } else {
+                            "REVOKED_CA_NO_POE"
+                        },
+                    );
                 }
             }
         }
-        if let Some((i, sub)) = worst {
-            break 'judge (i, Some(sub));
+        if !unknown.is_empty() {
+            if required {
+                let stale = report.revocation.iter().any(|v| v.source == "stale");
+                notes.push(format!(
+                    "no {}revocation status could be had for: {}",
+                    if stale { "fresh " } else { "" },
+                    unknown.join("; ")
+                ));
+                break 'judge verdict(
+                    Indication::Indeterminate,
+                    if stale {
+                        "REVOCATION_OUT_OF_BOUNDS_NO_POE"
+                    } else {
+                        "TRY_LATER"
+                    },
+                );
+            }
+            notes.push(
+                "no revocation status for some certificates; the trust anchor does not require it"
+                    .into(),
+            );
         }
         (Indication::TotalPassed, None)
     };
@@ -516,6 +655,20 @@ pub fn report(
         .iter()
         .max_by_key(|s| s.indication)
         .map(|s| (s.indication, s.sub_indication));
+    // Document time-stamps are time-stamps, not signatures: a document that has nothing else
+    // is not signed by anybody.
+    let signed = signatures.iter().any(|s| s.kind != "document-timestamp");
+    if !signed && !signatures.is_empty() {
+        return Report {
+            indication: Indication::Indeterminate,
+            sub_indication: Some("NO_SIGNATURE_FOUND"),
+            detail: format!(
+                "the document has no signature, only {} document time-stamp(s): a time-stamp proves when, not who",
+                signatures.len()
+            ),
+            signatures,
+        };
+    }
     match worst {
         None => Report {
             indication: Indication::Indeterminate,
@@ -552,14 +705,7 @@ pub async fn verify_upload(
     .await
     .map_err(|_| ServiceError::Join)?
     .map_err(ServiceError::from)?;
-    let anchors: Vec<Anchor> = crate::admin::trust_anchors::list(ctx)
-        .await?
-        .into_iter()
-        .map(|a| Anchor {
-            label: a.record.label,
-            der: a.record.der,
-        })
-        .collect();
+    let anchors: Vec<Anchor> = crate::admin::trust_anchors::active(ctx).await?;
     let mut pool = vec![ctx.pki.root().await?.der, ctx.tsa.certificate().to_vec()];
     for ca in ctx
         .store

@@ -372,6 +372,24 @@ async fn authorisation_matrix(app: TestApp) {
             body: Some(json!({"label": "x", "pem": "not a certificate"})),
             expect: [401, 401, 422, 403, 403, 403],
         },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/trust-anchors/ta_0000000000000000/disable".into(),
+            body: None,
+            expect: [401, 401, 404, 403, 403, 403],
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/trust-anchors/ta_0000000000000000/enable".into(),
+            body: None,
+            expect: [401, 401, 404, 403, 403, 403],
+        },
+        Case {
+            method: Method::DELETE,
+            path: "/api/v1/trust-anchors/ta_0000000000000000".into(),
+            body: None,
+            expect: [401, 401, 404, 403, 403, 403],
+        },
         // Revocations last: they change what later requests would see.
         Case {
             method: Method::POST,

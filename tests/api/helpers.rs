@@ -156,6 +156,14 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn post_json(
         &self,
         path: &str,

@@ -342,12 +342,74 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["builtin"], true);
 
+    // The other system publishes no revocation data: with the default policy the signature
+    // cannot be confirmed.
+    let r = verify(&app, &pdf).await;
+    assert_eq!(r["indication"], "INDETERMINATE", "{r}");
+    assert_eq!(r["sub_indication"], "TRY_LATER", "{r}");
+    // Registered as needing no revocation data (a closed PKI), it passes.
+    let id = items[1]["id"].as_str().unwrap().to_owned();
+    let resp = app
+        .delete(
+            &format!("/api/v1/trust-anchors/{id}"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let resp = app
+        .post_json(
+            "/api/v1/trust-anchors",
+            Some(&app.admin_token),
+            &json!({"label": "其他系统根证书", "pem": pem, "revocation_required": false,
+                    "purposes": ["documents"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let anchor: Value = resp.json().await.unwrap();
+    assert_eq!(anchor["revocation_required"], false);
     let r = verify(&app, &pdf).await;
     assert_eq!(r["indication"], "TOTAL-PASSED", "{r}");
     assert_eq!(r["signatures"][0]["trust_anchor"], "其他系统根证书");
     assert_eq!(r["signatures"][0]["signer_organisation"], "Other Bureau");
     // Nothing says whether it is revoked: reported as unknown, not held against it.
     assert_eq!(r["signatures"][0]["revocation"][0]["now"], "unknown");
+    // Disabled, it is listed but not trusted; enabled again, trusted.
+    let aid = anchor["id"].as_str().unwrap();
+    let resp = app
+        .post_json(
+            &format!("/api/v1/trust-anchors/{aid}/disable"),
+            Some(&app.admin_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let r = verify(&app, &pdf).await;
+    assert_eq!(r["sub_indication"], "NO_CERTIFICATE_CHAIN_FOUND", "{r}");
+    let resp = app
+        .post_json(
+            &format!("/api/v1/trust-anchors/{aid}/enable"),
+            Some(&app.admin_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(verify(&app, &pdf).await["indication"], "TOTAL-PASSED");
+    // Operators may not change anchors; every change is in the log.
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let log = app
+        .get("/api/v1/log/entries?start=0", Some(&auditor))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for event in [
+        "trust_anchor.added",
+        "trust_anchor.deleted",
+        "trust_anchor.disabled",
+        "trust_anchor.enabled",
+    ] {
+        assert!(log.contains(event), "{event} missing from {log}");
+    }
 
     // Not a PDF, the wrong type, too large.
     let resp = app
