@@ -7,7 +7,7 @@ use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Decode, Encode, Reader, SliceReader};
+use der::{Decode, Encode, Reader, SliceReader, Tagged};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 const OID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
@@ -16,6 +16,43 @@ const OID_SHA512: &str = "2.16.840.1.101.3.4.2.3";
 const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
 const OID_TIMESTAMP_TOKEN: &str = "1.2.840.113549.1.9.16.2.14";
 const OID_TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
+const OID_DATA: &str = "1.2.840.113549.1.7.1";
+const OID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
+const OID_SIGNING_CERTIFICATE: &str = "1.2.840.113549.1.9.16.2.12";
+const OID_SIGNING_CERTIFICATE_V2: &str = "1.2.840.113549.1.9.16.2.47";
+const OID_SHA1: &str = "1.3.14.3.2.26";
+
+/// ESSCertIDv2 (RFC 5035): the hash of the signer's certificate, SHA-256 unless stated.
+#[derive(Clone, Debug, der::Sequence)]
+struct EssCertIdV2 {
+    #[asn1(optional = "true")]
+    hash_algorithm: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<der::Any>,
+}
+
+#[derive(Clone, Debug, der::Sequence)]
+struct SigningCertificateV2 {
+    certs: Vec<EssCertIdV2>,
+    #[asn1(optional = "true")]
+    policies: Option<der::Any>,
+}
+
+/// ESSCertID (RFC 2634): the SHA-1 hash of the signer's certificate.
+#[derive(Clone, Debug, der::Sequence)]
+struct EssCertId {
+    cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    issuer_serial: Option<der::Any>,
+}
+
+#[derive(Clone, Debug, der::Sequence)]
+struct SigningCertificate {
+    certs: Vec<EssCertId>,
+    #[asn1(optional = "true")]
+    policies: Option<der::Any>,
+}
 
 /// A digest algorithm the verifier supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +111,8 @@ pub struct TokenCheck {
     pub signature_ok: bool,
     pub tsa: Option<Vec<u8>>,
     pub certs: Vec<Vec<u8>>,
+    /// What is wrong with the token's signer, if anything.
+    pub problem: Option<String>,
 }
 
 fn parse_signed_data(der: &[u8]) -> Result<SignedData, String> {
@@ -202,6 +241,7 @@ fn check_signer(
     info: &SignerInfo,
     certs: &[Vec<u8>],
     expected: &dyn Fn(Digest) -> Vec<u8>,
+    content_type: &str,
 ) -> SignerCheck {
     let mut out = SignerCheck {
         certs: certs.to_vec(),
@@ -226,6 +266,25 @@ fn check_signer(
         .and_then(|a| a.values.iter().next())
         .and_then(|v| v.decode_as::<OctetString>().ok())
         .is_some_and(|d| d.as_bytes() == wanted.as_slice());
+    // The signed content type must be what is signed (RFC 5652 §11.1), and an ESS
+    // signing-certificate attribute must name the certificate that verifies (RFC 5035).
+    let signed_type = attrs
+        .iter()
+        .find(|a| a.oid.to_string() == OID_CONTENT_TYPE)
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.decode_as::<ObjectIdentifier>().ok());
+    if signed_type.map(|t| t.to_string()).as_deref() != Some(content_type) {
+        out.problem = Some(
+            "the signed content-type attribute is missing or does not name what is signed".into(),
+        );
+        return out;
+    }
+    if let Some(cert) = &out.signer {
+        if let Some(problem) = ess_problem(attrs, cert) {
+            out.problem = Some(problem);
+            return out;
+        }
+    }
     if let (Some(cert), Ok(message)) = (&out.signer, attrs.to_der()) {
         out.signature_ok = verify_signature(
             cert,
@@ -258,7 +317,13 @@ pub fn check_detached(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Sign
             ..Default::default()
         };
     };
-    let mut out = check_signer(info, &certs, digest_of);
+    if sd.encap_content_info.econtent_type.to_string() != OID_DATA {
+        return SignerCheck {
+            problem: Some("a detached PDF signature must sign id-data content".into()),
+            ..Default::default()
+        };
+    }
+    let mut out = check_signer(info, &certs, digest_of, OID_DATA);
     if let Some(attr) = attribute(&info.unsigned_attrs, OID_TIMESTAMP_TOKEN) {
         if let Some(token) = attr.values.iter().next().and_then(|v| v.to_der().ok()) {
             let signature = info.signature.as_bytes().to_vec();
@@ -277,17 +342,138 @@ pub fn check_token(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Option<
     }
     let econtent = sd.encap_content_info.econtent.as_ref()?;
     let tst_der = econtent.value().to_vec();
-    let tst = x509_tsp::TstInfo::from_der(&tst_der).ok()?;
+    let (imprint, time) = tst_fields(&tst_der)?;
     let certs = certificates(&sd);
     let info = sd.signer_infos.0.iter().next()?;
-    let check = check_signer(info, &certs, &|d| d.of(&tst_der));
-    let imprint_ok = Digest::from_oid(&tst.message_imprint.hash_algorithm.oid)
-        .is_some_and(|d| tst.message_imprint.hashed_message.as_bytes() == digest_of(d).as_slice());
+    let check = check_signer(info, &certs, &|d| d.of(&tst_der), OID_TST_INFO);
+    let imprint_ok = Digest::from_oid(&imprint.hash_algorithm.oid)
+        .is_some_and(|d| imprint.hashed_message.as_bytes() == digest_of(d).as_slice());
     Some(TokenCheck {
-        time: i64::try_from(tst.gen_time.to_unix_duration().as_secs()).unwrap_or_default(),
+        time,
         imprint_ok,
-        signature_ok: check.digest_ok && check.signature_ok,
+        signature_ok: check.digest_ok && check.signature_ok && check.problem.is_none(),
         tsa: check.signer,
         certs,
+        problem: check.problem,
     })
+}
+
+/// Why the ESS signing-certificate(-v2) attribute does not name `cert`, if it is present.
+fn ess_problem(attrs: &x509_cert::attr::Attributes, cert: &[u8]) -> Option<String> {
+    let value = |oid: &str| {
+        attrs
+            .iter()
+            .find(|a| a.oid.to_string() == oid)
+            .and_then(|a| a.values.iter().next())
+            .and_then(|v| v.to_der().ok())
+    };
+    if let Some(der) = value(OID_SIGNING_CERTIFICATE_V2) {
+        let Ok(sc) = SigningCertificateV2::from_der(&der) else {
+            return Some("the signing-certificate-v2 attribute cannot be read".into());
+        };
+        let first = sc.certs.first()?;
+        let alg = first
+            .hash_algorithm
+            .as_ref()
+            .map_or_else(|| OID_SHA256.to_owned(), |a| a.oid.to_string());
+        let Some(digest) = Digest::from_oid(&alg.parse().ok()?) else {
+            return Some(format!(
+                "the signing-certificate-v2 hash algorithm {alg} is not supported"
+            ));
+        };
+        if first.cert_hash.as_bytes() != digest.of(cert).as_slice() {
+            return Some(
+                "the signing-certificate-v2 attribute names another certificate than the signer's"
+                    .into(),
+            );
+        }
+        return None;
+    }
+    if let Some(der) = value(OID_SIGNING_CERTIFICATE) {
+        let Ok(sc) = SigningCertificate::from_der(&der) else {
+            return Some("the signing-certificate attribute cannot be read".into());
+        };
+        let first = sc.certs.first()?;
+        let _ = OID_SHA1;
+        let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert);
+        if first.cert_hash.as_bytes() != sha1.as_ref() {
+            return Some(
+                "the signing-certificate attribute names another certificate than the signer's"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// The message imprint and time of an RFC 3161 TSTInfo. Read field by field by hand because
+/// the `der` crate's GeneralizedTime refuses fractional seconds, which RFC 3161 §2.4.2 allows
+/// (and openssl and pyHanko accept); the fraction is dropped (the time is kept to the second).
+fn tst_fields(tst: &[u8]) -> Option<(x509_tsp::MessageImprint, i64)> {
+    let mut outer = SliceReader::new(tst).ok()?;
+    let header = der::Header::decode(&mut outer).ok()?;
+    if header.tag != der::Tag::Sequence {
+        return None;
+    }
+    let body = outer.read_slice(header.length).ok()?;
+    let mut r = SliceReader::new(body).ok()?;
+    let version = der::asn1::Any::decode(&mut r).ok()?;
+    if version.tag() != der::Tag::Integer || version.value() != [1] {
+        return None;
+    }
+    let _policy = ObjectIdentifier::decode(&mut r).ok()?;
+    let imprint = x509_tsp::MessageImprint::decode(&mut r).ok()?;
+    let serial = der::asn1::Any::decode(&mut r).ok()?;
+    if serial.tag() != der::Tag::Integer {
+        return None;
+    }
+    let time = der::asn1::Any::decode(&mut r).ok()?;
+    if time.tag() != der::Tag::GeneralizedTime {
+        return None;
+    }
+    Some((imprint, generalized_time(time.value())?))
+}
+
+/// `YYYYMMDDHHMMSS[.f+]Z` as unix seconds.
+fn generalized_time(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let text = text.strip_suffix('Z')?;
+    let (whole, fraction) = match text.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (text, None),
+    };
+    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Some(f) = fraction {
+        // DER: at least one digit, no trailing zero.
+        if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) || f.ends_with('0') {
+            return None;
+        }
+    }
+    let n = |a: usize, b: usize| whole.get(a..b)?.parse::<u8>().ok();
+    let year: i32 = whole.get(0..4)?.parse().ok()?;
+    let month = time::Month::try_from(n(4, 6)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, n(6, 8)?).ok()?;
+    let t = time::Time::from_hms(n(8, 10)?, n(10, 12)?, n(12, 14)?).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generalized_time;
+
+    #[test]
+    fn generalized_time_with_and_without_fractions() {
+        assert_eq!(generalized_time(b"20260101000000Z"), Some(1_767_225_600));
+        assert_eq!(generalized_time(b"20260101000000.25Z"), Some(1_767_225_600));
+        assert_eq!(generalized_time(b"20260101000000.Z"), None);
+        assert_eq!(generalized_time(b"20260101000000.50Z"), None);
+        assert_eq!(generalized_time(b"20260101000000"), None);
+        assert_eq!(generalized_time(b"20261301000000Z"), None);
+    }
 }

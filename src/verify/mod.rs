@@ -283,6 +283,9 @@ fn timestamp_problem(
     analysis: &pdf::Analysis,
     known: &HashMap<String, KnownStatus>,
 ) -> Option<String> {
+    if let Some(p) = &t.problem {
+        return Some(p.clone());
+    }
     if !t.signature_ok {
         return Some("its signature does not verify".into());
     }

@@ -450,8 +450,8 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
                     signature_ok: token.signature_ok,
                     signer: token.tsa.clone(),
                     certs: token.certs.clone(),
+                    problem: token.problem.clone(),
                     timestamp: Some(Box::new(token)),
-                    problem: None,
                 },
                 None => SignerCheck {
                     problem: Some("the document time-stamp is not an RFC 3161 token".into()),
