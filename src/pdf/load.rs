@@ -2,7 +2,7 @@
 
 use lopdf::{Document, Object, ObjectId};
 
-use super::scan::{precheck, startxref};
+use super::scan::{precheck_within, startxref, Budget};
 use super::{malformed, too_many_objects, PdfError, PdfLimits, MAX_DECOMPRESSED};
 
 /// Load filter: the sealer never reads stream data other than object streams (which lopdf
@@ -29,13 +29,32 @@ pub fn load_checked(
     load_with_startxref(bytes, keep_streams, limits).map(|(doc, _)| doc)
 }
 
+/// [`load_checked`] drawing on `budget`, the decompression budget of the whole document (a
+/// verifier loads each revision of one file against the same budget).
+pub fn load_within(
+    bytes: &[u8],
+    limits: &PdfLimits,
+    budget: &Budget,
+) -> Result<Document, PdfError> {
+    load_inner(bytes, true, limits, budget).map(|(doc, _)| doc)
+}
+
 /// [`load_checked`], also giving the `startxref` offset (what the next update's /Prev names).
 pub fn load_with_startxref(
     bytes: &[u8],
     keep_streams: bool,
     limits: &PdfLimits,
 ) -> Result<(Document, usize), PdfError> {
-    precheck(bytes)?;
+    load_inner(bytes, keep_streams, limits, &Budget::default())
+}
+
+fn load_inner(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+    budget: &Budget,
+) -> Result<(Document, usize), PdfError> {
+    precheck_within(bytes, budget)?;
     let offset = startxref(bytes, limits.max_objects)?;
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_DECOMPRESSED),

@@ -180,3 +180,18 @@ pub fn empty_signature_fields(doc: &Document, catalog: &Dictionary) -> Vec<(Obje
     }
     out
 }
+
+/// Offsets of the streams whose declared `/Length` does not end at `endstream` (see
+/// [`super::scan::length_mismatches`]), resolving indirect lengths in `doc`.
+pub fn bad_stream_lengths(bytes: &[u8], doc: &Document) -> Vec<usize> {
+    use super::scan::StreamLength;
+    super::scan::length_mismatches(bytes, &|l| match l {
+        StreamLength::Direct(n) => Some(n),
+        StreamLength::Indirect(n, g) => doc
+            .get_object((n, g))
+            .ok()?
+            .as_i64()
+            .ok()
+            .and_then(|v| usize::try_from(v).ok()),
+    })
+}

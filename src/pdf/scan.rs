@@ -9,6 +9,11 @@ use super::{
 /// strings, comments and stream data), also inside compressed object streams. Cheap, linear,
 /// and never recursive.
 pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
+    precheck_within(bytes, &Budget::default())
+}
+
+/// [`precheck`], drawing on a document's decompression budget.
+pub fn precheck_within(bytes: &[u8], budget: &Budget) -> Result<(), PdfError> {
     let head = &bytes[..bytes.len().min(1024)];
     if !head.windows(5).any(|w| w == b"%PDF-") {
         return Err(malformed("no %PDF- header: this is not a PDF file"));
@@ -22,14 +27,13 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
     if rfind(&tail[pos..], b"%%EOF").is_none() {
         return Err(malformed("no %%EOF after startxref (truncated file)"));
     }
-    let mut budget = MAX_DECOMPRESSED;
-    depth_scan(bytes, Some(&mut budget))
+    depth_scan(bytes, Some(budget))
 }
 
 /// Bounds the nesting depth of `bytes`. With `streams`, stream data is skipped, and the data of
 /// each object stream (`/Type /ObjStm`) is inflated (within the budget) and scanned too: lopdf
 /// parses those objects with the same recursive parser.
-fn depth_scan(bytes: &[u8], mut streams: Option<&mut usize>) -> Result<(), PdfError> {
+fn depth_scan(bytes: &[u8], streams: Option<&Budget>) -> Result<(), PdfError> {
     let mut depth = 0usize;
     let mut dict_start = 0usize;
     let mut i = 0usize;
@@ -67,8 +71,9 @@ fn depth_scan(bytes: &[u8], mut streams: Option<&mut usize>) -> Result<(), PdfEr
                     return Err(malformed("a stream has no endstream"));
                 };
                 let dict = &bytes[dict_start.min(i)..i];
-                if has_name(dict, b"/ObjStm") {
-                    if let Some(budget) = streams.as_deref_mut() {
+                let object_stream = has_name(dict, b"/ObjStm");
+                if object_stream || has_name(dict, b"/XRef") {
+                    if let Some(budget) = streams {
                         let data = &bytes[data_start..data_start + end];
                         let data = match data {
                             [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] | [b'\r', rest @ ..] => {
@@ -76,7 +81,16 @@ fn depth_scan(bytes: &[u8], mut streams: Option<&mut usize>) -> Result<(), PdfEr
                             }
                             _ => data,
                         };
-                        object_stream_scan(dict, data, budget)?;
+                        // Prefixes of one file (its revisions) share offsets: each stream is
+                        // inflated and charged once per document.
+                        if budget.first_time(data_start) {
+                            let inflated = inflate(dict, data, budget)?;
+                            if object_stream {
+                                if let Some(inflated) = inflated {
+                                    depth_scan(&inflated, None)?;
+                                }
+                            }
+                        }
                     }
                 }
                 i = data_start + end + 8;
@@ -107,33 +121,106 @@ pub fn has_name(dict: &[u8], name: &[u8]) -> bool {
     false
 }
 
-/// Inflates an object stream (FlateDecode or no filter) and bounds its nesting depth.
-fn object_stream_scan(dict: &[u8], data: &[u8], budget: &mut usize) -> Result<(), PdfError> {
+/// Inflates a stream the loader will inflate (object and cross-reference streams) through
+/// every layer of its filters, charging each layer to the document's budget. `None` when the
+/// data is not inflatable (the loader cannot read it either).
+fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>, PdfError> {
     use std::io::Read;
     if !has_name(dict, b"/Filter") {
-        return depth_scan(data, None);
+        return Ok(Some(data.to_vec()));
     }
-    if !has_name(dict, b"/FlateDecode") || has_name(dict, b"/DecodeParms") {
+    let layers = count_names(dict, b"/FlateDecode");
+    let filters = count_names(dict, b"/FlateDecode")
+        + count_names(dict, b"/ASCIIHexDecode")
+        + count_names(dict, b"/ASCII85Decode")
+        + count_names(dict, b"/LZWDecode")
+        + count_names(dict, b"/RunLengthDecode");
+    if layers == 0 || filters != layers {
         return Err(malformed(
-            "an object stream uses a filter other than plain FlateDecode, which is not supported",
+            "an object or cross-reference stream uses a filter other than FlateDecode, which is not supported",
         ));
     }
-    let mut inflated = Vec::new();
-    let limit = *budget as u64 + 1;
-    let read = flate2::read::ZlibDecoder::new(data)
-        .take(limit)
-        .read_to_end(&mut inflated);
-    if read.is_err() {
-        // Not inflatable: lopdf cannot read it either, so it is not parsed.
-        return Ok(());
+    let mut current = data.to_vec();
+    for _ in 0..layers {
+        let mut inflated = Vec::new();
+        let limit = u64::try_from(budget.left())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        if flate2::read::ZlibDecoder::new(current.as_slice())
+            .take(limit)
+            .read_to_end(&mut inflated)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        budget.charge(inflated.len())?;
+        current = inflated;
     }
-    if inflated.len() > *budget {
-        return Err(malformed(
-            "the object streams inflate to more than the limit",
-        ));
+    Ok(Some(current))
+}
+
+/// How many times the name `name` (followed by a delimiter) occurs in a dictionary's text.
+fn count_names(dict: &[u8], name: &[u8]) -> usize {
+    let mut n = 0;
+    let mut from = 0;
+    while let Some(at) = dict.get(from..).and_then(|d| find(d, name)) {
+        let after = dict.get(from + at + name.len());
+        if after.is_none_or(|c| !c.is_ascii_alphanumeric()) {
+            n += 1;
+        }
+        from += at + name.len();
     }
-    *budget -= inflated.len();
-    depth_scan(&inflated, None)
+    n
+}
+
+/// One document's decompression budget, shared by every filter layer, every object and
+/// cross-reference stream, every revision's load and the DSS reader. Streams are charged once
+/// by their offset in the file.
+#[derive(Debug)]
+pub struct Budget {
+    left: std::cell::Cell<usize>,
+    seen: std::cell::RefCell<std::collections::HashSet<usize>>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(MAX_DECOMPRESSED)
+    }
+}
+
+impl Budget {
+    pub fn new(bytes: usize) -> Budget {
+        Budget {
+            left: std::cell::Cell::new(bytes),
+            seen: std::cell::RefCell::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// What may still be inflated.
+    pub fn left(&self) -> usize {
+        self.left.get()
+    }
+
+    /// Takes `n` bytes from the budget, or fails when it is spent.
+    pub fn charge(&self, n: usize) -> Result<(), PdfError> {
+        match self.left.get().checked_sub(n) {
+            Some(rest) => {
+                self.left.set(rest);
+                Ok(())
+            }
+            None => {
+                self.left.set(0);
+                Err(malformed(
+                    "the document's compressed streams inflate to more than the limit (a decompression bomb?)",
+                ))
+            }
+        }
+    }
+
+    /// Whether the stream at `offset` is seen for the first time (then it is charged).
+    pub fn first_time(&self, offset: usize) -> bool {
+        self.seen.borrow_mut().insert(offset)
+    }
 }
 
 /// Walks the cross-reference chain from `startxref` through every `/Prev` (and `/XRefStm` of

@@ -67,6 +67,13 @@ fn inspect(bytes: &[u8], page: Option<u32>, limits: &PdfLimits) -> Result<Inspec
         .get_dictionary(root)
         .map_err(|_| malformed("the catalog is missing"))?
         .clone();
+    let bad = crate::pdf::query::bad_stream_lengths(bytes, &doc);
+    if let Some(first) = bad.first() {
+        return Err(malformed(format!(
+            "{} stream(s) declare a /Length that does not end at endstream (the first at byte {first}): readers would disagree on what the document shows, so it cannot be sealed",
+            bad.len()
+        )));
+    }
     if let Some(p) = docmdp_permission(&doc, &catalog) {
         if p == 1 {
             return Err(PdfError::CertifiedNoChanges);

@@ -153,6 +153,9 @@ pub struct SignatureReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub indication: Indication,
+    /// What about the file itself readers may disagree on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub_indication: Option<&'static str>,
     pub detail: String,
@@ -663,6 +666,7 @@ pub fn report(
     let signed = signatures.iter().any(|s| s.kind != "document-timestamp");
     if !signed && !signatures.is_empty() {
         return Report {
+            warnings: analysis.warnings.clone(),
             indication: Indication::Indeterminate,
             sub_indication: Some("NO_SIGNATURE_FOUND"),
             detail: format!(
@@ -674,12 +678,14 @@ pub fn report(
     }
     match worst {
         None => Report {
+            warnings: analysis.warnings.clone(),
             indication: Indication::Indeterminate,
             sub_indication: Some("NO_SIGNATURE_FOUND"),
             detail: "the document has no signatures".into(),
             signatures,
         },
         Some((indication, sub_indication)) => Report {
+            warnings: analysis.warnings.clone(),
             indication,
             sub_indication,
             detail: format!(

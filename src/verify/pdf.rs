@@ -5,7 +5,9 @@ use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use super::changes::{self, Change, Modifications};
 use super::cms::{self, Digest, SignerCheck};
-use crate::pdf::{load_checked, PdfError, PdfLimits};
+use crate::pdf::load::load_within;
+use crate::pdf::scan::Budget;
+use crate::pdf::{PdfError, PdfLimits};
 
 /// Most signatures verified in one document, and fields walked.
 const MAX_FIELDS: usize = 10_000;
@@ -41,6 +43,8 @@ pub struct Analysis {
     pub dss_certs: Vec<Vec<u8>>,
     pub dss_crls: Vec<Vec<u8>>,
     pub dss_ocsps: Vec<Vec<u8>>,
+    /// What about the file itself readers may disagree on (streams whose /Length is wrong).
+    pub warnings: Vec<String>,
 }
 
 fn resolve<'a>(doc: &'a Document, o: &'a Object) -> Option<&'a Object> {
@@ -159,8 +163,9 @@ fn certification_id(doc: &Document) -> Option<ObjectId> {
     perms.get(b"DocMDP").ok()?.as_reference().ok()
 }
 
-/// The streams of the `/DSS` under `key`, decoded.
-fn dss_items(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
+/// The streams of the `/DSS` under `key`, decoded: each referenced stream once, whatever
+/// the number of references, and within the document's decompression budget.
+fn dss_items(doc: &Document, key: &[u8], budget: &Budget) -> Result<Vec<Vec<u8>>, PdfError> {
     let Some(dss) = doc
         .trailer
         .get(b"Root")
@@ -171,24 +176,44 @@ fn dss_items(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
         .and_then(|d| resolve(doc, d))
         .and_then(|d| d.as_dict().ok())
     else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    dss.get(key)
+    let Some(items) = dss
+        .get(key)
         .ok()
         .and_then(|a| resolve(doc, a))
         .and_then(|a| a.as_array().ok())
-        .map(|items| {
-            items
-                .iter()
-                .take(1000)
-                .filter_map(|r| resolve(doc, r)?.as_stream().ok())
-                .map(|s| {
-                    s.decompressed_content_with_limit(16 * 1024 * 1024)
-                        .unwrap_or_else(|_| s.content.clone())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    else {
+        return Ok(Vec::new());
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for item in items.iter().take(MAX_FIELDS) {
+        let Ok(id) = item.as_reference() else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(stream) = doc.get_object(id).ok().and_then(|s| s.as_stream().ok()) else {
+            continue;
+        };
+        let data = if stream.dict.has(b"Filter") {
+            stream
+                .decompressed_content_with_limit(budget.left())
+                .map_err(|_| {
+                    PdfError::Malformed(
+                        "a DSS stream cannot be inflated within the document's decompression limit"
+                            .into(),
+                    )
+                })?
+        } else {
+            stream.content.clone()
+        };
+        budget.charge(data.len())?;
+        out.push(data);
+    }
+    Ok(out)
 }
 
 /// The signature's `/ByteRange`, checked against the file: `[0 b c d]` with one hole that is
@@ -288,7 +313,13 @@ impl Revisions {
 }
 
 /// Loads every revision from the first one a signature covers to the last.
-fn revisions(bytes: &[u8], from: usize, last: &Document, limits: &PdfLimits) -> Revisions {
+fn revisions(
+    bytes: &[u8],
+    from: usize,
+    last: &Document,
+    limits: &PdfLimits,
+    budget: &Budget,
+) -> Result<Revisions, PdfError> {
     let ends = crate::pdf::scan::revision_ends(bytes);
     let mut loaded = Vec::new();
     for &(_, eol) in &ends {
@@ -297,12 +328,15 @@ fn revisions(bytes: &[u8], from: usize, last: &Document, limits: &PdfLimits) -> 
         }
         // A `%%EOF` that is not a real revision end (linearisation, text in a stream) does not
         // load on its own and is skipped.
-        if let Ok(d) = load_checked(&bytes[..eol], true, limits) {
-            loaded.push((eol, d));
+        match load_within(&bytes[..eol], limits, budget) {
+            Ok(d) => loaded.push((eol, d)),
+            // A bomb stops everything; anything else only this revision.
+            Err(e) if budget.left() == 0 => return Err(e),
+            Err(_) => {}
         }
     }
     loaded.push((bytes.len(), last.clone()));
-    Revisions { ends, loaded }
+    Ok(Revisions { ends, loaded })
 }
 
 /// Bytes after the last revision that no cross-reference section covers.
@@ -334,12 +368,13 @@ fn trailing_bytes(bytes: &[u8], ends: &[(usize, usize)]) -> Option<Change> {
 
 /// Reads every signature of `bytes` and checks what can be checked from the file alone.
 pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
-    let doc = load_checked(bytes, true, limits)?;
+    let budget = Budget::default();
+    let doc = load_within(bytes, limits, &budget)?;
     let certification = certification_id(&doc);
     let mut out = Analysis {
-        dss_certs: dss_items(&doc, b"Certs"),
-        dss_crls: dss_items(&doc, b"CRLs"),
-        dss_ocsps: dss_items(&doc, b"OCSPs"),
+        dss_certs: dss_items(&doc, b"Certs", &budget)?,
+        dss_crls: dss_items(&doc, b"CRLs", &budget)?,
+        dss_ocsps: dss_items(&doc, b"OCSPs", &budget)?,
         ..Default::default()
     };
     let mut fields = signature_fields(&doc, limits.max_signatures);
@@ -364,7 +399,7 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
         .unwrap_or(usize::MAX);
     // Each step from one revision to the next, judged once for every signature before it.
     let revs = if first < bytes.len() {
-        revisions(bytes, first, &doc, limits)
+        revisions(bytes, first, &doc, limits, &budget)?
     } else {
         Revisions {
             loaded: Vec::new(),
@@ -386,6 +421,13 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
         })
         .collect();
     let trailing = trailing_bytes(bytes, &ends);
+    let bad = crate::pdf::query::bad_stream_lengths(bytes, &doc);
+    if let Some(first) = bad.first() {
+        out.warnings.push(format!(
+            "{} stream(s) declare a /Length that does not end at endstream (the first at byte {first}): readers may disagree on what they hold",
+            bad.len()
+        ));
+    }
     for (field, sig, sig_id) in fields {
         let sub_filter = sig.get(b"SubFilter").map(text).unwrap_or_default();
         let doc_ts = sub_filter == "ETSI.RFC3161" || sig.has_type(b"DocTimeStamp");
