@@ -62,6 +62,11 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
+/// Default of `TRUSTD_MAX_PUBLIC_VERIFY_BYTES`.
+pub const MAX_PUBLIC_VERIFY_BYTES: usize = 20 * 1024 * 1024;
+/// Default of `TRUSTD_MAX_CONCURRENT_DOCUMENTS`.
+pub const MAX_CONCURRENT_DOCUMENTS: usize = 8;
+
 /// Arguments of `trustd verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
@@ -107,6 +112,16 @@ pub struct ServeSettings {
     /// Largest accepted request body in bytes (PDF uploads).
     #[arg(long, env = "TRUSTD_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_upload_bytes: usize,
+
+    /// Largest PDF accepted for verification from a caller without an API key (the public);
+    /// callers with a key get TRUSTD_MAX_UPLOAD_BYTES.
+    #[arg(long, env = "TRUSTD_MAX_PUBLIC_VERIFY_BYTES", default_value_t = MAX_PUBLIC_VERIFY_BYTES)]
+    pub max_public_verify_bytes: usize,
+
+    /// Stampings and verifications that may run at once on this instance; more get 503 with
+    /// Retry-After.
+    #[arg(long, env = "TRUSTD_MAX_CONCURRENT_DOCUMENTS", default_value_t = MAX_CONCURRENT_DOCUMENTS)]
+    pub max_concurrent_documents: usize,
 
     /// Most objects an uploaded PDF may declare or hold (stamping and verification).
     #[arg(long, env = "TRUSTD_MAX_PDF_OBJECTS", default_value_t = crate::pdf::MAX_OBJECTS)]
@@ -161,6 +176,8 @@ impl ServeSettings {
             master_key: None,
             admin_token: None,
             max_upload_bytes: 100 * 1024 * 1024,
+            max_public_verify_bytes: MAX_PUBLIC_VERIFY_BYTES,
+            max_concurrent_documents: MAX_CONCURRENT_DOCUMENTS,
             max_json_bytes: 1024 * 1024,
             max_pdf_objects: crate::pdf::MAX_OBJECTS,
             max_pdf_signatures: crate::pdf::MAX_SIGNATURES,

@@ -25,6 +25,10 @@ pub struct Context {
     pub licence_signers: Signers,
     pub public_url: String,
     pub max_upload_bytes: usize,
+    /// Largest PDF the public (no API key) may send for verification.
+    pub max_public_verify_bytes: usize,
+    /// Slots for stamping and verification.
+    pub documents: crate::work::Slots,
     pub pdf_limits: crate::pdf::PdfLimits,
 }
 

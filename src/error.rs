@@ -31,6 +31,9 @@ pub enum ServiceError {
     Log(#[from] LogError),
     #[error("background task failed")]
     Join,
+    /// Every slot for document work is taken; try again shortly.
+    #[error("the service is busy with other documents; try again shortly")]
+    Busy,
 }
 
 impl ServiceError {
@@ -60,6 +63,7 @@ impl From<PdfError> for ServiceError {
             },
             PdfError::BadOption(detail) => ServiceError::invalid("page", detail),
             PdfError::Signing => ServiceError::Pki(crate::pki::PkiError::Signing),
+            PdfError::Cancelled => ServiceError::Busy,
         }
     }
 }

@@ -405,6 +405,8 @@ impl Application {
             clock: clock.clone(),
             public_url,
             max_upload_bytes: settings.max_upload_bytes,
+            max_public_verify_bytes: settings.max_public_verify_bytes,
+            documents: crate::work::Slots::new(settings.max_concurrent_documents),
             pdf_limits: crate::pdf::PdfLimits {
                 max_objects: settings.max_pdf_objects,
                 max_signatures: settings.max_pdf_signatures,

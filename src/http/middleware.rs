@@ -152,6 +152,15 @@ async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether the request carried a valid API key (for public routes that give such callers more).
+pub fn authenticated(req: &actix_web::HttpRequest) -> bool {
+    use actix_web::HttpMessage;
+    matches!(
+        req.extensions().get::<AuthOutcome>(),
+        Some(AuthOutcome::Caller(_))
+    )
+}
+
 /// Extractor for handlers that need an API key: 401 without a valid one.
 #[derive(Debug, Clone)]
 pub struct Auth(pub Caller);

@@ -168,7 +168,18 @@ pub async fn verify_pdf(
         "application/pdf",
         "the body must be the PDF itself, Content-Type: application/pdf",
     )?;
-    let upload = receive_upload(payload, ctx.max_upload_bytes).await?;
-    let report = crate::verify::verify_upload(&ctx, upload).await?;
+    // The public gets a smaller upload than a caller with an API key.
+    let max = if super::middleware::authenticated(&req) {
+        ctx.max_upload_bytes
+    } else {
+        ctx.max_public_verify_bytes.min(ctx.max_upload_bytes)
+    };
+    let (ticket, guard) = ctx
+        .documents
+        .try_take()
+        .ok_or(crate::error::ServiceError::Busy)?;
+    let upload = receive_upload(payload, max).await?;
+    let report = crate::verify::verify_upload(&ctx, upload, ticket).await?;
+    guard.disarm();
     Ok(HttpResponse::Ok().json(report))
 }

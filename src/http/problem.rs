@@ -142,6 +142,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
             }
+            ServiceError::Busy => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    ServiceError::Busy.to_string(),
+                );
+                e.retry_after = Some(1);
+                e
+            }
             ServiceError::Document { kind, detail } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, kind, detail)
             }

@@ -224,8 +224,13 @@ pub async fn stamp(
         "application/pdf",
         "the body must be the PDF itself, Content-Type: application/pdf",
     )?;
+    let (ticket, guard) = ctx
+        .documents
+        .try_take()
+        .ok_or(crate::error::ServiceError::Busy)?;
     let body = super::pki::receive_upload(payload, ctx.max_upload_bytes).await?;
-    let stamped = seal::stamp(&ctx, &caller, &path, body, options).await?;
+    let stamped = seal::stamp(&ctx, &caller, &path, body, options, ticket).await?;
+    guard.disarm();
     let len = stamped.original.len() + stamped.update.len() as u64;
     let stream = stamped
         .original

@@ -64,6 +64,9 @@ pub enum PdfError {
     BadOption(String),
     #[error("signing failed")]
     Signing,
+    /// The request was dropped (timed out, or its client went away): the work stopped.
+    #[error("the request was cancelled")]
+    Cancelled,
 }
 
 pub(crate) fn too_many_objects(max: usize) -> PdfError {

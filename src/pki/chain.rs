@@ -15,9 +15,11 @@ pub enum ChainError {
     Malformed(usize),
     #[error("certificate {0} is not signed by the next one")]
     BadSignature(usize),
-    #[error("certificate {0} is not valid at the time of checking")]
+    #[error("certificate {0} is outside its validity period at the time of checking (expired or not yet valid)")]
     Expired(usize),
-    #[error("certificate {0} is used as an issuer but is not a CA")]
+    #[error(
+        "certificate {0} is used as an issuer but is not a CA (no basicConstraints with cA true)"
+    )]
     NotCa(usize),
     #[error("certificate {0} is a CA whose path length constraint is exceeded")]
     PathLength(usize),
@@ -156,4 +158,165 @@ pub fn issued_by(child: &[u8], issuer: &[u8]) -> bool {
         return false;
     };
     child.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    const NOW: i64 = 1_800_000_000; // 2027-01-15
+
+    struct Made {
+        params: CertificateParams,
+        key: KeyPair,
+        der: Vec<u8>,
+    }
+
+    fn params(cn: &str, ca: Option<BasicConstraints>) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.not_before = time::OffsetDateTime::from_unix_timestamp(NOW - 86_400 * 365).unwrap();
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(NOW + 86_400 * 365).unwrap();
+        if let Some(bc) = ca {
+            p.is_ca = IsCa::Ca(bc);
+            p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        } else {
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        }
+        p
+    }
+
+    fn root(bc: BasicConstraints) -> Made {
+        let params = params("Test Root", Some(bc));
+        let key = KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        Made { params, key, der }
+    }
+
+    fn issue(params: CertificateParams, by: &Made) -> Made {
+        let key = KeyPair::generate().unwrap();
+        let issuer = Issuer::from_params(&by.params, &by.key);
+        let der = params.signed_by(&key, &issuer).unwrap().der().to_vec();
+        Made { params, key, der }
+    }
+
+    #[test]
+    fn a_good_three_level_chain_validates() {
+        let r = root(BasicConstraints::Constrained(1));
+        let ca = issue(
+            params("Test CA", Some(BasicConstraints::Constrained(0))),
+            &r,
+        );
+        let leaf = issue(params("Leaf", None), &ca);
+        let got = verify_chain(&[leaf.der, ca.der], &[r.der], NOW);
+        assert_eq!(got, Ok(TrustedPath { root: 0 }));
+    }
+
+    #[test]
+    fn an_issuer_that_is_not_a_ca_is_refused() {
+        let r = root(BasicConstraints::Unconstrained);
+        let not_ca = issue(params("End Entity", None), &r);
+        let leaf = issue(params("Leaf", None), &not_ca);
+        assert_eq!(
+            verify_chain(&[leaf.der, not_ca.der], &[r.der.clone()], NOW),
+            Err(ChainError::NoKeyCertSign(1))
+        );
+        // keyCertSign without basicConstraints: still not a CA.
+        let mut p = params("Pretender", None);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let pretender = issue(p, &r);
+        let leaf = issue(params("Leaf", None), &pretender);
+        assert_eq!(
+            verify_chain(&[leaf.der, pretender.der], &[r.der], NOW),
+            Err(ChainError::NotCa(1))
+        );
+    }
+
+    #[test]
+    fn path_length_is_enforced_including_the_anchors() {
+        // The root allows no intermediate below it.
+        let r = root(BasicConstraints::Constrained(0));
+        let ca = issue(params("Test CA", Some(BasicConstraints::Unconstrained)), &r);
+        let leaf = issue(params("Leaf", None), &ca);
+        assert_eq!(
+            verify_chain(&[leaf.der, ca.der], &[r.der.clone()], NOW),
+            Err(ChainError::PathLength(2))
+        );
+        // An intermediate with pathLen 0 over another intermediate.
+        let r = root(BasicConstraints::Unconstrained);
+        let upper = issue(
+            params("Upper CA", Some(BasicConstraints::Constrained(0))),
+            &r,
+        );
+        let lower = issue(
+            params("Lower CA", Some(BasicConstraints::Unconstrained)),
+            &upper,
+        );
+        let leaf = issue(params("Leaf", None), &lower);
+        assert_eq!(
+            verify_chain(&[leaf.der, lower.der, upper.der], &[r.der], NOW),
+            Err(ChainError::PathLength(2))
+        );
+    }
+
+    #[test]
+    fn an_expired_intermediate_is_refused() {
+        let r = root(BasicConstraints::Unconstrained);
+        let mut p = params("Old CA", Some(BasicConstraints::Unconstrained));
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(NOW - 86_400).unwrap();
+        let ca = issue(p, &r);
+        let leaf = issue(params("Leaf", None), &ca);
+        assert_eq!(
+            verify_chain(&[leaf.der.clone(), ca.der.clone()], &[r.der.clone()], NOW),
+            Err(ChainError::Expired(1))
+        );
+        // Valid at an earlier time.
+        assert!(verify_chain(&[leaf.der, ca.der], &[r.der], NOW - 86_400 * 2).is_ok());
+    }
+
+    #[test]
+    fn names_must_chain() {
+        let r = root(BasicConstraints::Unconstrained);
+        let ca = issue(params("Test CA", Some(BasicConstraints::Unconstrained)), &r);
+        // A leaf signed by the CA's key but naming another issuer.
+        let other = Made {
+            params: params("Someone Else", Some(BasicConstraints::Unconstrained)),
+            key: KeyPair::from_pem(&ca.key.serialize_pem()).unwrap(),
+            der: Vec::new(),
+        };
+        let leaf = issue(params("Leaf", None), &other);
+        assert_eq!(
+            verify_chain(&[leaf.der, ca.der], &[r.der], NOW),
+            Err(ChainError::NameMismatch(0))
+        );
+    }
+
+    #[test]
+    fn unknown_critical_extensions_are_refused() {
+        let r = root(BasicConstraints::Unconstrained);
+        let mut p = params("Leaf", None);
+        let mut ext =
+            rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![5, 0]);
+        ext.set_criticality(true);
+        p.custom_extensions = vec![ext];
+        let leaf = issue(p, &r);
+        assert_eq!(
+            verify_chain(&[leaf.der], &[r.der], NOW),
+            Err(ChainError::UnknownCritical(0, "1.3.6.1.4.1.99999.1".into()))
+        );
+    }
+
+    #[test]
+    fn a_chain_to_another_root_is_untrusted() {
+        let r = root(BasicConstraints::Unconstrained);
+        let stranger = root(BasicConstraints::Unconstrained);
+        let leaf = issue(params("Leaf", None), &r);
+        assert_eq!(
+            verify_chain(&[leaf.der], &[stranger.der], NOW),
+            Err(ChainError::Untrusted)
+        );
+    }
 }

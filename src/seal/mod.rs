@@ -300,6 +300,7 @@ pub async fn stamp(
     id: &str,
     mut document: crate::upload::Upload,
     options: StampOptions,
+    ticket: crate::work::Ticket,
 ) -> Result<Stamped, ServiceError> {
     let seal = get(ctx, caller, id).await?;
     if seal.certificate.revoked_at.is_some() {
@@ -419,6 +420,9 @@ pub async fn stamp(
             };
             // An uploaded image was checked when it was stored.
             let image = uploaded.and_then(|png| image::decode_png(&png).ok());
+            if ticket.cancelled() {
+                return Err(pdf::PdfError::Cancelled);
+            }
             let mut bytes = document.read_all().map_err(|_| {
                 pdf::PdfError::Malformed("the upload could not be read back".into())
             })?;
@@ -447,6 +451,9 @@ pub async fn stamp(
                 // Each further update is made over everything so far (original + tail).
                 bytes.reserve_exact(tail.len() + 64 * 1024);
                 bytes.extend_from_slice(&tail);
+                if ticket.cancelled() {
+                    return Err(pdf::PdfError::Cancelled);
+                }
                 let dss = pdf::add_dss(&bytes, &validation, &limits)?;
                 bytes.extend_from_slice(&dss);
                 tail.extend_from_slice(&dss);

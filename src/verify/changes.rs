@@ -1172,8 +1172,8 @@ pub fn step(
         s.record(
             Some(id),
             None,
-            "an object was removed".into(),
-            Err("objects of the signed revision may not be removed".into()),
+            "an object of the signed revision is gone: removed, or its cross-reference (xref) entry now points at something that is not it".into(),
+            Err("objects of the signed revision may not be removed or repointed".into()),
         );
     }
     s.judge_added(&added);

@@ -111,6 +111,9 @@ pub struct RevocationView {
     pub revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Validation data about this certificate that was not used, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -369,10 +372,19 @@ fn revocation_views(
                 .map(|a| a.der.as_slice())
         });
         let subject = x.subject().to_string();
+        let mut ignored = Vec::new();
         let found = match known.get(&serial) {
             Some(k) => revocation::Found::Status("database", k.clone()),
-            None => revocation::from_dss(cert, issuer, &analysis.dss_ocsps, &analysis.dss_crls, t),
+            None => revocation::from_dss(
+                cert,
+                issuer,
+                &analysis.dss_ocsps,
+                &analysis.dss_crls,
+                t,
+                &mut ignored,
+            ),
         };
+        ignored.dedup();
         let (source, status) = match found {
             revocation::Found::Status(src, k) => (src, k),
             revocation::Found::Stale | revocation::Found::None => {
@@ -387,8 +399,12 @@ fn revocation_views(
                     },
                     revoked_at: None,
                     reason: None,
+                    ignored: ignored.clone(),
                 });
-                unknown.push(subject);
+                unknown.push(match ignored.first() {
+                    Some(why) => format!("{subject} ({why})"),
+                    None => subject,
+                });
                 continue;
             }
         };
@@ -406,6 +422,7 @@ fn revocation_views(
             source,
             revoked_at: status.revoked_at.map(rfc3339),
             reason: status.reason.clone(),
+            ignored,
         });
         if let Some(at) = status.revoked_at {
             let effective = status.invalidity_date.map_or(at, |d| d.min(at));
@@ -528,11 +545,7 @@ fn judge(
             notes.extend(s.modification_notes.iter().cloned());
             break 'judge verdict(Indication::TotalFailed, "SIG_CONSTRAINTS_FAILURE");
         }
-        if let Some(t) = ts.filter(|_| !doc_ts) {
-            if !(t.imprint_ok && t.signature_ok) {
-                break 'judge verdict(Indication::TotalFailed, "TIMESTAMP_ORDER_FAILURE");
-            }
-        }
+
         let (purpose, role) = if doc_ts {
             (Purpose::Timestamps, usage::Usage::TimeStamping)
         } else {
@@ -561,7 +574,7 @@ fn judge(
                     }
                     _ => {
                         notes.push(format!(
-                        "certificate {i} of the chain is not valid now and no trusted time-stamp proves the signature existed while it was"
+                        "certificate {i} of the chain is outside its validity period now (expired or not yet valid), and no trusted time-stamp proves the signature was made while it was valid"
                     ));
                         break 'judge verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE");
                     }
@@ -635,6 +648,11 @@ fn judge(
                     .into(),
             );
         }
+        // A signature time-stamp that is there but cannot be trusted proves nothing, and a
+        // signature that presents one is not confirmed (as pyHanko and DSS judge it).
+        if ts_problem.is_some() {
+            break 'judge verdict(Indication::Indeterminate, "NO_POE");
+        }
         (Indication::TotalPassed, None)
     };
     report.indication = outcome.0;
@@ -702,6 +720,7 @@ pub fn report(
 pub async fn verify_upload(
     ctx: &crate::context::Context,
     mut upload: crate::upload::Upload,
+    ticket: crate::work::Ticket,
 ) -> Result<Report, crate::error::ServiceError> {
     use crate::error::ServiceError;
     let limits = ctx.pdf_limits;
@@ -709,7 +728,7 @@ pub async fn verify_upload(
         let bytes = upload.read_all().map_err(|_| {
             crate::pdf::PdfError::Malformed("the upload could not be read back".into())
         })?;
-        pdf::analyse(&bytes, &limits)
+        pdf::analyse(&bytes, &limits, &|| ticket.cancelled())
     })
     .await
     .map_err(|_| ServiceError::Join)?
@@ -766,6 +785,6 @@ pub fn verify_offline(
     now: i64,
     limits: &crate::pdf::PdfLimits,
 ) -> Result<Report, String> {
-    let analysis = pdf::analyse(bytes, limits).map_err(|e| e.to_string())?;
+    let analysis = pdf::analyse(bytes, limits, &|| false).map_err(|e| e.to_string())?;
     Ok(report(&analysis, anchors, &[], &HashMap::new(), now))
 }

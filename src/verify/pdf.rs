@@ -143,8 +143,10 @@ fn signature_fields(
         }
         let Ok(value) = field.get(b"V") else { continue };
         let sig_id = value.as_reference().ok();
-        if let Some(sig) = resolve(doc, value).and_then(|v| v.as_dict().ok()) {
-            out.push((qualified, sig.clone(), sig_id));
+        match resolve(doc, value).and_then(|v| v.as_dict().ok()) {
+            Some(sig) => out.push((qualified, sig.clone(), sig_id)),
+            // A value that does not parse is a broken signature, not no signature.
+            None => out.push((qualified, Dictionary::new(), sig_id)),
         }
     }
     out
@@ -319,12 +321,16 @@ fn revisions(
     last: &Document,
     limits: &PdfLimits,
     budget: &Budget,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<Revisions, PdfError> {
     let ends = crate::pdf::scan::revision_ends(bytes);
     let mut loaded = Vec::new();
     for &(_, eol) in &ends {
         if eol < from || eol >= bytes.len() {
             continue;
+        }
+        if cancelled() {
+            return Err(PdfError::Cancelled);
         }
         // A `%%EOF` that is not a real revision end (linearisation, text in a stream) does not
         // load on its own and is skipped.
@@ -367,7 +373,11 @@ fn trailing_bytes(bytes: &[u8], ends: &[(usize, usize)]) -> Option<Change> {
 }
 
 /// Reads every signature of `bytes` and checks what can be checked from the file alone.
-pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
+pub fn analyse(
+    bytes: &[u8],
+    limits: &PdfLimits,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Analysis, PdfError> {
     let budget = Budget::default();
     let doc = load_within(bytes, limits, &budget)?;
     let certification = certification_id(&doc);
@@ -399,7 +409,7 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
         .unwrap_or(usize::MAX);
     // Each step from one revision to the next, judged once for every signature before it.
     let revs = if first < bytes.len() {
-        revisions(bytes, first, &doc, limits, &budget)?
+        revisions(bytes, first, &doc, limits, &budget, cancelled)?
     } else {
         Revisions {
             loaded: Vec::new(),
@@ -429,6 +439,9 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
         ));
     }
     for (field, sig, sig_id) in fields {
+        if cancelled() {
+            return Err(PdfError::Cancelled);
+        }
         let sub_filter = sig.get(b"SubFilter").map(text).unwrap_or_default();
         let doc_ts = sub_filter == "ETSI.RFC3161" || sig.has_type(b"DocTimeStamp");
         let kind = if doc_ts {
@@ -453,6 +466,14 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
             changes: Vec::new(),
             format_problem: None,
         };
+        if sig.len() == 0 {
+            found.format_problem = Some(format!(
+                "the signature dictionary{} cannot be read: its /Contents or another value is not valid PDF syntax",
+                sig_id.map(|(n, g)| format!(" (object {n} {g})")).unwrap_or_default()
+            ));
+            out.signatures.push(found);
+            continue;
+        }
         let contents = match sig.get(b"Contents") {
             Ok(Object::String(s, _)) if !s.is_empty() => s.clone(),
             Ok(Object::String(..)) => {
@@ -533,6 +554,23 @@ pub fn analyse(bytes: &[u8], limits: &PdfLimits) -> Result<Analysis, PdfError> {
                     list.extend(step.iter().cloned());
                 }
             }
+        }
+        for &at in bad.iter().filter(|&&at| at >= signed_end) {
+            let revision = revs
+                .ends
+                .iter()
+                .position(|&(e, _)| e > at)
+                .map_or(revs.ends.len(), |i| i + 1);
+            list.push(Change {
+                revision,
+                object: None,
+                page: None,
+                what: format!(
+                    "a stream added after signing (at byte {at}) declares a /Length that does not end at endstream"
+                ),
+                allowed: false,
+                why: "readers would disagree on what it holds".into(),
+            });
         }
         if let Some(t) = &trailing {
             list.push(t.clone());

@@ -48,6 +48,7 @@ pub fn from_dss(
     ocsps: &[Vec<u8>],
     crls: &[Vec<u8>],
     t: i64,
+    ignored: &mut Vec<String>,
 ) -> Found {
     let Ok((_, c)) = X509Certificate::from_der(cert) else {
         return Found::None;
@@ -60,7 +61,7 @@ pub fn from_dss(
     };
     let mut stale = false;
     for der in ocsps {
-        match ocsp_status(&c, issuer, &i, der, t) {
+        match ocsp_status(&c, issuer, &i, der, t, ignored) {
             Found::Status(src, k) => return Found::Status(src, k),
             Found::Stale => stale = true,
             Found::None => {}
@@ -70,11 +71,18 @@ pub fn from_dss(
         let Ok((_, crl)) = x509_parser::parse_x509_crl(der) else {
             continue;
         };
-        if crl.issuer() != i.subject() || crl.verify_signature(i.public_key()).is_err() {
+        if crl.issuer() != i.subject() {
+            continue;
+        }
+        if crl.verify_signature(i.public_key()).is_err() {
+            ignored.push(
+                "a CRL naming the issuer was ignored: the issuer's key did not sign it".into(),
+            );
             continue;
         }
         if let Ok(Some(ku)) = i.key_usage() {
             if !ku.value.crl_sign() {
+                ignored.push("a CRL was ignored: its issuer's key usage lacks cRLSign".into());
                 continue;
             }
         }
@@ -88,6 +96,7 @@ pub fn from_dss(
                 t,
             )
         {
+            ignored.push("a CRL was ignored: it is not fresh at the validation time".into());
             stale = true;
             continue;
         }
@@ -117,6 +126,7 @@ fn ocsp_status(
     i: &X509Certificate<'_>,
     der: &[u8],
     t: i64,
+    ignored: &mut Vec<String>,
 ) -> Found {
     let Ok(r) = x509_ocsp::OcspResponse::from_der(der) else {
         return Found::None;
@@ -150,7 +160,15 @@ fn ocsp_status(
             basic.signature.raw_bytes(),
         )
     });
+    let about = |single: &x509_ocsp::SingleResponse| {
+        single.cert_id.serial_number.as_bytes() == c.raw_serial()
+    };
     if !signed {
+        if basic.tbs_response_data.responses.iter().any(about) {
+            ignored.push(
+                "an OCSP answer was ignored: its responder is neither the issuer nor a responder the issuer certified with id-kp-OCSPSigning".into(),
+            );
+        }
         return Found::None;
     }
     let name_der = i.subject().as_raw();
@@ -165,6 +183,7 @@ fn ocsp_status(
         if digest(&alg, name_der).as_deref() != Some(id.issuer_name_hash.as_bytes())
             || digest(&alg, key_bits).as_deref() != Some(id.issuer_key_hash.as_bytes())
         {
+            ignored.push("an OCSP answer was ignored: its CertID names another issuer".into());
             continue;
         }
         let status = match &single.cert_status {
@@ -174,6 +193,9 @@ fn ocsp_status(
                     single.next_update.as_ref().map(|n| unix(&n.0)),
                     t,
                 ) {
+                    ignored.push(
+                        "an OCSP answer was ignored: it is not fresh at the validation time".into(),
+                    );
                     stale = true;
                     continue;
                 }

@@ -39,7 +39,7 @@ pub fn problem(der: &[u8], usage: Usage) -> Option<String> {
             if let Some(eku) = eku {
                 if eku.value.time_stamping || eku.value.ocsp_signing {
                     return Some(
-                        "the signer's certificate is a time-stamping or OCSP responder certificate, not a signer's"
+                        "the signer's certificate has the id-kp-timeStamping or id-kp-OCSPSigning extended key usage: it belongs to a TSA or an OCSP responder, not a signer"
                             .into(),
                     );
                 }

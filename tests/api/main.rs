@@ -8,6 +8,7 @@ mod authz;
 mod crash;
 mod departments;
 mod errors;
+mod foreign;
 mod leaks;
 mod licences;
 mod limits;
