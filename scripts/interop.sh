@@ -100,7 +100,17 @@ pass "openssl ts: a malformed request gets an RFC 3161 rejection"
 
 # --- Electronic seals: every good sample stamped (visible, B-T) and judged by pyHanko (which
 # fetches our CRLs and OCSP answers), pdfsig, openssl cms and openssl ts.
+register_anchor() { # register_anchor LABEL PEM_FILE [REVOCATION_REQUIRED] -> the anchor's id
+  # The test PKIs publish no CRL or OCSP: registered as not requiring revocation data.
+  "$PY" -c 'import json,sys; print(json.dumps({"label": sys.argv[1], "pem": open(sys.argv[2]).read(), "revocation_required": sys.argv[3] == "true"}))' \
+    "$1" "$2" "${3:-false}" >"$WORK/anchor.json"
+  api POST /api/v1/trust-anchors "$(cat "$WORK/anchor.json")" | jget id
+}
+
 SAMPLES="${TRUSTD_SAMPLES_DIR:-$REPO/../shared/pdf-samples}"
+if [ ! -f "$SAMPLES/MANIFEST.tsv" ] && [ -n "${CI:-}" ]; then
+  fail "no sample PDFs at $SAMPLES: CI must not skip the PDF interop (set TRUSTD_SAMPLES_DIR)"
+fi
 if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
   command -v pdfsig >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 poppler-utils; }
   command -v certutil >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 libnss3-tools
@@ -247,24 +257,22 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
   # --- Verification: our report's indication (TOTAL-PASSED or not) against pyHanko's verdict
   # (valid or not), both trusting the same roots, on every sample, our stamped outputs (B-T,
   # B-LT, B-LTA, twice-sealed, certified), and tampered copies.
-  register_anchor() { # register_anchor LABEL PEM_FILE
-    "$PY" -c 'import json,sys; print(json.dumps({"label": sys.argv[1], "pem": open(sys.argv[2]).read()}))' "$1" "$2" >"$WORK/anchor.json"
-    api POST /api/v1/trust-anchors "$(cat "$WORK/anchor.json")" >/dev/null
-  }
-  ours() { # ours FILE -> indication (or HTTP status for a refusal)
+  ours() { # ours FILE -> indication, NO_SIGNATURE_FOUND, or HTTP-<status> for a refusal
     local code
     code=$(curl -sS -o "$WORK/report.json" -w '%{http_code}' -H 'Content-Type: application/pdf' --data-binary @"$1" "$TRUSTD_URL/api/v1/verify/pdf")
-    if [ "$code" = 200 ]; then jget indication <"$WORK/report.json"; else echo "HTTP-$code"; fi
+    if [ "$code" = 200 ]; then
+      "$PY" -c 'import json,sys; r=json.load(sys.stdin); print("NO_SIGNATURE_FOUND" if r.get("sub_indication") == "NO_SIGNATURE_FOUND" else r["indication"])' <"$WORK/report.json"
+    else
+      echo "HTTP-$code"
+    fi
   }
-  theirs() { # theirs FILE TRUST... -> valid | invalid
-    local file=$1 out rc=0; shift
-    out=$("$VENV/bin/pyhanko" sign validate --trust-replace "$@" "$file" 2>/dev/null) || rc=$?
-    if [ "$rc" = 0 ] && echo "$out" | grep -q ":INTACT:TRUSTED" && ! echo "$out" | grep -qv ":INTACT:TRUSTED"; then echo valid; else echo invalid; fi
+  theirs() { # theirs FILE -> pyHanko's indication (scripts/attacks/pyhanko_judge.py), ERROR:… if it cannot judge
+    "$PY" "$REPO/scripts/attacks/pyhanko_judge.py" --revocation optional "$WORK/all-roots.pem" "$1" 2>/dev/null | cut -f2
   }
-  agree() { # agree FILE TRUST... : fails unless both say valid or both say not
-    local file=$1 o t; shift
-    o=$(ours "$file"); t=$(theirs "$file" "$@")
-    if { [ "$o" = TOTAL-PASSED ] && [ "$t" = valid ]; } || { [ "$o" != TOTAL-PASSED ] && [ "$t" = invalid ]; }; then
+  agree() { # agree FILE : the two indications must be the same; a refusal or an error never agrees
+    local file=$1 o t
+    o=$(ours "$file"); t=$(theirs "$file")
+    if [ "$o" = "$t" ] && [ "${o#HTTP-}" = "$o" ] && [ "${t#ERROR}" = "$t" ]; then
       compared=$((compared + 1))
     else
       fail "verification disagrees on $(basename "$file"): trustd $o, pyHanko $t"
@@ -274,44 +282,105 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
   o=$(ours "$WORK/certified-plain.pdf")
   [ "$o" = INDETERMINATE ] && [ "$(jget sub_indication <"$WORK/report.json")" = NO_CERTIFICATE_CHAIN_FOUND ] \
     || fail "before registration: $o $(cat "$WORK/report.json")"
-  [ "$(theirs "$WORK/certified-plain.pdf" --trust "$WORK/root.pem")" = invalid ] || fail "pyHanko trusted an unknown CA"
-  register_anchor "Interop certifier root" "$WORK/certifier/ca.pem"
-  [ -f "$SAMPLES/existing-signer-root.pem" ] && register_anchor "Sample existing signer root" "$SAMPLES/existing-signer-root.pem"
+  t=$("$PY" "$REPO/scripts/attacks/pyhanko_judge.py" "$WORK/root.pem" "$WORK/certified-plain.pdf" 2>/dev/null | cut -f2)
+  [ "$t" = INDETERMINATE ] || fail "pyHanko on a PDF under an unknown CA: $t"
+  register_anchor "Interop certifier root" "$WORK/certifier/ca.pem" >/dev/null
+  [ -f "$SAMPLES/existing-signer-root.pem" ] && register_anchor "Sample existing signer root" "$SAMPLES/existing-signer-root.pem" >/dev/null
   [ "$(ours "$WORK/certified-plain.pdf")" = TOTAL-PASSED ] || fail "after registration: $(cat "$WORK/report.json")"
   pass "verification: a pyHanko-certified PDF is INDETERMINATE/NO_CERTIFICATE_CHAIN_FOUND until its root is a trust anchor, then TOTAL-PASSED"
-  compared=0
-  ALL_TRUST=(--trust "$WORK/root.pem" --trust "$WORK/certifier/ca.pem")
-  [ -f "$SAMPLES/existing-signer-root.pem" ] && ALL_TRUST+=(--trust "$SAMPLES/existing-signer-root.pem")
+  compared=0; refused=0; padded=0
+  cat "$WORK/root.pem" "$WORK/certifier/ca.pem" >"$WORK/all-roots.pem"
+  [ -f "$SAMPLES/existing-signer-root.pem" ] && cat "$SAMPLES/existing-signer-root.pem" >>"$WORK/all-roots.pem"
   mkdir -p "$WORK/judged"
   while IFS=$'\t' read -r file _ _ _ _ _ _ _ _ expected _; do
     [ "$file" = file ] && continue
-    agree "$SAMPLES/$file" "${ALL_TRUST[@]}"
+    case "$expected" in
+      reject-*)
+        # Not a readable PDF (or encrypted): refused with a 4xx, which is no agreement.
+        o=$(ours "$SAMPLES/$file")
+        [ "${o:0:6}" = HTTP-4 ] || fail "verification of $file ($expected): $o"
+        refused=$((refused + 1))
+        continue
+        ;;
+    esac
+    agree "$SAMPLES/$file"
     if [ "$expected" = seal-ok ]; then
       out="$WORK/judged/$(basename "$file")"
       stamp "$SAMPLES/$file" "$out" "?x=300&y=60" >/dev/null
-      agree "$out" "${ALL_TRUST[@]}"
+      agree "$out"
       # One byte changed inside the signed bytes (invalid for both), and one outside them, in
-      # the zero padding after the CMS (not signed: valid for both).
+      # the zero padding after the CMS: not signed, so pyHanko still passes it, but /Contents is
+      # then more than the CMS and zero padding, which trustd refuses (FORMAT_FAILURE): a known
+      # disagreement, checked as such.
       cp "$out" "$out.inside"; printf 'X' | dd of="$out.inside" bs=1 seek=200 conv=notrunc 2>/dev/null
-      agree "$out.inside" "${ALL_TRUST[@]}"
+      agree "$out.inside"
       gap_end=$("$PY" -c 'import re,sys; d=open(sys.argv[1],"rb").read(); m=list(re.finditer(rb"/ByteRange \[\s*0\s+(\d+)\s+(\d+)", d))[-1]; print(int(m.group(2)) - 2)' "$out")
       cp "$out" "$out.padding"; printf '1' | dd of="$out.padding" bs=1 seek="$gap_end" conv=notrunc 2>/dev/null
-      agree "$out.padding" "${ALL_TRUST[@]}"
+      o=$(ours "$out.padding"); t=$(theirs "$out.padding")
+      [ "$o" = TOTAL-FAILED ] && [ "$(jget sub_indication <"$WORK/report.json")" = FORMAT_FAILURE ] && [ "$t" = TOTAL-PASSED ] \
+        || fail "non-zero /Contents padding of $(basename "$out"): trustd $o, pyHanko $t"
+      padded=$((padded + 1))
     fi
   done <"$SAMPLES/MANIFEST.tsv"
   for f in "$WORK/twice.pdf" "$WORK/sealed-field.pdf" "$WORK/sealed-plain.pdf" "$WORK"/B-LT-* "$WORK"/B-LTA-* "$WORK/corrupt.pdf"; do
-    agree "$f" "${ALL_TRUST[@]}"
+    agree "$f"
   done
-  pass "verification: trustd's indication agrees with pyHanko on $compared files (every sample, our stamped outputs at every level, certified and twice-sealed files, copies changed inside the signed bytes and in the unsigned padding)"
-  "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/twice.pdf" >/dev/null || fail "trustd verify (offline) on a sealed file"
-  if "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/corrupt.pdf" >/dev/null; then fail "trustd verify accepted a corrupted file"; fi
+  pass "verification: $refused unreadable or encrypted samples refused with a 4xx; trustd's indication is pyHanko's on $compared files (every sample, our stamped outputs at every level, certified and twice-sealed files, copies changed inside the signed bytes); $padded copies with a non-zero byte in the /Contents padding FORMAT_FAILURE for trustd (TOTAL-PASSED for pyHanko, which ignores it)"
+  # Offline, revocation comes from the file alone: a B-T seal has none (INDETERMINATE/TRY_LATER
+  # unless the caller accepts that), a B-LT seal carries it in its DSS.
+  "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/twice.pdf" >"$WORK/offline.json" && fail "trustd verify passed a B-T seal offline without revocation data"
+  [ "$(jget sub_indication <"$WORK/offline.json")" = TRY_LATER ] || fail "offline B-T without revocation data: $(cat "$WORK/offline.json")"
+  "$TRUSTD_BIN" verify --revocation-optional --trust "$WORK/root.pem" "$WORK/twice.pdf" >/dev/null || fail "trustd verify --revocation-optional (offline) on a sealed file"
+  "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/B-LT-$first" >"$WORK/offline.json" || fail "trustd verify (offline) on a B-LT seal: $(cat "$WORK/offline.json")"
+  if "$TRUSTD_BIN" verify --revocation-optional --trust "$WORK/root.pem" "$WORK/corrupt.pdf" >/dev/null; then fail "trustd verify accepted a corrupted file"; fi
   "$TRUSTD_BIN" verify "$WORK/twice.pdf" >"$WORK/offline.json" && fail "trustd verify without a trust anchor passed"
   [ "$(jget indication <"$WORK/offline.json")" = INDETERMINATE ] || fail "offline without anchors: $(cat "$WORK/offline.json")"
-  pass "trustd verify (offline): exit 0 for a sealed file, non-zero for a corrupted one and without a trust anchor"
+  pass "trustd verify (offline): a B-LT seal passes from its DSS alone; a B-T seal is INDETERMINATE/TRY_LATER unless --revocation-optional; non-zero for a corrupted file and without a trust anchor"
   pass "pdftoppm: first page of a stamped sample rendered to target/interop/stamped-page-1.png"
 else
   echo "SKIP: no sample PDFs at $SAMPLES (set TRUSTD_SAMPLES_DIR)"
 fi
+
+# --- The attack corpus (scripts/attacks/make_corpus.py, made afresh): every forgery is judged
+# not TOTAL-PASSED (or refused) and its verdict names what is wrong, every benign control is
+# TOTAL-PASSED, offline and over HTTP; pyHanko judges every file too, and each place where its
+# indication differs from trustd's must be listed with its reason in
+# scripts/attacks/known-disagreements.tsv.
+CORPUS="$WORK/corpus"
+"$PY" "$REPO/scripts/attacks/make_corpus.py" "$CORPUS" >/dev/null
+"$REPO/scripts/attacks/check_trustd.sh" "$CORPUS" "$TRUSTD_BIN" >"$WORK/corpus-offline.txt" \
+  || { grep -v " OK$" "$WORK/corpus-offline.txt"; fail "attack corpus, offline"; }
+http_corpus() { # http_corpus MODE: the rows whose revocation column is MODE
+  local f exp cls must desc rev code ind named
+  while IFS=$'\t' read -r f exp cls must desc rev; do
+    case "$f" in "#"*|"") continue ;; esac
+    [ "$rev" = "$1" ] || continue
+    code=$(curl -sS -o "$WORK/c.json" -w '%{http_code}' -H 'Content-Type: application/pdf' \
+      --data-binary @"$CORPUS/$f" "$TRUSTD_URL/api/v1/verify/pdf")
+    if [ "$code" = 200 ]; then ind=$(jget indication <"$WORK/c.json"); else ind="HTTP-$code"; fi
+    named=yes
+    [ "$must" = - ] || grep -qiF -- "$must" "$WORK/c.json" || named=no
+    case "$exp" in
+      TOTAL-PASSED) [ "$ind" = TOTAL-PASSED ] ;;
+      NOT-PASSED) [ "$named" = yes ] && { { [ "$code" = 200 ] && [ "$ind" != TOTAL-PASSED ]; } || [ "${code:0:1}" = 4 ]; } ;;
+      BOUNDED) [ "$code" = 200 ] || [ "${code:0:1}" = 4 ] ;;
+      *) [ "$ind" = "$exp" ] && [ "$named" = yes ] ;;
+    esac || fail "attack corpus over HTTP: $f: expected $exp naming '$must', got $ind: $(head -c 800 "$WORK/c.json")"
+    n_http=$((n_http + 1))
+  done <"$CORPUS/MANIFEST.tsv"
+}
+n_http=0
+CID=$(register_anchor "Attack corpus root (revocation required)" "$CORPUS/root.pem" true)
+http_corpus required
+curl -fsS -X DELETE -H "Authorization: Bearer $ADMIN" "$TRUSTD_URL/api/v1/trust-anchors/$CID" >/dev/null
+register_anchor "Attack corpus root" "$CORPUS/root.pem" false >/dev/null
+http_corpus optional
+n_rows=$(grep -vc '^#' "$CORPUS/MANIFEST.tsv")
+[ "$n_http" = "$n_rows" ] || fail "attack corpus over HTTP: $n_http of $n_rows rows checked"
+pass "attack corpus: $n_rows files ($(grep -c $'\tTOTAL-PASSED\t' "$CORPUS/MANIFEST.tsv") benign controls TOTAL-PASSED, every forgery not TOTAL-PASSED and named), offline (trustd verify) and over HTTP"
+"$PY" "$REPO/scripts/attacks/agreement.py" "$CORPUS" "$TRUSTD_BIN" "$REPO/scripts/attacks/known-disagreements.tsv" \
+  >"$WORK/corpus-agreement.txt" || { grep -v "^known" "$WORK/corpus-agreement.txt"; fail "trustd and pyHanko disagree on the corpus where no reason is listed"; }
+pass "attack corpus against pyHanko: $(tail -1 "$WORK/corpus-agreement.txt") (reasons in scripts/attacks/known-disagreements.tsv)"
 
 # --- The issuance log, checked by code that is not ours.
 AUDITOR=$(api POST /api/v1/api-keys '{"role":"auditor","label":"interop"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')

@@ -966,18 +966,8 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
     let now = ctx.clock.now();
     let signature_valid = decoded.signature_valid() && decoded.header["typ"] == token::TOKEN_TYPE;
     let roots = vec![ctx.pki.root().await?.der];
-    let mut chain_valid = verify_chain(&decoded.chain, &roots, now.unix_timestamp()).is_ok();
-    // A signer certificate we issued and later revoked no longer vouches for new checks.
-    if chain_valid {
-        if let Some(leaf) = decoded.chain.first() {
-            if let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) {
-                let serial = hex::encode(cert.raw_serial());
-                if let Some(stored) = ctx.store.certificate(&serial).await? {
-                    chain_valid = stored.revoked_at.is_none() && stored.der == *leaf;
-                }
-            }
-        }
-    }
+    let chain_valid = verify_chain(&decoded.chain, &roots, now.unix_timestamp()).is_ok()
+        && signer_problem(ctx, &decoded).await?.is_none();
     let identifier = decoded.payload["jti"].as_str().map(str::to_owned);
     let record = match &identifier {
         Some(id) if LicenceIdentifier::parse(id).is_ok() => ctx.store.licence(id).await?,
@@ -1012,6 +1002,62 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
         token_matches_record: matches,
         checked_at: crate::admin::rfc3339(now.unix_timestamp()),
     })
+}
+
+/// Why the token's signing certificate does not vouch for it, or `None`: it must be a
+/// licence-signer certificate this service issued to the token's `iss` department, not
+/// revoked, under a department CA that is not revoked.
+async fn signer_problem(
+    ctx: &Context,
+    decoded: &token::DecodedToken,
+) -> Result<Option<&'static str>, ServiceError> {
+    let Some(leaf) = decoded.chain.first() else {
+        return Ok(Some("the token carries no signing certificate"));
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf) else {
+        return Ok(Some("the signing certificate cannot be read"));
+    };
+    let Some(stored) = ctx
+        .store
+        .certificate(&hex::encode(cert.raw_serial()))
+        .await?
+    else {
+        return Ok(Some(
+            "the signing certificate was not issued by this service",
+        ));
+    };
+    if stored.der != *leaf {
+        return Ok(Some(
+            "the signing certificate is not the one this service issued",
+        ));
+    }
+    if stored.kind != "licence-signer" {
+        return Ok(Some(
+            "the signing certificate is not a licence-signing certificate",
+        ));
+    }
+    if stored.department_code.as_deref() != decoded.payload["iss"].as_str() {
+        return Ok(Some(
+            "the signing certificate belongs to another department than the token's issuer",
+        ));
+    }
+    if stored.revoked_at.is_some() {
+        return Ok(Some("the signing certificate is revoked"));
+    }
+    let cas = ctx
+        .store
+        .certificates_of_kind("department-ca", stored.department_code.as_deref())
+        .await?;
+    match cas
+        .iter()
+        .find(|ca| crate::pki::chain::issued_by(leaf, &ca.der))
+    {
+        None => Ok(Some("the signing certificate's department CA is unknown")),
+        Some(ca) if ca.revoked_at.is_some() => Ok(Some(
+            "the signing certificate was issued under a revoked department CA",
+        )),
+        Some(_) => Ok(None),
+    }
 }
 
 /// Verifies by identifier: the stored token is checked like a presented one.

@@ -221,7 +221,7 @@ mod tests {
         let not_ca = issue(params("End Entity", None), &r);
         let leaf = issue(params("Leaf", None), &not_ca);
         assert_eq!(
-            verify_chain(&[leaf.der, not_ca.der], &[r.der.clone()], NOW),
+            verify_chain(&[leaf.der, not_ca.der], std::slice::from_ref(&r.der), NOW),
             Err(ChainError::NoKeyCertSign(1))
         );
         // keyCertSign without basicConstraints: still not a CA.
@@ -242,7 +242,7 @@ mod tests {
         let ca = issue(params("Test CA", Some(BasicConstraints::Unconstrained)), &r);
         let leaf = issue(params("Leaf", None), &ca);
         assert_eq!(
-            verify_chain(&[leaf.der, ca.der], &[r.der.clone()], NOW),
+            verify_chain(&[leaf.der, ca.der], std::slice::from_ref(&r.der), NOW),
             Err(ChainError::PathLength(2))
         );
         // An intermediate with pathLen 0 over another intermediate.
@@ -270,7 +270,11 @@ mod tests {
         let ca = issue(p, &r);
         let leaf = issue(params("Leaf", None), &ca);
         assert_eq!(
-            verify_chain(&[leaf.der.clone(), ca.der.clone()], &[r.der.clone()], NOW),
+            verify_chain(
+                &[leaf.der.clone(), ca.der.clone()],
+                std::slice::from_ref(&r.der),
+                NOW
+            ),
             Err(ChainError::Expired(1))
         );
         // Valid at an earlier time.

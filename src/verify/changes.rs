@@ -221,10 +221,11 @@ fn reachable(doc: &Document, start: &[&Object], skip: &[&[u8]], into: &mut HashS
         }
         match o {
             Object::Reference(id) => {
-                if into.insert(*id) {
-                    if let Ok(target) = doc.get_object(*id) {
-                        stack.push(target);
-                    }
+                if !into.insert(*id) {
+                    continue;
+                }
+                if let Ok(target) = doc.get_object(*id) {
+                    stack.push(target);
                 }
             }
             Object::Array(items) => stack.extend(items.iter()),
@@ -518,14 +519,15 @@ fn same(a: &Object, b: &Object) -> bool {
     }
 }
 
-fn kind_of(
-    o: &Object,
-) -> (
+/// What kind of object it is: its shape and its /Type, /Subtype and /FT.
+type Kind = (
     &'static str,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
-) {
+);
+
+fn kind_of(o: &Object) -> Kind {
     let (k, d) = match o {
         Object::Dictionary(d) => ("dictionary", Some(d)),
         Object::Stream(s) => ("stream", Some(&s.dict)),
@@ -1070,14 +1072,28 @@ impl Step<'_> {
                         .and_then(|d| d.get(b"Parent").ok())
                         .and_then(|p| dict_of(self.last, p))
                         .is_some_and(|p| p.has(b"V"));
-                let shows = self.new.get_dictionary(id).is_ok_and(|d| {
-                    d.has(b"AP")
-                        && crate::pdf::query::rect(
-                            self.new,
-                            d.get(b"Rect").unwrap_or(&Object::Null),
-                        )
+                let visible = self.new.get_dictionary(id).is_ok_and(|d| {
+                    crate::pdf::query::rect(self.new, d.get(b"Rect").unwrap_or(&Object::Null))
                         .is_some_and(|r| r[2] - r[0] > 0.0 && r[3] - r[1] > 0.0)
                 });
+                let shows = visible && self.new.get_dictionary(id).is_ok_and(|d| d.has(b"AP"));
+                if visible && self.mdp != DocMdp::None {
+                    // As pyHanko judges it (stricter than Acrobat): a new visible field could
+                    // cover certified content (the sneaky signature attack).
+                    self.record(
+                        Some(id),
+                        page,
+                        format!("a visible signature field \u{201c}{name}\u{201d} was added after the certification"),
+                        Err("after a certification signature only invisible signature fields may be added: a visible one could cover the certified content".into()),
+                    );
+                } else if visible && self.roles.locked.iter().any(Option::is_none) {
+                    self.record(
+                        Some(id),
+                        page,
+                        format!("a visible signature field \u{201c}{name}\u{201d} was added"),
+                        Err("a signature locked every field (FieldMDP /All): only invisible signature fields may be added".into()),
+                    );
+                }
                 if !signed && shows {
                     self.record(Some(id), page, format!("an unsigned signature field \u{201c}{name}\u{201d} with an appearance was added"), Err("a signature field added after signing must be signed, or its appearance could show anything".into()));
                 }

@@ -252,7 +252,7 @@ fn byte_range(
     if hole.first() != Some(&b'<')
         || hole.last() != Some(&b'>')
         || !inner.iter().all(u8::is_ascii_hexdigit)
-        || inner.len() % 2 != 0
+        || !inner.len().is_multiple_of(2)
     {
         return Err(
             "/ByteRange's hole is not exactly the /Contents hex string: other bytes are left unsigned"
@@ -466,7 +466,7 @@ pub fn analyse(
             changes: Vec::new(),
             format_problem: None,
         };
-        if sig.len() == 0 {
+        if sig.is_empty() {
             found.format_problem = Some(format!(
                 "the signature dictionary{} cannot be read: its /Contents or another value is not valid PDF syntax",
                 sig_id.map(|(n, g)| format!(" (object {n} {g})")).unwrap_or_default()

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api_keys;
+mod attacks;
 mod authz;
 mod crash;
 mod departments;
