@@ -605,7 +605,7 @@ async fn sharing_needs_a_logged_purpose(app: TestApp) {
 }
 
 async fn tampered_and_foreign_tokens(app: TestApp) {
-    let (_, _, op_a, _, type_code) = setup(&app).await;
+    let (dept_a, _, op_a, _, type_code) = setup(&app).await;
     let body = issue(&app, &op_a, &licence_body(&type_code)).await;
     let token = body["token"].as_str().unwrap();
     let parts: Vec<&str> = token.split('.').collect();
@@ -675,6 +675,23 @@ async fn tampered_and_foreign_tokens(app: TestApp) {
     )
     .await;
     assert_eq!(problem["field"], "identifier");
+    // The token is good while its department's CA is; once the admin revokes that CA, the
+    // licence signer under it no longer vouches for it (the token is otherwise unchanged).
+    assert_eq!(
+        verify(&app, json!({"token": token})).await["chain_valid"],
+        true
+    );
+    let resp = app
+        .post_json(
+            &format!("/api/v1/departments/{dept_a}/ca/revoke"),
+            Some(&app.admin_token),
+            &json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let report = verify(&app, json!({"token": token})).await;
+    assert_eq!(report["signature_valid"], true);
+    assert_eq!(report["chain_valid"], false, "{report}");
     // A well-formed identifier that does not exist.
     let unknown = LicenceIdentifier::generate(&type_code, &type_code[..18]).unwrap();
     assert_eq!(

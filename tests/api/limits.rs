@@ -189,3 +189,40 @@ async fn pdf_object_and_signature_counts_are_bounded() {
             .is_ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_work_is_capped_and_public_uploads_are_smaller() {
+    let app = spawn_app_custom(Db::Sqlite, Arc::new(trustd::clock::SystemClock), |s| {
+        s.max_concurrent_documents = 1;
+        s.max_public_verify_bytes = 2000;
+    })
+    .await
+    .unwrap();
+    let (op, seal) = crate::verify::setup(&app, 32).await;
+    let sealed = crate::verify::stamp(&app, &op, &seal, "B-B", crate::stamp::sample_pdf(1)).await;
+    assert!(sealed.len() > 2000);
+    // The public gets 413 for a PDF larger than its limit; a caller with a key does not.
+    assert_problem(crate::stamp::post_verify(&app, &sealed).await, 413).await;
+    let (_, auditor) = app.create_key("auditor", None).await;
+    let with_key = |pdf: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/verify/pdf"))
+            .bearer_auth(&auditor)
+            .header("content-type", "application/pdf")
+            .body(pdf)
+            .send()
+    };
+    assert_eq!(with_key(sealed.clone()).await.unwrap().status(), 200);
+    // While the only slot for document work is taken, stamping and verification get 503 with
+    // Retry-After; once it is free again they go through.
+    let held = app.ctx.documents.try_take().unwrap();
+    let resp = with_key(sealed.clone()).await.unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_problem(resp, 503).await;
+    let resp = crate::stamp::post_pdf(&app, &op, &seal, "", crate::stamp::sample_pdf(1)).await;
+    assert_problem(resp, 503).await;
+    drop(held);
+    assert_eq!(with_key(sealed).await.unwrap().status(), 200);
+    let resp = crate::stamp::post_pdf(&app, &op, &seal, "", crate::stamp::sample_pdf(1)).await;
+    assert_eq!(resp.status(), 200);
+}

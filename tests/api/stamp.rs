@@ -578,7 +578,117 @@ async fn long_term_levels(app: TestApp) {
     }
 }
 
+/// The placement and the signature's details are where the request asked, read back from
+/// the output (not assumed): page 2's widget has the asked /Rect and /P, page 2's /Annots
+/// holds it, and the signature dictionary has /Reason and /Location.
+async fn placement_is_read_back(app: TestApp) {
+    let (op_a, _, seal) = seal_setup(&app).await;
+    let original = sample_pdf(3);
+    let resp = post_pdf(
+        &app,
+        &op_a,
+        &seal,
+        "?page=2&x=100&y=200&width=150&reason=%E5%AE%A1%E6%89%B9&location=Fuzhou",
+        original.clone(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let sealed = resp.bytes().await.unwrap().to_vec();
+    let doc = Document::load_mem(&sealed).unwrap();
+    let pages = doc.get_pages();
+    let page2 = pages[&2];
+    let widget_id = doc
+        .objects
+        .iter()
+        .filter(|(id, _)| id.0 as usize >= Document::load_mem(&original).unwrap().max_id as usize)
+        .find(|(_, o)| {
+            o.as_dict().is_ok_and(|d| {
+                d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig")
+                    && d.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Widget")
+            })
+        })
+        .map(|(id, _)| *id)
+        .expect("a new signature widget");
+    let widget = doc.get_dictionary(widget_id).unwrap();
+    assert_eq!(widget.get(b"P").unwrap().as_reference().unwrap(), page2);
+    let rect: Vec<f64> = widget
+        .get(b"Rect")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            n.as_float()
+                .map(f64::from)
+                .or_else(|_| n.as_i64().map(|i| i as f64))
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        (rect[0] - 100.0).abs() < 0.01 && (rect[1] - 200.0).abs() < 0.01,
+        "{rect:?}"
+    );
+    assert!((rect[2] - rect[0] - 150.0).abs() < 0.01, "width: {rect:?}");
+    let annots = doc
+        .get_dictionary(page2)
+        .unwrap()
+        .get(b"Annots")
+        .unwrap()
+        .clone();
+    let annots = match annots {
+        Object::Reference(id) => doc.get_object(id).unwrap().as_array().unwrap().clone(),
+        Object::Array(a) => a,
+        other => panic!("/Annots is {other:?}"),
+    };
+    assert!(annots.contains(&Object::Reference(widget_id)));
+    for (n, id) in &pages {
+        if *n != 2 {
+            let p = doc.get_dictionary(*id).unwrap();
+            assert!(p.get(b"Annots").is_err(), "page {n} got an annotation");
+        }
+    }
+    let sig = doc
+        .get_dictionary(widget.get(b"V").unwrap().as_reference().unwrap())
+        .unwrap();
+    let utf16 = |o: &Object| {
+        let b = o.as_str().unwrap();
+        let units: Vec<u16> = b[2..]
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).unwrap_or_else(|_| String::from_utf8_lossy(b).into())
+    };
+    assert_eq!(utf16(sig.get(b"Reason").unwrap()), "审批");
+    assert_eq!(utf16(sig.get(b"Location").unwrap()), "Fuzhou");
+}
+
+/// A stream whose declared /Length does not end at `endstream`: readers disagree on what it
+/// holds, so it is not sealed; verification reports it.
+async fn ambiguous_stream_lengths_are_refused(app: TestApp) {
+    let (op_a, _, seal) = seal_setup(&app).await;
+    let good = sample_pdf(1);
+    // The content stream's /Length, changed to a number of the same width (the xref offsets
+    // stay right) that does not end at endstream.
+    let key = b"<</Length ";
+    let at = good.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    let digits = good[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut same = good.clone();
+    same[at..at + digits].fill(b'9');
+    let resp = post_pdf(&app, &op_a, &seal, "", same.clone()).await;
+    let p = assert_problem(resp, 422).await;
+    assert_eq!(p["type"], "/problems/malformed-pdf");
+    assert!(p["detail"].as_str().unwrap().contains("/Length"), "{p}");
+    // Verification reads it, and says so.
+    let report = verify_report(&app, &same).await.unwrap();
+    assert!(
+        report["warnings"].to_string().contains("/Length"),
+        "{report}"
+    );
+}
+
 dual_tests!(
+    placement_is_read_back,
+    ambiguous_stream_lengths_are_refused,
     long_term_levels,
     stamps_pades_b_t_and_b_b,
     refuses_bad_documents_and_options,
