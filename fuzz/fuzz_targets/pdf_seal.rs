@@ -1,10 +1,12 @@
-//! The PDF reader and writer used by stamping: the pre-checks, lopdf's load, the page and
-//! AcroForm walk and the incremental update, on arbitrary bytes. A sealed result is read back
-//! by the verifier's reader.
+//! The one PDF reader (`trustd::pdf`) as stamping uses it: the raw pre-checks, the load with
+//! its decompression budget, the page and AcroForm walk, the /Length check, and the
+//! incremental-update writer, on arbitrary bytes. A sealed result is read back by the
+//! verifier's revision-by-revision analysis.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trustd::seal::pdf::{precheck, seal, Placement, SealRequest};
+use trustd::pdf::precheck;
+use trustd::seal::pdf::{seal, Placement, SealRequest};
 
 fuzz_target!(|data: &[u8]| {
     if precheck(data).is_err() {
@@ -39,6 +41,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(sealed) = seal(data, digest, request, sign) {
         let mut whole = data.to_vec();
         whole.extend_from_slice(&sealed.update);
-        let _ = trustd::verify::pdf::analyse(&whole, &Default::default());
+        let _ = trustd::verify::pdf::analyse(&whole, &Default::default(), &|| false);
     }
 });
