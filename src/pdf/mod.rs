@@ -11,6 +11,13 @@
 //! refused (an update appended to it would not verify anywhere), and every decompression of one
 //! document draws on one budget.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::as_conversions
+)]
+
+pub mod cursor;
 pub mod load;
 pub mod query;
 pub mod scan;

@@ -7,7 +7,8 @@ use super::{malformed, PdfError, MAX_PAGES, MAX_TREE_DEPTH};
 
 pub fn number(o: &Object) -> Option<f64> {
     match o {
-        Object::Integer(i) => Some(*i as f64),
+        // Coordinates beyond 32 bits are not coordinates.
+        Object::Integer(i) => i32::try_from(*i).ok().map(f64::from),
         Object::Real(r) => Some(f64::from(*r)),
         _ => None,
     }
@@ -22,14 +23,10 @@ pub fn rect(doc: &Document, o: &Object) -> Option<[f64; 4]> {
         return None;
     }
     let v: Vec<f64> = arr.iter().filter_map(number).collect();
-    (v.len() == 4).then(|| {
-        [
-            v[0].min(v[2]),
-            v[1].min(v[3]),
-            v[0].max(v[2]),
-            v[1].max(v[3]),
-        ]
-    })
+    match v.as_slice() {
+        &[x1, y1, x2, y2] => Some([x1.min(x2), y1.min(y2), x1.max(x2), y1.max(y2)]),
+        _ => None,
+    }
 }
 
 /// An inherited page attribute (ISO 32000 §7.7.3.4), walking /Parent a bounded number of times.
@@ -89,7 +86,7 @@ pub fn pages(doc: &Document, root: &Dictionary) -> Result<Vec<ObjectId>, PdfErro
                 let kid = kid
                     .as_reference()
                     .map_err(|_| malformed("a /Kids entry is not a reference"))?;
-                stack.push((kid, depth + 1));
+                stack.push((kid, depth.saturating_add(1)));
             }
         } else {
             out.push(id);

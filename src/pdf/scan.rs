@@ -1,6 +1,14 @@
 //! Raw-byte scanning of untrusted PDF input, before any parser sees it: the header, the
-//! trailer keywords, the cross-reference chain, nesting depth and object streams.
+//! trailer keywords, the cross-reference chain, nesting depth, object and cross-reference
+//! streams (inflated within the document's budget), revision ends and streams' declared
+//! lengths. Every access goes through [`Cursor`] or `get`; no offset from the file can index
+//! out of bounds or overflow.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+
+pub use super::cursor::{find, rfind};
+use super::cursor::{leading_number, slice, Cursor};
 use super::{
     malformed, too_many_objects, PdfError, MAX_DECOMPRESSED, MAX_NESTING, MAX_XREF_SECTIONS,
 };
@@ -14,111 +22,130 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
 
 /// [`precheck`], drawing on a document's decompression budget.
 pub fn precheck_within(bytes: &[u8], budget: &Budget) -> Result<(), PdfError> {
-    let head = &bytes[..bytes.len().min(1024)];
-    if !head.windows(5).any(|w| w == b"%PDF-") {
+    let head = slice(bytes, 0, 1024);
+    if find(head, b"%PDF-").is_none() {
         return Err(malformed("no %PDF- header: this is not a PDF file"));
     }
-    let tail = &bytes[bytes.len().saturating_sub(1024)..];
+    let tail = slice(bytes, bytes.len().saturating_sub(1024), bytes.len());
     let Some(pos) = rfind(tail, b"startxref") else {
         return Err(malformed(
             "no startxref at the end of the file (truncated or damaged)",
         ));
     };
-    if rfind(&tail[pos..], b"%%EOF").is_none() {
+    if rfind(slice(tail, pos, tail.len()), b"%%EOF").is_none() {
         return Err(malformed("no %%EOF after startxref (truncated file)"));
     }
     depth_scan(bytes, Some(budget))
 }
 
+fn too_deep() -> PdfError {
+    malformed(format!("objects are nested more than {MAX_NESTING} deep"))
+}
+
 /// Bounds the nesting depth of `bytes`. With `streams`, stream data is skipped, and the data of
 /// each object stream (`/Type /ObjStm`) is inflated (within the budget) and scanned too: lopdf
-/// parses those objects with the same recursive parser.
+/// parses those objects with the same recursive parser. Cross-reference streams are inflated
+/// and charged too (lopdf inflates them while loading).
 fn depth_scan(bytes: &[u8], streams: Option<&Budget>) -> Result<(), PdfError> {
     let mut depth = 0usize;
     let mut dict_start = 0usize;
-    let mut i = 0usize;
-    while i < bytes.len() {
-        match bytes[i] {
+    let mut c = Cursor::at(bytes, 0);
+    while let Some(byte) = c.peek() {
+        match byte {
             b'%' => {
-                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
-                    i += 1;
+                while c.peek().is_some_and(|b| b != b'\n' && b != b'\r') {
+                    c.advance(1);
                 }
             }
-            b'(' => {
-                // Literal string with balanced parentheses and escapes.
-                i = string_end(bytes, i);
-            }
-            b'<' if bytes.get(i + 1) == Some(&b'<') => {
+            // A literal string, with balanced parentheses and escapes.
+            b'(' => c.seek(string_end(bytes, c.pos())),
+            b'<' if c.peek_at(1) == Some(b'<') => {
                 if depth == 0 {
-                    dict_start = i;
+                    dict_start = c.pos();
                 }
-                depth += 1;
-                i += 1;
+                depth = depth.checked_add(1).ok_or_else(too_deep)?;
+                c.advance(1);
             }
-            b'>' if bytes.get(i + 1) == Some(&b'>') => {
+            b'>' if c.peek_at(1) == Some(b'>') => {
                 depth = depth.saturating_sub(1);
-                i += 1;
+                c.advance(1);
             }
-            b'[' => depth += 1,
+            b'[' => depth = depth.checked_add(1).ok_or_else(too_deep)?,
             b']' => depth = depth.saturating_sub(1),
             b's' if streams.is_some()
-                && bytes[i..].starts_with(b"stream")
-                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) =>
+                && c.starts_with(b"stream")
+                && !c.before().is_some_and(|b| b.is_ascii_alphanumeric()) =>
             {
-                // Skip stream data up to `endstream`.
-                let data_start = i + 6;
-                let Some(end) = find(&bytes[data_start..], b"endstream") else {
+                let keyword = c.pos();
+                c.advance(6);
+                let data_start = c.pos();
+                let Some(end) = c.find(b"endstream") else {
                     return Err(malformed("a stream has no endstream"));
                 };
-                let dict = &bytes[dict_start.min(i)..i];
-                let object_stream = has_name(dict, b"/ObjStm");
-                if object_stream || has_name(dict, b"/XRef") {
-                    if let Some(budget) = streams {
-                        let data = &bytes[data_start..data_start + end];
-                        let data = match data {
-                            [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] | [b'\r', rest @ ..] => {
-                                rest
-                            }
-                            _ => data,
-                        };
-                        // Prefixes of one file (its revisions) share offsets: each stream is
-                        // inflated and charged once per document.
-                        if budget.first_time(data_start) {
-                            let inflated = inflate(dict, data, budget)?;
-                            if object_stream {
-                                if let Some(inflated) = inflated {
-                                    depth_scan(&inflated, None)?;
-                                }
-                            }
-                        }
-                    }
+                let dict = slice(bytes, dict_start.min(keyword), keyword);
+                if let Some(budget) = streams {
+                    stream_scan(dict, bytes, data_start, end, budget)?;
                 }
-                i = data_start + end + 8;
+                c.seek(end);
+                c.advance(8);
                 depth = 0;
             }
             _ => {}
         }
         if depth > MAX_NESTING {
-            return Err(malformed(format!(
-                "objects are nested more than {MAX_NESTING} deep"
-            )));
+            return Err(too_deep());
         }
-        i += 1;
+        c.advance(1);
+    }
+    Ok(())
+}
+
+/// Inflates (and, for object streams, scans) the data of the stream whose dictionary is
+/// `dict` and whose data runs from `data_start` to `end`, if the loader will inflate it.
+fn stream_scan(
+    dict: &[u8],
+    bytes: &[u8],
+    data_start: usize,
+    end: usize,
+    budget: &Budget,
+) -> Result<(), PdfError> {
+    let object_stream = has_name(dict, b"/ObjStm");
+    if !object_stream && !has_name(dict, b"/XRef") {
+        return Ok(());
+    }
+    let mut d = Cursor::at(bytes, data_start);
+    d.skip_eol();
+    let data = slice(bytes, d.pos(), end);
+    // Prefixes of one file (its revisions) share offsets: each stream is inflated and charged
+    // once per document.
+    if !budget.first_time(data_start) {
+        return Ok(());
+    }
+    if let Some(inflated) = inflate(dict, data, budget)? {
+        if object_stream {
+            depth_scan(&inflated, None)?;
+        }
     }
     Ok(())
 }
 
 /// Whether a dictionary's text holds the name `name` (followed by a delimiter).
 pub fn has_name(dict: &[u8], name: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(at) = find(&dict[from..], name) {
-        let after = dict.get(from + at + name.len());
-        if after.is_none_or(|c| !c.is_ascii_alphanumeric()) {
-            return true;
+    count_names(dict, name) > 0
+}
+
+/// How many times the name `name` (followed by a delimiter) occurs in a dictionary's text.
+fn count_names(dict: &[u8], name: &[u8]) -> usize {
+    let mut n = 0usize;
+    let mut c = Cursor::at(dict, 0);
+    while let Some(at) = c.find(name) {
+        c.seek(at);
+        c.advance(name.len());
+        if !c.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            n = n.saturating_add(1);
         }
-        from += at + name.len();
     }
-    false
+    n
 }
 
 /// Inflates a stream the loader will inflate (object and cross-reference streams) through
@@ -130,12 +157,17 @@ fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>,
         return Ok(Some(data.to_vec()));
     }
     let layers = count_names(dict, b"/FlateDecode");
-    let filters = count_names(dict, b"/FlateDecode")
-        + count_names(dict, b"/ASCIIHexDecode")
-        + count_names(dict, b"/ASCII85Decode")
-        + count_names(dict, b"/LZWDecode")
-        + count_names(dict, b"/RunLengthDecode");
-    if layers == 0 || filters != layers {
+    let others = [
+        &b"/ASCIIHexDecode"[..],
+        b"/ASCII85Decode",
+        b"/LZWDecode",
+        b"/RunLengthDecode",
+        b"/Crypt",
+    ]
+    .iter()
+    .map(|f| count_names(dict, f))
+    .fold(0usize, usize::saturating_add);
+    if layers == 0 || others > 0 {
         return Err(malformed(
             "an object or cross-reference stream uses a filter other than FlateDecode, which is not supported",
         ));
@@ -159,27 +191,13 @@ fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>,
     Ok(Some(current))
 }
 
-/// How many times the name `name` (followed by a delimiter) occurs in a dictionary's text.
-fn count_names(dict: &[u8], name: &[u8]) -> usize {
-    let mut n = 0;
-    let mut from = 0;
-    while let Some(at) = dict.get(from..).and_then(|d| find(d, name)) {
-        let after = dict.get(from + at + name.len());
-        if after.is_none_or(|c| !c.is_ascii_alphanumeric()) {
-            n += 1;
-        }
-        from += at + name.len();
-    }
-    n
-}
-
 /// One document's decompression budget, shared by every filter layer, every object and
 /// cross-reference stream, every revision's load and the DSS reader. Streams are charged once
 /// by their offset in the file.
 #[derive(Debug)]
 pub struct Budget {
-    left: std::cell::Cell<usize>,
-    seen: std::cell::RefCell<std::collections::HashSet<usize>>,
+    left: Cell<usize>,
+    seen: RefCell<HashSet<usize>>,
 }
 
 impl Default for Budget {
@@ -191,8 +209,8 @@ impl Default for Budget {
 impl Budget {
     pub fn new(bytes: usize) -> Budget {
         Budget {
-            left: std::cell::Cell::new(bytes),
-            seen: std::cell::RefCell::new(std::collections::HashSet::new()),
+            left: Cell::new(bytes),
+            seen: RefCell::new(HashSet::new()),
         }
     }
 
@@ -227,7 +245,7 @@ impl Budget {
 /// hybrid files) without lopdf, which repairs or follows broken chains silently: each offset
 /// must point at cross-reference data, and the chain must not loop.
 pub fn xref_chain(bytes: &[u8], start: usize, max_objects: usize) -> Result<(), PdfError> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut next = Some(start);
     while let Some(offset) = next {
         if !seen.insert(offset) || seen.len() > MAX_XREF_SECTIONS {
@@ -254,7 +272,7 @@ pub fn check_xref_at(bytes: &[u8], offset: usize) -> Result<(), PdfError> {
     let at = bytes
         .get(offset..)
         .ok_or_else(|| malformed("a cross-reference offset points past the end of the file"))?;
-    let at = &at[..at.len().min(64)];
+    let at = slice(at, 0, 64);
     let points_at_xref = at.starts_with(b"xref")
         || at
             .split(|b| b.is_ascii_whitespace())
@@ -273,38 +291,36 @@ pub fn check_xref_at(bytes: &[u8], offset: usize) -> Result<(), PdfError> {
 /// The text of the trailer dictionary of the section at `offset` (after `trailer` for a table,
 /// the stream's dictionary for a cross-reference stream).
 pub fn trailer_dict(bytes: &[u8], offset: usize) -> Option<&[u8]> {
-    let rest = &bytes[offset..];
+    let rest = bytes.get(offset..)?;
     let from = if rest.starts_with(b"xref") {
-        find(rest, b"trailer")? + 7
+        find(rest, b"trailer")?.checked_add(7)?
     } else {
-        find(&rest[..rest.len().min(256)], b"obj")? + 3
+        find(slice(rest, 0, 256), b"obj")?.checked_add(3)?
     };
-    let open = from + find(&rest[from..rest.len().min(from + 256)], b"<<")?;
+    let open = from.checked_add(find(slice(rest, from, from.saturating_add(256)), b"<<")?)?;
     let mut depth = 0usize;
-    let mut i = open;
-    while i + 1 < rest.len() {
-        match (rest[i], rest[i + 1]) {
+    let mut c = Cursor::at(rest, open);
+    while let (Some(a), Some(b)) = (c.peek(), c.peek_at(1)) {
+        match (a, b) {
             (b'<', b'<') => {
-                depth += 1;
-                i += 1;
+                depth = depth.checked_add(1)?;
+                c.advance(1);
             }
             (b'>', b'>') => {
-                depth -= 1;
-                i += 1;
+                depth = depth.checked_sub(1)?;
+                c.advance(1);
                 if depth == 0 {
-                    return Some(&rest[open..=i]);
+                    return rest.get(open..=c.pos());
                 }
             }
-            (b'(', _) => {
-                // Skip a literal string (a trailer /ID may be one).
-                i = string_end(rest, i);
-            }
+            // Skip a literal string (a trailer /ID may be one).
+            (b'(', _) => c.seek(string_end(rest, c.pos())),
             _ => {}
         }
         if depth > MAX_NESTING {
             return None;
         }
-        i += 1;
+        c.advance(1);
     }
     None
 }
@@ -312,92 +328,70 @@ pub fn trailer_dict(bytes: &[u8], offset: usize) -> Option<&[u8]> {
 /// The integer after a key at the top level of a dictionary's text.
 pub fn dict_integer(dict: &[u8], key: &[u8]) -> Option<usize> {
     let mut depth = 0usize;
-    let mut i = 0usize;
-    while i < dict.len() {
-        match dict[i] {
-            b'<' if dict.get(i + 1) == Some(&b'<') => {
-                depth += 1;
-                i += 1;
+    let mut c = Cursor::at(dict, 0);
+    while let Some(byte) = c.peek() {
+        match byte {
+            b'<' if c.peek_at(1) == Some(b'<') => {
+                depth = depth.saturating_add(1);
+                c.advance(1);
             }
-            b'>' if dict.get(i + 1) == Some(&b'>') => {
+            b'>' if c.peek_at(1) == Some(b'>') => {
                 depth = depth.saturating_sub(1);
-                i += 1;
+                c.advance(1);
             }
             // A hex string.
             b'<' => {
-                while i < dict.len() && dict[i] != b'>' {
-                    i += 1;
+                while c.peek().is_some_and(|b| b != b'>') {
+                    c.advance(1);
                 }
             }
-            b'(' => {
-                i = string_end(dict, i);
-            }
-            b'[' => depth += 1,
+            b'(' => c.seek(string_end(dict, c.pos())),
+            b'[' => depth = depth.saturating_add(1),
             b']' => depth = depth.saturating_sub(1),
             b'/' if depth == 1
-                && dict[i..].starts_with(key)
-                && dict
-                    .get(i + key.len())
-                    .is_some_and(|c| !c.is_ascii_alphanumeric()) =>
+                && c.starts_with(key)
+                && !c
+                    .peek_at(key.len())
+                    .is_some_and(|b| b.is_ascii_alphanumeric()) =>
             {
-                let digits: String = dict[i + key.len()..]
-                    .iter()
-                    .skip_while(|b| b.is_ascii_whitespace())
-                    .take_while(|b| b.is_ascii_digit())
-                    .map(|b| char::from(*b))
-                    .collect();
-                return digits.parse().ok();
+                c.advance(key.len());
+                return leading_number(c.rest());
             }
             _ => {}
         }
-        i += 1;
+        c.advance(1);
     }
     None
 }
 
-/// The index of the `)` closing the literal string that opens at `bytes[i]` (balanced
+/// The offset of the `)` closing the literal string that opens at `bytes[i]` (balanced
 /// parentheses, backslash escapes), or the end of `bytes`.
-pub fn string_end(bytes: &[u8], mut i: usize) -> usize {
+pub fn string_end(bytes: &[u8], i: usize) -> usize {
     let mut level = 0usize;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1,
-            b'(' => level += 1,
+    let mut c = Cursor::at(bytes, i);
+    while let Some(byte) = c.peek() {
+        match byte {
+            b'\\' => c.advance(1),
+            b'(' => level = level.saturating_add(1),
             b')' => {
-                level -= 1;
+                level = level.saturating_sub(1);
                 if level == 0 {
-                    return i;
+                    return c.pos();
                 }
             }
             _ => {}
         }
-        i += 1;
+        c.advance(1);
     }
-    i
-}
-
-pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-pub fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
+    c.pos()
 }
 
 /// The `startxref` offset written at the end of the file.
 pub fn startxref(bytes: &[u8], max_objects: usize) -> Result<usize, PdfError> {
-    let tail_start = bytes.len().saturating_sub(1024);
-    let tail = &bytes[tail_start..];
+    let tail = slice(bytes, bytes.len().saturating_sub(1024), bytes.len());
     let pos = rfind(tail, b"startxref").ok_or_else(|| malformed("no startxref"))?;
-    let digits: String = tail[pos + 9..]
-        .iter()
-        .skip_while(|b| b.is_ascii_whitespace())
-        .take_while(|b| b.is_ascii_digit())
-        .map(|b| char::from(*b))
-        .collect();
-    let offset: usize = digits
-        .parse()
-        .map_err(|_| malformed("startxref is not followed by an offset"))?;
+    let offset = leading_number(slice(tail, pos.saturating_add(9), tail.len()))
+        .ok_or_else(|| malformed("startxref is not followed by an offset"))?;
     if offset >= bytes.len() {
         return Err(malformed("startxref points past the end of the file"));
     }
@@ -412,32 +406,22 @@ pub fn startxref(bytes: &[u8], max_objects: usize) -> Result<usize, PdfError> {
 /// a prefix that then does not load is skipped by the caller.
 pub fn revision_ends(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut from = 0usize;
-    while let Some(at) = bytes.get(from..).and_then(|rest| find(rest, b"%%EOF")) {
-        let pos = from + at;
-        from = pos + 5;
-        let mut end = pos + 5;
-        if bytes.get(end) == Some(&b'\r') {
-            end += 1;
-        }
-        if bytes.get(end) == Some(&b'\n') {
-            end += 1;
-        }
-        let window = &bytes[pos.saturating_sub(64)..pos];
+    let mut c = Cursor::at(bytes, 0);
+    while let Some(pos) = c.find(b"%%EOF") {
+        c.seek(pos);
+        c.advance(5);
+        let after = c.pos();
+        let mut eol = c;
+        eol.skip_eol();
+        let window = slice(bytes, pos.saturating_sub(64), pos);
         let Some(sx) = rfind(window, b"startxref") else {
             continue;
         };
-        let digits: String = window[sx + 9..]
-            .iter()
-            .skip_while(|b| b.is_ascii_whitespace())
-            .take_while(|b| b.is_ascii_digit())
-            .map(|b| char::from(*b))
-            .collect();
-        let Ok(offset) = digits.parse::<usize>() else {
+        let Some(offset) = leading_number(slice(window, sx.saturating_add(9), window.len())) else {
             continue;
         };
         if offset > 0 && offset < pos && check_xref_at(bytes, offset).is_ok() {
-            out.push((pos + 5, end));
+            out.push((after, eol.pos()));
         }
     }
     out
@@ -451,53 +435,42 @@ pub fn length_mismatches(
     length_of: &dyn Fn(StreamLength) -> Option<usize>,
 ) -> Vec<usize> {
     let mut out = Vec::new();
-    let mut from = 0usize;
-    while let Some(at) = bytes.get(from..).and_then(|rest| find(rest, b"stream")) {
-        let pos = from + at;
-        from = pos + 6;
+    let mut c = Cursor::at(bytes, 0);
+    while let Some(pos) = c.find(b"stream") {
+        c.seek(pos);
+        c.advance(6);
         // `endstream` contains `stream`; only the keyword after a dictionary counts.
-        if pos >= 3 && bytes.get(pos - 3..pos) == Some(b"end") {
+        if slice(bytes, pos.saturating_sub(3), pos) == b"end" {
             continue;
         }
-        let before = &bytes[pos.saturating_sub(4096)..pos];
+        let before = slice(bytes, pos.saturating_sub(4096), pos);
         let Some(open) = rfind(before, b"obj") else {
             continue;
         };
-        let dict = &before[open..];
+        let dict = slice(before, open, before.len());
         if !dict.trim_ascii_end().ends_with(b">>") {
             continue;
         }
-        let mut data = pos + 6;
-        if bytes.get(data) == Some(&b'\r') {
-            data += 1;
-        }
-        if bytes.get(data) == Some(&b'\n') {
-            data += 1;
-        }
-        let Some(declared) = stream_length(dict).and_then(length_of) else {
+        let mut data = c;
+        data.skip_eol();
+        let Some(end) = stream_length(dict)
+            .and_then(length_of)
+            .and_then(|declared| data.pos().checked_add(declared))
+        else {
             out.push(pos);
             continue;
         };
-        let Some(end) = data.checked_add(declared) else {
-            out.push(pos);
-            continue;
-        };
-        let ok = bytes
-            .get(end..)
-            .map(|rest| {
-                let rest = &rest[..rest.len().min(16)];
-                let trimmed = rest
-                    .iter()
-                    .position(|b| !b.is_ascii_whitespace())
-                    .map_or(&rest[rest.len()..], |i| &rest[i..]);
-                trimmed.starts_with(b"endstream")
-            })
-            .unwrap_or(false);
-        if !ok {
+        let ends_right = bytes.get(end..).is_some_and(|rest| {
+            slice(rest, 0, 16)
+                .trim_ascii_start()
+                .starts_with(b"endstream")
+        });
+        if !ends_right {
             out.push(pos);
             continue;
         }
-        from = end;
+        // Stream data is not scanned for keywords.
+        c.seek(end);
     }
     out
 }
@@ -511,23 +484,24 @@ pub enum StreamLength {
 
 /// The `/Length` of the stream dictionary whose text ends `dict`.
 pub fn stream_length(dict: &[u8]) -> Option<StreamLength> {
-    let mut from = find(dict, b"<<")?;
-    let after = loop {
-        let key = from + find(dict.get(from..)?, b"/Length")?;
-        let after = dict.get(key + 7..)?;
-        if !after.first().is_some_and(|c| c.is_ascii_alphanumeric()) {
-            break after;
+    let mut c = Cursor::at(dict, find(dict, b"<<")?);
+    loop {
+        let key = c.find(b"/Length")?;
+        c.seek(key);
+        c.advance(7);
+        if !c.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            break;
         }
-        from = key + 7;
-    };
-    let words: Vec<&[u8]> = after
+    }
+    let words: Vec<&[u8]> = c
+        .rest()
         .split(|b| b.is_ascii_whitespace() || *b == b'/' || *b == b'>')
         .filter(|w| !w.is_empty())
         .take(3)
         .collect();
     let number = |w: Option<&&[u8]>| -> Option<u64> {
         let w = w?;
-        if w.is_empty() || !w.iter().all(u8::is_ascii_digit) {
+        if !w.iter().all(u8::is_ascii_digit) {
             return None;
         }
         std::str::from_utf8(w).ok()?.parse().ok()
@@ -541,4 +515,59 @@ pub fn stream_length(dict: &[u8]) -> Option<StreamLength> {
         ));
     }
     usize::try_from(first).ok().map(StreamLength::Direct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_lengths_are_read_as_written() {
+        assert_eq!(
+            stream_length(b"7 0 obj <</Length1 5/Length 12>>"),
+            Some(StreamLength::Direct(12))
+        );
+        assert_eq!(
+            stream_length(b"7 0 obj << /Filter /FlateDecode /Length 9 0 R >>"),
+            Some(StreamLength::Indirect(9, 0))
+        );
+        assert_eq!(stream_length(b"7 0 obj << /Length -3 >>"), None);
+        assert_eq!(stream_length(b"7 0 obj << >>"), None);
+    }
+
+    #[test]
+    fn a_length_that_misses_endstream_is_found() {
+        let good = b"1 0 obj <</Length 3>>stream\nabc\nendstream endobj";
+        assert!(length_mismatches(good, &|l| match l {
+            StreamLength::Direct(n) => Some(n),
+            StreamLength::Indirect(..) => None,
+        })
+        .is_empty());
+        let bad = b"1 0 obj <</Length 99999999999>>stream\nabc\nendstream endobj";
+        assert_eq!(
+            length_mismatches(bad, &|l| match l {
+                StreamLength::Direct(n) => Some(n),
+                StreamLength::Indirect(..) => None,
+            }),
+            vec![31]
+        );
+    }
+
+    #[test]
+    fn revision_ends_follow_startxref() {
+        let one = b"%PDF-1.7\nxref\n0 1\ntrailer<<>>\nstartxref\n9\n%%EOF\n";
+        assert_eq!(revision_ends(one), vec![(one.len() - 1, one.len())]);
+        // A %%EOF with no startxref before it (text in a stream) is not a revision end.
+        assert!(revision_ends(b"%PDF-1.7 (%%EOF)").is_empty());
+    }
+
+    #[test]
+    fn budgets_are_shared_and_charged_once_per_stream() {
+        let b = Budget::new(10);
+        assert!(b.first_time(5));
+        assert!(!b.first_time(5));
+        assert!(b.charge(6).is_ok());
+        assert!(b.charge(6).is_err());
+        assert_eq!(b.left(), 0);
+    }
 }

@@ -70,12 +70,17 @@ pub fn finish_update(
     if let Ok(id) = ins.trailer.get(b"ID") {
         trailer.set("ID", id.clone());
     }
-    trailer.set("Prev", Object::Integer(ins.prev_startxref as i64));
-    let xref_at;
+    let too_large = || malformed("the document is too large for a cross-reference section");
+    let int = |n: usize| {
+        i64::try_from(n)
+            .map(Object::Integer)
+            .map_err(|_| too_large())
+    };
+    trailer.set("Prev", int(ins.prev_startxref)?);
+    let xref_at = base.checked_add(out.len()).ok_or_else(too_large)?;
     if ins.xref_stream {
         let xref_id = next;
-        next += 1;
-        xref_at = base + out.len();
+        next = next.checked_add(1).ok_or_else(too_large)?;
         offsets.push((xref_id, xref_at));
         offsets.sort();
         trailer.set("Type", Object::Name(b"XRef".to_vec()));
@@ -83,11 +88,14 @@ pub fn finish_update(
         let mut index = Vec::new();
         let mut data = Vec::new();
         for run in runs(&offsets) {
-            index.push(Object::Integer(i64::from(run[0].0)));
-            index.push(Object::Integer(run.len() as i64));
+            let first = run.first().map_or(0, |(n, _)| *n);
+            index.push(Object::Integer(i64::from(first)));
+            index.push(int(run.len())?);
             for (_, off) in run {
+                // The field is 4 bytes wide (/W [1 4 2]).
+                let off = u32::try_from(off).map_err(|_| too_large())?;
                 data.push(1u8);
-                data.extend_from_slice(&(off as u32).to_be_bytes());
+                data.extend_from_slice(&off.to_be_bytes());
                 data.extend_from_slice(&0u16.to_be_bytes());
             }
         }
@@ -98,10 +106,10 @@ pub fn finish_update(
         out.extend(serialize(&Object::Stream(stream))?);
         out.extend_from_slice(b"\nendobj\n");
     } else {
-        xref_at = base + out.len();
         out.extend_from_slice(b"xref\n");
         for run in runs(&offsets) {
-            writeln!(out, "{} {}", run[0].0, run.len()).map_err(|_| PdfError::Signing)?;
+            let first = run.first().map_or(0, |(n, _)| *n);
+            writeln!(out, "{first} {}", run.len()).map_err(|_| PdfError::Signing)?;
             for (_, off) in run {
                 write!(out, "{off:010} 00000 n\r\n").map_err(|_| PdfError::Signing)?;
             }
@@ -120,7 +128,9 @@ fn runs(offsets: &[(u32, usize)]) -> Vec<Vec<(u32, usize)>> {
     let mut out: Vec<Vec<(u32, usize)>> = Vec::new();
     for &(n, off) in offsets {
         match out.last_mut() {
-            Some(run) if run.last().is_some_and(|(m, _)| m + 1 == n) => run.push((n, off)),
+            Some(run) if run.last().is_some_and(|(m, _)| m.checked_add(1) == Some(n)) => {
+                run.push((n, off))
+            }
             _ => out.push(vec![(n, off)]),
         }
     }
