@@ -39,6 +39,22 @@ pub fn load_within(
     load_inner(bytes, true, limits, budget).map(|(doc, _)| doc)
 }
 
+/// Loads an earlier revision of a file that [`load_within`] has read whole with the same
+/// `budget`: `prefix` must be a prefix of those bytes, so their raw scan (nesting, object and
+/// cross-reference streams) already covered it; its own trailer and cross-reference chain are
+/// still checked.
+pub fn load_revision(
+    prefix: &[u8],
+    limits: &PdfLimits,
+    budget: &Budget,
+) -> Result<Document, PdfError> {
+    if !budget.covers(prefix) {
+        return load_within(prefix, limits, budget);
+    }
+    super::scan::trailer_check(prefix)?;
+    load_parsed(prefix, true, limits).map(|(doc, _)| doc)
+}
+
 /// [`load_checked`], also giving the `startxref` offset (what the next update's /Prev names).
 pub fn load_with_startxref(
     bytes: &[u8],
@@ -55,6 +71,15 @@ fn load_inner(
     budget: &Budget,
 ) -> Result<(Document, usize), PdfError> {
     precheck_within(bytes, budget)?;
+    load_parsed(bytes, keep_streams, limits)
+}
+
+/// The load proper, after the raw scan.
+fn load_parsed(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+) -> Result<(Document, usize), PdfError> {
     let offset = startxref(bytes, limits.max_objects)?;
     let options = lopdf::LoadOptions {
         max_decompressed_size: Some(MAX_DECOMPRESSED),

@@ -22,6 +22,14 @@ pub fn precheck(bytes: &[u8]) -> Result<(), PdfError> {
 
 /// [`precheck`], drawing on a document's decompression budget.
 pub fn precheck_within(bytes: &[u8], budget: &Budget) -> Result<(), PdfError> {
+    trailer_check(bytes)?;
+    depth_scan(bytes, Some(budget))?;
+    budget.scanned(bytes);
+    Ok(())
+}
+
+/// The header and the trailer keywords at the end.
+pub fn trailer_check(bytes: &[u8]) -> Result<(), PdfError> {
     let head = slice(bytes, 0, 1024);
     if find(head, b"%PDF-").is_none() {
         return Err(malformed("no %PDF- header: this is not a PDF file"));
@@ -35,7 +43,7 @@ pub fn precheck_within(bytes: &[u8], budget: &Budget) -> Result<(), PdfError> {
     if rfind(slice(tail, pos, tail.len()), b"%%EOF").is_none() {
         return Err(malformed("no %%EOF after startxref (truncated file)"));
     }
-    depth_scan(bytes, Some(budget))
+    Ok(())
 }
 
 fn too_deep() -> PdfError {
@@ -198,6 +206,9 @@ fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>,
 pub struct Budget {
     left: Cell<usize>,
     seen: RefCell<HashSet<usize>>,
+    /// The bytes scanned whole under this budget (start address and length), whose prefixes
+    /// need no second scan.
+    whole: Cell<Option<(usize, usize)>>,
 }
 
 impl Default for Budget {
@@ -211,6 +222,7 @@ impl Budget {
         Budget {
             left: Cell::new(bytes),
             seen: RefCell::new(HashSet::new()),
+            whole: Cell::new(None),
         }
     }
 
@@ -233,6 +245,21 @@ impl Budget {
                 ))
             }
         }
+    }
+
+    /// Records that `bytes` were scanned whole.
+    fn scanned(&self, bytes: &[u8]) {
+        let (start, len) = (bytes.as_ptr().addr(), bytes.len());
+        if self.whole.get().is_none_or(|(_, l)| len > l) {
+            self.whole.set(Some((start, len)));
+        }
+    }
+
+    /// Whether `prefix` is a prefix of the bytes scanned whole (the same memory).
+    pub fn covers(&self, prefix: &[u8]) -> bool {
+        self.whole
+            .get()
+            .is_some_and(|(start, len)| prefix.as_ptr().addr() == start && prefix.len() <= len)
     }
 
     /// Whether the stream at `offset` is seen for the first time (then it is charged).

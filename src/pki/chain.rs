@@ -70,8 +70,12 @@ pub fn verify_chain(
                 return Err(ChainError::NameMismatch(i));
             }
             check_issuer(issuer, i + 1, i)?;
-            cert.verify_signature(Some(issuer.public_key()))
-                .map_err(|_| ChainError::BadSignature(i))?;
+            let (Some(child_der), Some(issuer_der)) = (chain.get(i), chain.get(i + 1)) else {
+                return Err(ChainError::Length);
+            };
+            if !signed_by(child_der, cert, issuer_der, issuer) {
+                return Err(ChainError::BadSignature(i));
+            }
         }
     }
     let top = parsed.last().ok_or(ChainError::Length)?;
@@ -86,7 +90,7 @@ pub fn verify_chain(
         }
         if top.issuer() == root.subject()
             && root.validity().is_valid_at(time)
-            && top.verify_signature(Some(root.public_key())).is_ok()
+            && signed_by(&chain[top_index], top, root_der, &root)
         {
             // The anchor's own constraints: a CA, keyCertSign, and its path length over the
             // intermediates of the chain.
@@ -151,13 +155,48 @@ fn check_issuer(
 
 /// Whether `child` carries a valid signature of `issuer`'s key (both DER certificates).
 pub fn issued_by(child: &[u8], issuer: &[u8]) -> bool {
-    let (Ok((_, child)), Ok((_, issuer))) = (
+    let (Ok((_, c)), Ok((_, i))) = (
         X509Certificate::from_der(child),
         X509Certificate::from_der(issuer),
     ) else {
         return false;
     };
-    child.verify_signature(Some(issuer.public_key())).is_ok()
+    signed_by(child, &c, issuer, &i)
+}
+
+/// Most (child, issuer) answers remembered per thread.
+const MEMO_ENTRIES: usize = 4096;
+
+thread_local! {
+    /// Signature checks already made on this thread, by the SHA-256 of both certificates: a
+    /// verification walks the same few chains many times (each signature, its time-stamp, the
+    /// revocation data), and the answer for two given certificates never changes.
+    static SIGNED_BY: std::cell::RefCell<std::collections::HashMap<[u8; 64], bool>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn signed_by(
+    child_der: &[u8],
+    child: &X509Certificate<'_>,
+    issuer_der: &[u8],
+    issuer: &X509Certificate<'_>,
+) -> bool {
+    let mut key = [0u8; 64];
+    let (a, b) = key.split_at_mut(32);
+    a.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, child_der).as_ref());
+    b.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, issuer_der).as_ref());
+    if let Some(known) = SIGNED_BY.with(|m| m.borrow().get(&key).copied()) {
+        return known;
+    }
+    let ok = child.verify_signature(Some(issuer.public_key())).is_ok();
+    SIGNED_BY.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, ok);
+    });
+    ok
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn catalog(doc: &Document) -> Option<&Dictionary> {
 /// The roles of a revision's objects, the fields' names, what is locked, and what page content
 /// reaches (which no rule lets change).
 #[derive(Default)]
-struct Roles {
+pub struct Roles {
     of: HashMap<ObjectId, Role>,
     content: HashSet<ObjectId>,
     /// Fully qualified names of form fields a FieldMDP lock of a signed field covers; `None`
@@ -334,7 +334,8 @@ fn add_locks(doc: &Document, field: &Dictionary, roles: &mut Roles) {
     }
 }
 
-fn classify(doc: &Document) -> Roles {
+/// How one revision reaches each of its objects (computed once per revision).
+pub fn classify(doc: &Document) -> Roles {
     let mut roles = Roles::default();
     if let Ok(Object::Reference(info)) = doc.trailer.get(b"Info") {
         roles.set(*info, Role::Info);
@@ -587,8 +588,8 @@ struct Step<'a> {
     last: &'a Document,
     revision: usize,
     mdp: DocMdp,
-    roles: Roles,
-    new_roles: Roles,
+    roles: &'a Roles,
+    new_roles: &'a Roles,
     changes: Vec<Change>,
     /// Objects an allowed change refers to: new objects must be among them.
     vouched: Vec<Object>,
@@ -1125,23 +1126,31 @@ fn describe(o: &Object) -> String {
     }
 }
 
+/// A revision as the change analysis sees it: the document and its objects' roles.
+pub struct Revision<'a> {
+    pub doc: &'a Document,
+    pub roles: &'a Roles,
+}
+
 /// Judges the step from revision `revision - 1` (`old`) to `revision` (`new`); `last` is the
 /// whole document, `mdp` the certification's permission.
 pub fn step(
-    old: &Document,
-    new: &Document,
+    old: Revision<'_>,
+    new: Revision<'_>,
     last: &Document,
     revision: usize,
     mdp: DocMdp,
 ) -> Vec<Change> {
+    let (old_roles, new_roles) = (old.roles, new.roles);
+    let (old, new) = (old.doc, new.doc);
     let mut s = Step {
         old,
         new,
         last,
         revision,
         mdp,
-        roles: classify(old),
-        new_roles: classify(new),
+        roles: old_roles,
+        new_roles,
         changes: Vec::new(),
         vouched: Vec::new(),
     };

@@ -263,7 +263,14 @@ fn byte_range(
         Ok(Object::String(s, _)) => s,
         _ => return Err("the signature has no /Contents string".into()),
     };
-    if hex::decode(inner).ok().as_ref() != Some(contents) {
+    // Compared pair by pair, without decoding the hole into a copy.
+    let nibble = |h: u8| char::from(h).to_digit(16).unwrap_or(0);
+    let same = inner.len() == contents.len() * 2
+        && inner
+            .chunks_exact(2)
+            .zip(contents.iter())
+            .all(|(pair, byte)| nibble(pair[0]) * 16 + nibble(pair[1]) == u32::from(*byte));
+    if !same {
         return Err("/ByteRange's hole is not this signature's /Contents".into());
     }
     if !ends.iter().any(|&(e, eol)| end == e || end == eol) {
@@ -321,9 +328,9 @@ fn revisions(
     last: &Document,
     limits: &PdfLimits,
     budget: &Budget,
+    ends: Vec<(usize, usize)>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Revisions, PdfError> {
-    let ends = crate::pdf::scan::revision_ends(bytes);
     let mut loaded = Vec::new();
     for &(_, eol) in &ends {
         if eol < from || eol >= bytes.len() {
@@ -334,7 +341,7 @@ fn revisions(
         }
         // A `%%EOF` that is not a real revision end (linearisation, text in a stream) does not
         // load on its own and is skipped.
-        match load_within(&bytes[..eol], limits, budget) {
+        match crate::pdf::load::load_revision(&bytes[..eol], limits, budget) {
             Ok(d) => loaded.push((eol, d)),
             // A bomb stops everything; anything else only this revision.
             Err(e) if budget.left() == 0 => return Err(e),
@@ -387,7 +394,7 @@ pub fn analyse(
         dss_ocsps: dss_items(&doc, b"OCSPs", &budget)?,
         ..Default::default()
     };
-    let mut fields = signature_fields(&doc, limits.max_signatures);
+    let fields = signature_fields(&doc, limits.max_signatures);
     if fields.len() > limits.max_signatures {
         return Err(PdfError::Malformed(format!(
             "the document has more than {} signatures, more than is verified",
@@ -395,40 +402,62 @@ pub fn analyse(
         )));
     }
     let ends = crate::pdf::scan::revision_ends(bytes);
-    // In file order: by where each signature's bytes end.
-    let end_of = |sig: &Dictionary| {
-        byte_range(sig, bytes, &ends)
+    // Each signature's byte range, checked once; in file order: by where its bytes end.
+    let mut fields: Vec<_> = fields
+        .into_iter()
+        .map(|(field, sig, id)| {
+            let range = byte_range(&sig, bytes, &ends);
+            (field, sig, id, range)
+        })
+        .collect();
+    let end_of = |range: &Result<[usize; 4], String>| {
+        range
+            .as_ref()
             .map(|[_, _, c, d]| c + d)
             .unwrap_or(usize::MAX)
     };
-    fields.sort_by_key(|(_, sig, _)| end_of(sig));
+    fields.sort_by_key(|(_, _, _, range)| end_of(range));
     let first = fields
-        .iter()
-        .map(|(_, sig, _)| end_of(sig))
-        .min()
+        .first()
+        .map(|(_, _, _, range)| end_of(range))
         .unwrap_or(usize::MAX);
     // Each step from one revision to the next, judged once for every signature before it.
     let revs = if first < bytes.len() {
-        revisions(bytes, first, &doc, limits, &budget, cancelled)?
+        revisions(bytes, first, &doc, limits, &budget, ends.clone(), cancelled)?
     } else {
         Revisions {
             loaded: Vec::new(),
             ends: ends.clone(),
         }
     };
+    let roles: Vec<changes::Roles> = revs
+        .loaded
+        .iter()
+        .map(|(_, d)| changes::classify(d))
+        .collect();
     let steps: Vec<(usize, Vec<Change>)> = revs
         .loaded
-        .windows(2)
-        .map(|w| {
-            let (old_end, old) = &w[0];
-            let (new_end, new) = &w[1];
-            let mdp = changes::docmdp(old);
-            let _ = old_end;
-            (
-                *old_end,
-                changes::step(old, new, &doc, revs.number(*new_end), mdp),
-            )
-        })
+        .iter()
+        .zip(&roles)
+        .zip(revs.loaded.iter().zip(&roles).skip(1))
+        .map(
+            |(((old_end, old), old_roles), ((new_end, new), new_roles))| {
+                let step = changes::step(
+                    changes::Revision {
+                        doc: old,
+                        roles: old_roles,
+                    },
+                    changes::Revision {
+                        doc: new,
+                        roles: new_roles,
+                    },
+                    &doc,
+                    revs.number(*new_end),
+                    changes::docmdp(old),
+                );
+                (*old_end, step)
+            },
+        )
         .collect();
     let trailing = trailing_bytes(bytes, &ends);
     let bad = crate::pdf::query::bad_stream_lengths(bytes, &doc);
@@ -438,7 +467,7 @@ pub fn analyse(
             bad.len()
         ));
     }
-    for (field, sig, sig_id) in fields {
+    for (field, sig, sig_id, range) in fields {
         if cancelled() {
             return Err(PdfError::Cancelled);
         }
@@ -487,7 +516,7 @@ pub fn analyse(
                 continue;
             }
         };
-        let range = match byte_range(&sig, bytes, &ends) {
+        let range = match range {
             Ok(r) => r,
             Err(problem) => {
                 found.format_problem = Some(problem);
