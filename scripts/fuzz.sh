@@ -18,7 +18,7 @@ SECONDS_EACH="${1:-600}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(pdf_seal pdf_verify cms ocsp_request tsa_request licence_token identifiers log_proofs)
+  TARGETS=(pdf_seal pdf_verify png_appearance cms ocsp_request tsa_request licence_token identifiers log_proofs)
 fi
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -35,6 +35,8 @@ echo "== building the fuzz targets (release, no sanitizer, ${FLAGS[*]})"
 
 echo "== seed corpora"
 for t in "${TARGETS[@]}"; do mkdir -p "$CORPUS/$t"; done
+# (The request seeds below are written whichever targets run.)
+mkdir -p "$CORPUS/ocsp_request" "$CORPUS/tsa_request"
 WORK="$(mktemp -d)"
 trap 'stop_trustd; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/data" "$WORK/pdf"
@@ -42,6 +44,8 @@ python3 -c "import sys; sys.path.insert(0, 'scripts/interop'); from tiny_pdf imp
 if [ -d "$SAMPLES" ]; then
   find "$SAMPLES" -name '*.pdf' -exec cp {} "$WORK/pdf/" \;
 fi
+# The attack corpus (forgeries, bombs, benign controls) and the committed pyHanko fixtures.
+cp tests/fixtures/pyhanko/*.pdf tests/fixtures/attacks/*.pdf "$WORK/pdf/"
 TRUSTD_PUBLIC_RATE=0 start_trustd "$WORK/data"
 DEPT=91350100M000100Y43
 api POST /api/v1/departments "{\"code\":\"$DEPT\",\"name\":\"福州市人民政府\"}" >"$WORK/dept.json"
@@ -76,6 +80,15 @@ put("licence_token", lic["token"].encode())
 for s in [lic["identifier"], dept, "11010519491231002X", "110105194912310021", lic["type_code"],
           "MjAyNi0wMS0wMVQwMDowMDowMFo", "2026-01-31T08:00:00Z", "50"]:
     put("identifiers", s.encode())
+import struct, zlib
+def png(w, h, color_type, depth, raw):
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+put("png_appearance", png(2, 2, 2, 8, b"\0" + b"\xff\0\0" * 2 + b"\0" + b"\0\xff\0" * 2))
+put("png_appearance", png(2, 1, 6, 8, b"\0" + b"\xff\0\0\x80" * 2))
+put("png_appearance", png(3, 1, 0, 1, b"\0\xa0"))
+put("png_appearance", png(1, 1, 4, 16, b"\0\xff\xff\x80\x00"))
 for a, b in [(0, 1), (3, 7), (5, 300), (2**63, 1), (2**64 - 1, 2**64 - 1)]:
     put("log_proofs", a.to_bytes(8, "little") + b.to_bytes(8, "little") + b"\x07" + bytes(64))
 PY

@@ -98,6 +98,36 @@ printf 'garbage' | curl -fsS -H 'Content-Type: application/timestamp-query' --da
 openssl ts -reply -in "$WORK/bad.tsr" -text 2>/dev/null | grep -q "Status: Rejected"
 pass "openssl ts: a malformed request gets an RFC 3161 rejection"
 
+# --- Revocation (needs no sample): CRLs verify with openssl; OCSP says good, then revoked
+# after a revocation, and pyHanko (revocation information forced) goes from TRUSTED to REVOKED.
+python3 "$REPO/scripts/interop/make_pdf.py" 20000 "$WORK/plain.pdf"
+cat "$WORK/dept.pem" "$WORK/root.pem" >"$WORK/chain.pem"
+for ca in root "$CODE"; do
+  curl -fsS "$TRUSTD_URL/crl/$ca.crl" -o "$WORK/$ca.crl"
+  openssl crl -inform DER -in "$WORK/$ca.crl" -CAfile "$WORK/chain.pem" -noout 2>&1 | grep -q "verify OK" \
+    || fail "openssl crl -verify of the $ca CRL"
+done
+api POST /api/v1/seals '{"name":"待撤销印章","kind":"other"}' "$OPERATOR" >"$WORK/victim.json"
+VICTIM=$(jget id <"$WORK/victim.json")
+jget certificate_pem <"$WORK/victim.json" >"$WORK/victim.pem"
+ocsp_status() {
+  openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/victim.pem" -url "$TRUSTD_URL/ocsp" -CAfile "$WORK/root.pem" 2>&1
+}
+ocsp_status | grep -q "victim.pem: good" || fail "openssl ocsp: expected good: $(ocsp_status)"
+curl -sS -o "$WORK/victim.pdf" -H "Authorization: Bearer $OPERATOR" -H 'Content-Type: application/pdf' \
+  --data-binary @"$WORK/plain.pdf" "$TRUSTD_URL/api/v1/seals/$VICTIM/stamp"
+before=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/victim.pdf" 2>/dev/null || true)
+echo "$before" | grep -q ":INTACT:TRUSTED" || fail "pyHanko --force-revinfo before the revocation: $before"
+api POST "/api/v1/seals/$VICTIM/revoke" '{"reason":"keyCompromise"}' "$OPERATOR" >/dev/null
+ocsp_status | grep -q "victim.pem: revoked" || fail "openssl ocsp: expected revoked: $(ocsp_status)"
+ocsp_status | grep -q "Reason: keyCompromise" || fail "openssl ocsp: reason"
+curl -fsS "$TRUSTD_URL/crl/$CODE.crl" | openssl crl -inform DER -noout -text | grep -qi "$(openssl x509 -in "$WORK/victim.pem" -noout -serial | cut -d= -f2)" \
+  || fail "the department CRL does not list the revoked seal"
+# (pyHanko exits non-zero for a revoked signer: keep its output, not its status.)
+after=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/victim.pdf" 2>/dev/null || true)
+echo "$after" | grep -q ":INTACT:REVOKED" || fail "pyHanko --force-revinfo after the revocation: $after"
+pass "revocation: openssl crl -verify (root and department CRLs); openssl ocsp good, then revoked (keyCompromise) and listed in the CRL; pyHanko --force-revinfo TRUSTED, then REVOKED"
+
 # --- Electronic seals: every good sample stamped (visible, B-T) and judged by pyHanko (which
 # fetches our CRLs and OCSP answers), pdfsig, openssl cms and openssl ts.
 register_anchor() { # register_anchor LABEL PEM_FILE [REVOCATION_REQUIRED] -> the anchor's id
@@ -209,34 +239,6 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
       || fail "certified ($name): pyHanko does not see two valid signatures"
   done
   pass "certified documents: DocMDP P=1 refused (certified-no-changes); P=2 with an empty field filled visibly, without one sealed invisibly; pyHanko: certification and seal both valid, no disallowed change"
-  # Revocation: CRLs verify with openssl; OCSP says good, then revoked after a revocation, and
-  # pyHanko (revocation information forced) goes from TRUSTED to REVOKED.
-  cat "$WORK/dept.pem" "$WORK/root.pem" >"$WORK/chain.pem"
-  for ca in root "$CODE"; do
-    curl -fsS "$TRUSTD_URL/crl/$ca.crl" -o "$WORK/$ca.crl"
-    openssl crl -inform DER -in "$WORK/$ca.crl" -CAfile "$WORK/chain.pem" -noout 2>&1 | grep -q "verify OK" \
-      || fail "openssl crl -verify of the $ca CRL"
-  done
-  api POST /api/v1/seals '{"name":"待撤销印章","kind":"other"}' "$OPERATOR" >"$WORK/victim.json"
-  VICTIM=$(jget id <"$WORK/victim.json")
-  jget certificate_pem <"$WORK/victim.json" >"$WORK/victim.pem"
-  ocsp_status() {
-    openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/victim.pem" -url "$TRUSTD_URL/ocsp" -CAfile "$WORK/root.pem" 2>&1
-  }
-  ocsp_status | grep -q "victim.pem: good" || fail "openssl ocsp: expected good: $(ocsp_status)"
-  curl -sS -o "$WORK/victim.pdf" -H "Authorization: Bearer $OPERATOR" -H 'Content-Type: application/pdf' \
-    --data-binary @"$SAMPLES/$first" "$TRUSTD_URL/api/v1/seals/$VICTIM/stamp"
-  before=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/victim.pdf" 2>/dev/null || true)
-  echo "$before" | grep -q ":INTACT:TRUSTED" || fail "pyHanko --force-revinfo before the revocation: $before"
-  api POST "/api/v1/seals/$VICTIM/revoke" '{"reason":"keyCompromise"}' "$OPERATOR" >/dev/null
-  ocsp_status | grep -q "victim.pem: revoked" || fail "openssl ocsp: expected revoked: $(ocsp_status)"
-  ocsp_status | grep -q "Reason: keyCompromise" || fail "openssl ocsp: reason"
-  curl -fsS "$TRUSTD_URL/crl/$CODE.crl" | openssl crl -inform DER -noout -text | grep -qi "$(openssl x509 -in "$WORK/victim.pem" -noout -serial | cut -d= -f2)" \
-    || fail "the department CRL does not list the revoked seal"
-  # (pyHanko exits non-zero for a revoked signer: keep its output, not its status.)
-  after=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/victim.pdf" 2>/dev/null || true)
-  echo "$after" | grep -q ":INTACT:REVOKED" || fail "pyHanko --force-revinfo after the revocation: $after"
-  pass "revocation: openssl crl -verify (root and department CRLs); openssl ocsp good, then revoked (keyCompromise) and listed in the CRL; pyHanko --force-revinfo TRUSTED, then REVOKED"
   # Long-term levels: B-LT adds a DSS, B-LTA a document time-stamp after it. pyHanko validates
   # them with revocation information forced now, and (after the server is stopped, below)
   # AdES-style from what the file carries alone.
@@ -308,6 +310,9 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
       out="$WORK/judged/$(basename "$file")"
       stamp "$SAMPLES/$file" "$out" "?x=300&y=60" >/dev/null
       agree "$out"
+      # Sealed a second time: both seals judged.
+      stamp "$out" "$out.twice" "?x=100&y=60" >/dev/null
+      agree "$out.twice"
       # One byte changed inside the signed bytes (invalid for both), and one outside them, in
       # the zero padding after the CMS: not signed, so pyHanko still passes it, but /Contents is
       # then more than the CMS and zero padding, which trustd refuses (FORMAT_FAILURE): a known
@@ -325,7 +330,7 @@ if [ -f "$SAMPLES/MANIFEST.tsv" ]; then
   for f in "$WORK/twice.pdf" "$WORK/sealed-field.pdf" "$WORK/sealed-plain.pdf" "$WORK"/B-LT-* "$WORK"/B-LTA-* "$WORK/corrupt.pdf"; do
     agree "$f"
   done
-  pass "verification: $refused unreadable or encrypted samples refused with a 4xx; trustd's indication is pyHanko's on $compared files (every sample, our stamped outputs at every level, certified and twice-sealed files, copies changed inside the signed bytes); $padded copies with a non-zero byte in the /Contents padding FORMAT_FAILURE for trustd (TOTAL-PASSED for pyHanko, which ignores it)"
+  pass "verification: $refused unreadable or encrypted samples refused with a 4xx; trustd's indication is pyHanko's on $compared files (every sample, each good one sealed once and twice, our stamped outputs at every level, certified files, copies changed inside the signed bytes); $padded copies with a non-zero byte in the /Contents padding FORMAT_FAILURE for trustd (TOTAL-PASSED for pyHanko, which ignores it)"
   # Offline, revocation comes from the file alone: a B-T seal has none (INDETERMINATE/TRY_LATER
   # unless the caller accepts that), a B-LT seal carries it in its DSS.
   "$TRUSTD_BIN" verify --trust "$WORK/root.pem" "$WORK/twice.pdf" >"$WORK/offline.json" && fail "trustd verify passed a B-T seal offline without revocation data"

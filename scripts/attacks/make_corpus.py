@@ -186,10 +186,10 @@ def add_dss(data, certs=(), crls=(), ocsps=()):
     return C.pyh_write(w)
 
 
-def doc_timestamp(data, tsa_stamper):
+def doc_timestamp(data, tsa_stamper, field_name=None):
     from pyhanko.sign import signers
     w = C.pyh_writer(data)
-    out = signers.PdfTimeStamper(tsa_stamper).timestamp_pdf(w, "sha256")
+    out = signers.PdfTimeStamper(tsa_stamper, field_name=field_name).timestamp_pdf(w, "sha256")
     return out.getvalue()
 
 
@@ -490,6 +490,13 @@ def build(pki):
         add("ssa-signed-untrusted-p2.pdf", d, "NOT-PASSED", "ssa", "trusted",
             "SSA: visible signature field covering content, signed by a certificate from an "
             "untrusted root, after certification P=2")
+        # Anyone can get a document time-stamp from a trusted TSA: one put into a visible field
+        # whose appearance paints over a plainly approved (not certified) document.
+        add("ssa-visible-doc-timestamp.pdf",
+            doc_timestamp(add_sneaky_field(signed), ts(), field_name="Sneaky"),
+            "NOT-PASSED", "ssa", "time-stamp field",
+            "SSA variant: a visible signature field painting 'MANIPULATED' over an approved "
+            "document, then filled with a valid document time-stamp from a trusted TSA")
 
     @case
     def mdp():

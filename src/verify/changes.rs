@@ -1078,6 +1078,29 @@ impl Step<'_> {
                         .is_some_and(|r| r[2] - r[0] > 0.0 && r[3] - r[1] > 0.0)
                 });
                 let shows = visible && self.new.get_dictionary(id).is_ok_and(|d| d.has(b"AP"));
+                let value = |d: &Dictionary| {
+                    d.get(b"V")
+                        .ok()
+                        .and_then(|v| dict_of(self.last, v))
+                        .is_some_and(|v| v.has_type(b"DocTimeStamp"))
+                };
+                let time_stamp = self.last.get_dictionary(id).is_ok_and(|d| {
+                    value(d)
+                        || d.get(b"Parent")
+                            .ok()
+                            .and_then(|p| dict_of(self.last, p))
+                            .is_some_and(value)
+                });
+                if visible && time_stamp {
+                    // Nobody vouches for a time-stamp's appearance: anyone can get a
+                    // time-stamp, so a visible one could paint anything over the document.
+                    self.record(
+                        Some(id),
+                        page,
+                        format!("a visible document time-stamp field \u{201c}{name}\u{201d} was added"),
+                        Err("a document time-stamp's field must be invisible: a time-stamp vouches for no appearance".into()),
+                    );
+                }
                 if visible && self.mdp != DocMdp::None {
                     // As pyHanko judges it (stricter than Acrobat): a new visible field could
                     // cover certified content (the sneaky signature attack).
@@ -1180,7 +1203,12 @@ pub fn step(
         match old.objects.get(&id) {
             None => added.push(id),
             Some(o) if same(o, n) => {}
-            Some(o) if is_xref_machinery(o) && is_xref_machinery(n) => {}
+            // Cross-reference and object streams are the file's machinery, unless the
+            // document reaches one as content.
+            Some(o)
+                if is_xref_machinery(o)
+                    && is_xref_machinery(n)
+                    && !s.roles.content.contains(&id) => {}
             Some(o) => s.judge_changed(id, o, n),
         }
     }
@@ -1191,7 +1219,7 @@ pub fn step(
         .collect();
     removed.sort();
     for &id in removed {
-        if old.objects.get(&id).is_some_and(is_xref_machinery) {
+        if old.objects.get(&id).is_some_and(is_xref_machinery) && !s.roles.content.contains(&id) {
             continue;
         }
         s.record(
