@@ -442,7 +442,6 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
     assert_problem(resp, 413).await;
 }
 
-
 macro_rules! clocked_tests {
     ($($name:ident),*) => {
         $(
