@@ -620,8 +620,6 @@ impl Step<'_> {
     /// New entries of an array (annotations or fields): each must be allowed.
     fn array_growth(
         &mut self,
-        id: ObjectId,
-        page: Option<usize>,
         old: &[Object],
         new: &[Object],
         annots: bool,
@@ -654,8 +652,6 @@ impl Step<'_> {
                 self.vouched.push(item.clone());
                 continue;
             }
-            let _ = id;
-            let _ = page;
             return Err(if annots && !is_widget {
                 format!(
                     "a {} annotation was added over the signed content; annotations may be added only to a document certified with DocMDP P=3",
@@ -742,7 +738,7 @@ impl Step<'_> {
                     }
                     (
                         format!("annotations of page {n} changed"),
-                        self.array_growth(id, Some(*n), &oa, &na, true),
+                        self.array_growth(&oa, &na, true),
                     )
                 }
             }
@@ -753,10 +749,10 @@ impl Step<'_> {
                 let (o, nw) = (o.clone(), nw.clone());
                 (
                     format!("annotations of page {n} changed"),
-                    self.array_growth(id, Some(*n), &o, &nw, true),
+                    self.array_growth(&o, &nw, true),
                 )
             }
-            Role::AcroForm => self.form_change(id, old, new),
+            Role::AcroForm => self.form_change(old, new),
             Role::Fields => {
                 let (Ok(o), Ok(nw)) = (old.as_array(), new.as_array()) else {
                     return;
@@ -764,7 +760,7 @@ impl Step<'_> {
                 let (o, nw) = (o.clone(), nw.clone());
                 (
                     "form fields changed".into(),
-                    self.array_growth(id, None, &o, &nw, false),
+                    self.array_growth(&o, &nw, false),
                 )
             }
             Role::Field {
@@ -916,7 +912,7 @@ impl Step<'_> {
                             o.get(b"AcroForm").ok().cloned().unwrap_or(Object::Null),
                             n.get(b"AcroForm").ok().cloned().unwrap_or(Object::Null),
                         );
-                        let (_, r) = self.form_change((0, 0), &a, &b);
+                        let (_, r) = self.form_change(&a, &b);
                         if let Err(e) = r {
                             return (what, Err(e));
                         }
@@ -937,12 +933,7 @@ impl Step<'_> {
         (what, Ok("validation data, metadata or the form".into()))
     }
 
-    fn form_change(
-        &mut self,
-        id: ObjectId,
-        old: &Object,
-        new: &Object,
-    ) -> (String, Result<String, String>) {
+    fn form_change(&mut self, old: &Object, new: &Object) -> (String, Result<String, String>) {
         let (Some(o), Some(n)) = (dict_view(old), dict_view(new)) else {
             return (
                 "the form was changed".into(),
@@ -992,7 +983,7 @@ impl Step<'_> {
                     if let Ok(Object::Reference(r)) = n.get(b"Fields") {
                         self.vouched.push(Object::Reference(*r));
                     }
-                    if let Err(e) = self.array_growth(id, None, &a, &b, false) {
+                    if let Err(e) = self.array_growth(&a, &b, false) {
                         return (what, Err(e));
                     }
                 }
