@@ -90,6 +90,59 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Keeps the data directory private (0700) and the files in it that hold secrets or personal
+/// data (the SQLite database and its WAL, the admin token) readable by the owner only (0600):
+/// looser modes are fixed, and each fix is logged. A master key file that others can read is
+/// refused instead: it may already have been copied, so the operator must decide.
+#[cfg(unix)]
+fn keep_private(settings: &ServeSettings) -> Result<(), StartupError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fix = |path: &Path, mode: u32| -> Result<(), StartupError> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(());
+        };
+        let current = meta.permissions().mode() & 0o777;
+        if current & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+                |source| StartupError::DataDir {
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?;
+            tracing::warn!(
+                path = %path.display(),
+                from = format!("{current:o}"),
+                to = format!("{mode:o}"),
+                "made private: it was readable by other users"
+            );
+        }
+        Ok(())
+    };
+    fix(&settings.data_dir, 0o700)?;
+    let key = settings.data_dir.join("master.key");
+    if let Ok(meta) = std::fs::metadata(&key) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(StartupError::MasterKey(format!(
+                "{} is readable by other users (mode {mode:o}); it may have been copied. \
+                 If you are sure it was not, run chmod 600 on it and start again",
+                key.display()
+            )));
+        }
+    }
+    if settings.database_url.is_none() {
+        for name in ["trustd.db", "trustd.db-wal", "trustd.db-shm"] {
+            fix(&settings.data_dir.join(name), 0o600)?;
+        }
+    }
+    fix(&settings.data_dir.join("admin-token"), 0o600)
+}
+
+#[cfg(not(unix))]
+fn keep_private(_: &ServeSettings) -> Result<(), StartupError> {
+    Ok(())
+}
+
 fn load_master_key(settings: &ServeSettings) -> Result<MasterKey, StartupError> {
     if let Some(key) = &settings.master_key {
         return MasterKey::from_base64(key.expose())
@@ -341,9 +394,12 @@ impl Application {
             source,
         };
         std::fs::create_dir_all(&settings.data_dir).map_err(dir_err)?;
+        keep_private(&settings)?;
         let vault = load_master_key(&settings)?;
         let store: Arc<dyn Repository> =
             Arc::new(SqlStore::connect(&settings.database_url()).await?);
+        // A database SQLite has just created has the process's default mode.
+        keep_private(&settings)?;
 
         let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
             addr: settings.listen.to_string(),
@@ -366,12 +422,21 @@ impl Application {
             let path = settings.data_dir.join("admin-token");
             let _ = std::fs::remove_file(&path);
             write_private_file(&path, token.as_bytes()).map_err(dir_err)?;
-            // Printed once, on the operator's terminal; never logged.
-            eprintln!(
-                "\ntrustd: first start. Admin API key (shown once, also in {}):\n\n    {}\n",
-                path.display(),
-                token.as_str()
-            );
+            // Printed once, and only on the operator's terminal: standard error that goes to a
+            // file, journald or a container log gets where to find it, never the key.
+            use std::io::IsTerminal;
+            if std::io::stderr().is_terminal() {
+                eprintln!(
+                    "\ntrustd: first start. Admin API key (shown once, also in {}):\n\n    {}\n",
+                    path.display(),
+                    token.as_str()
+                );
+            } else {
+                eprintln!(
+                    "\ntrustd: first start. The admin API key is in {} (readable by this user only).\n",
+                    path.display()
+                );
+            }
         }
         let log_key_id = meta_string(store.as_ref(), META_LOG_KEY).await?;
         let origin = meta_string(store.as_ref(), META_LOG_ORIGIN).await?;

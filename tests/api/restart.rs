@@ -132,7 +132,7 @@ async fn generated_master_key_and_admin_token_files() {
     handle.stop(true).await;
     let key = std::fs::read(&key_file).unwrap();
     s.listen = "127.0.0.1:0".parse().unwrap();
-    let (address, _, handle) = start(s).await.unwrap();
+    let (address, _, handle) = start(s.clone()).await.unwrap();
     assert_eq!(
         std::fs::read(&key_file).unwrap(),
         key,
@@ -152,4 +152,31 @@ async fn generated_master_key_and_admin_token_files() {
         .status();
     assert_eq!(status, 200);
     handle.stop(true).await;
+
+    // The data directory is private, and so is the database SQLite created in it.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o700);
+    assert_eq!(mode(&dir.path().join("trustd.db")), 0o600);
+    // Loosened by hand, the database and the directory are made private again at start...
+    let perm = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    perm(&dir.path().join("trustd.db"), 0o644);
+    perm(dir.path(), 0o755);
+    let (_, _, handle) = start(s.clone()).await.unwrap();
+    handle.stop(true).await;
+    assert_eq!(mode(&dir.path().join("trustd.db")), 0o600);
+    assert_eq!(mode(dir.path()), 0o700);
+    // ... but a master key others could read is refused, with what to do.
+    perm(&key_file, 0o644);
+    let err = match start(s).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started with a world-readable master key"),
+    };
+    assert!(err.contains("readable by other users"), "{err}");
+    assert_eq!(
+        mode(&key_file),
+        0o644,
+        "the key file is left for the operator to judge"
+    );
 }
