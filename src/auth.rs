@@ -9,6 +9,8 @@ pub enum Role {
     Admin,
     Operator,
     Auditor,
+    /// Reads `/metrics` and nothing else (a Prometheus scraper's key).
+    Monitor,
 }
 
 impl Role {
@@ -17,6 +19,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::Monitor => "monitor",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
@@ -24,6 +27,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "operator" => Some(Role::Operator),
             "auditor" => Some(Role::Auditor),
+            "monitor" => Some(Role::Monitor),
             _ => None,
         }
     }

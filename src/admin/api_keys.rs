@@ -121,8 +121,9 @@ pub async fn create(
     department_code: Option<&str>,
     label: Option<&str>,
 ) -> Result<(ApiKeyRecord, NewToken, u64), ServiceError> {
-    let role = Role::parse(role)
-        .ok_or_else(|| ServiceError::invalid("role", "must be admin, operator or auditor"))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        ServiceError::invalid("role", "must be admin, operator, auditor or monitor")
+    })?;
     match (role, department_code) {
         (Role::Operator, None) => {
             return Err(ServiceError::invalid(
@@ -134,6 +135,12 @@ pub async fn create(
             return Err(ServiceError::invalid(
                 "department_code",
                 "an admin key is not bound to a department",
+            ))
+        }
+        (Role::Monitor, Some(_)) => {
+            return Err(ServiceError::invalid(
+                "department_code",
+                "a monitor key is not bound to a department",
             ))
         }
         _ => {}

@@ -27,10 +27,16 @@ pub async fn readyz(ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
     }
 }
 
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
+/// Prometheus metrics, for an admin or a `monitor` key (a scraper's, which can read nothing
+/// else): route names, counts and latencies say what the service is used for.
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    super::middleware::Auth(caller): super::middleware::Auth,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[crate::auth::Role::Admin, crate::auth::Role::Monitor])?;
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render())
+        .body(metrics.render()))
 }
 
 pub async fn openapi() -> HttpResponse {

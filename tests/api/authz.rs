@@ -1,5 +1,6 @@
 //! The authorisation matrix: every route × {no key, revoked key, admin, operator of department
-//! A, operator of department B, auditor} gets the expected status.
+//! A, operator of department B, auditor} gets the expected status; a monitor key reads
+//! `/metrics` and is refused everything else that needs a key.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -39,6 +40,7 @@ async fn authorisation_matrix(app: TestApp) {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (victim, _) = app.create_key("auditor", None).await;
+    let (_, monitor) = app.create_key("monitor", None).await;
     // Licences of department A: one to read, one to suspend, one suspended to reinstate, one to revoke.
     let type_body =
         json!({"name": "证", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}]});
@@ -96,11 +98,12 @@ async fn authorisation_matrix(app: TestApp) {
             body: None,
             expect: PUBLIC,
         },
+        // Metrics need an admin or a monitor key (the monitor is checked below).
         Case {
             method: Method::GET,
             path: "/metrics".into(),
             body: None,
-            expect: PUBLIC,
+            expect: ADMIN_ONLY,
         },
         Case {
             method: Method::GET,
@@ -445,6 +448,33 @@ async fn authorisation_matrix(app: TestApp) {
                 status, case.expect[i],
                 "{} {} as {}",
                 case.method, case.path, names[i]
+            );
+        }
+    }
+    // The monitor: what everyone gets it gets too; /metrics it may read; every other route
+    // that needs a key refuses it (so the revocations the matrix made change nothing here).
+    for case in &cases {
+        let mut req = app.client.request(case.method.clone(), app.url(&case.path));
+        req = req.bearer_auth(&monitor);
+        if let Some(b) = &case.body {
+            req = req.json(b);
+        }
+        let status = req.send().await.unwrap().status().as_u16();
+        let everyone = case.expect.iter().all(|e| *e == case.expect[0]);
+        if everyone {
+            assert_eq!(
+                status, case.expect[0],
+                "{} {} as monitor",
+                case.method, case.path
+            );
+        } else if case.path == "/metrics" {
+            assert_eq!(status, 200, "GET /metrics as monitor");
+        } else {
+            assert!(
+                status == 403 || status == 404,
+                "{} {} as monitor: {status}",
+                case.method,
+                case.path
             );
         }
     }

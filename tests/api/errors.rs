@@ -84,7 +84,13 @@ async fn operations_endpoints(app: TestApp) {
     assert_eq!(app.get("/healthz", None).await.status(), 200);
     assert_eq!(app.get("/readyz", None).await.status(), 200);
     app.get("/no/such/route", None).await;
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert_eq!(app.get("/metrics", None).await.status(), 401);
+    let metrics = app
+        .get("/metrics", Some(&app.admin_token))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(metrics
         .contains("trustd_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"));
     assert!(metrics

@@ -203,7 +203,7 @@ async fn workflow(app: &TestApp, rec: &mut Recorder) -> Vec<String> {
         ("/api/v1/log/checkpoint".to_owned(), None),
         ("/api/v1/trust-anchors".to_owned(), None),
         (format!("/crl/{code}.crl"), None),
-        ("/metrics".to_owned(), None),
+        ("/metrics".to_owned(), Some(admin.clone())),
         // Errors: unknown and revoked-looking tokens, wrong department, unknown ids.
         (format!("/api/v1/seals/{seal}"), Some(admin.clone())),
         ("/api/v1/seals/nope".to_owned(), Some(op.clone())),
