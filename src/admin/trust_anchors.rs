@@ -213,13 +213,7 @@ pub async fn set_disabled(
     id: &str,
     disabled: bool,
 ) -> Result<Anchor, ServiceError> {
-    caller.require_admin()?;
-    if id == "root" {
-        return Err(ServiceError::Conflict(
-            "the installation's own root cannot be disabled or deleted".into(),
-        ));
-    }
-    let mut anchor = find(ctx, id).await?;
+    let mut anchor = registered(ctx, caller, id).await?;
     let kind = if disabled {
         EventType::TrustAnchorDisabled
     } else {
@@ -228,43 +222,40 @@ pub async fn set_disabled(
     let event = Event::new(kind, ctx.clock.now(), id)
         .actor(Some(&caller.key_id))
         .data("sha256", &anchor.record.sha256);
-    ctx.store
-        .apply(
-            WriteSet::new()
-                .change(Change::SetTrustAnchorDisabled {
-                    id: id.to_owned(),
-                    disabled,
-                })
-                .event(event.to_new_event()),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ServiceError::NotFound("trust anchor"),
-            e => e.into(),
-        })?;
+    let change = Change::SetTrustAnchorDisabled {
+        id: id.to_owned(),
+        disabled,
+    };
+    apply(ctx, change, event).await?;
     anchor.record.disabled = disabled;
     Ok(anchor)
 }
 
 /// Deletes a registered anchor (admin, logged).
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), ServiceError> {
+    let anchor = registered(ctx, caller, id).await?;
+    let event = Event::new(EventType::TrustAnchorDeleted, ctx.clock.now(), id)
+        .actor(Some(&caller.key_id))
+        .data("sha256", &anchor.record.sha256)
+        .data("subject", &anchor.record.subject);
+    apply(ctx, Change::DeleteTrustAnchor { id: id.to_owned() }, event).await
+}
+
+/// A registered anchor an admin may change: not the installation's own root.
+async fn registered(ctx: &Context, caller: &Caller, id: &str) -> Result<Anchor, ServiceError> {
     caller.require_admin()?;
     if id == "root" {
         return Err(ServiceError::Conflict(
             "the installation's own root cannot be disabled or deleted".into(),
         ));
     }
-    let anchor = find(ctx, id).await?;
-    let event = Event::new(EventType::TrustAnchorDeleted, ctx.clock.now(), id)
-        .actor(Some(&caller.key_id))
-        .data("sha256", &anchor.record.sha256)
-        .data("subject", &anchor.record.subject);
+    find(ctx, id).await
+}
+
+/// Stores a change to an anchor with its log event; an anchor gone meanwhile is 404.
+async fn apply(ctx: &Context, change: Change, event: Event) -> Result<(), ServiceError> {
     ctx.store
-        .apply(
-            WriteSet::new()
-                .change(Change::DeleteTrustAnchor { id: id.to_owned() })
-                .event(event.to_new_event()),
-        )
+        .apply(WriteSet::new().change(change).event(event.to_new_event()))
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ServiceError::NotFound("trust anchor"),

@@ -246,26 +246,21 @@ fn trusted(
     verify_chain(path, &roots, at).map(|p| p.root)
 }
 
-/// Serials (lower-case hex) of every certificate the signatures' chains use: what the caller
-/// looks up in its database before [`report`].
-pub fn chain_serials(analysis: &pdf::Analysis, pool: &[Vec<u8>]) -> Vec<String> {
-    let mut out = Vec::new();
+/// Every certificate the signatures' chains (and their time-stamps' chains) use, once each:
+/// what the caller looks up in its database before [`report`].
+pub fn chain_certificates(analysis: &pdf::Analysis, pool: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
     for s in &analysis.signatures {
-        let mut certs = Vec::new();
-        if let Some(signer) = &s.check.signer {
-            certs.extend(build_chain(signer, &full_pool(s, analysis, pool)));
-        }
-        if let Some(tsa) = s.check.timestamp.as_ref().and_then(|t| t.tsa.clone()) {
-            certs.extend(build_chain(&tsa, &full_pool(s, analysis, pool)));
-        }
-        for c in certs {
-            if let Ok((_, x)) = X509Certificate::from_der(&c) {
-                out.push(hex::encode(x.raw_serial()));
+        let all = full_pool(s, analysis, pool);
+        let tsa = s.check.timestamp.as_ref().and_then(|t| t.tsa.as_ref());
+        for leaf in s.check.signer.iter().chain(tsa) {
+            for c in build_chain(leaf, &all) {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
             }
         }
     }
-    out.sort();
-    out.dedup();
     out
 }
 
@@ -314,11 +309,11 @@ fn timestamp_problem(
         }
     };
     let required = anchors.get(anchor).is_none_or(|a| a.revocation_required);
-    match chain_revocation(&chain, anchors, analysis, known, t.time) {
-        (_, Some(Revoked { at, .. })) if at <= t.time => {
+    match revocation_views(&chain, anchors, analysis, known, t.time) {
+        (_, _, Some(Revoked { at, .. })) if at <= t.time => {
             Some("its TSA certificate was revoked before the time it claims".into())
         }
-        (unknown, _) if required && !unknown.is_empty() => Some(format!(
+        (_, unknown, _) if required && !unknown.is_empty() => Some(format!(
             "the revocation status of its TSA certificate is unknown ({})",
             unknown.join(", ")
         )),
@@ -334,18 +329,6 @@ struct Revoked {
 
 /// Revocation of every certificate of `chain` below the anchor at time `t`: the views, the
 /// subjects whose status is unknown, and the earliest effective revocation.
-fn chain_revocation(
-    chain: &[Vec<u8>],
-    anchors: &[Anchor],
-    analysis: &pdf::Analysis,
-    known: &HashMap<String, KnownStatus>,
-    t: i64,
-) -> (Vec<String>, Option<Revoked>) {
-    let (views, unknown, revoked) = revocation_views(chain, anchors, analysis, known, t);
-    let _ = views;
-    (unknown, revoked)
-}
-
 fn revocation_views(
     chain: &[Vec<u8>],
     anchors: &[Anchor],
@@ -743,25 +726,14 @@ pub async fn verify_upload(
         pool.push(ca.der);
     }
     let mut known = HashMap::new();
-    let in_chains: Vec<Vec<u8>> = analysis
-        .signatures
-        .iter()
-        .flat_map(|s| {
-            let p = full_pool(s, &analysis, &pool);
-            let mut certs = Vec::new();
-            if let Some(signer) = &s.check.signer {
-                certs.extend(build_chain(signer, &p));
-            }
-            if let Some(tsa) = s.check.timestamp.as_ref().and_then(|t| t.tsa.clone()) {
-                certs.extend(build_chain(&tsa, &p));
-            }
-            certs
-        })
-        .collect();
-    for serial in chain_serials(&analysis, &pool) {
+    for cert in chain_certificates(&analysis, &pool) {
+        let Ok((_, x)) = X509Certificate::from_der(&cert) else {
+            continue;
+        };
+        let serial = hex::encode(x.raw_serial());
         if let Some(c) = ctx.store.certificate(&serial).await? {
             // Ours only if it is the very certificate in the chain.
-            if in_chains.contains(&c.der) {
+            if c.der == cert {
                 known.insert(
                     serial,
                     KnownStatus {

@@ -394,6 +394,35 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(verify(&app, &pdf).await["indication"], "TOTAL-PASSED");
+    // The installation's own root cannot be disabled or deleted; purposes must be known ones.
+    assert_problem(
+        app.post_json(
+            "/api/v1/trust-anchors/root/disable",
+            Some(&app.admin_token),
+            &json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_problem(
+        app.delete("/api/v1/trust-anchors/root", Some(&app.admin_token))
+            .await,
+        409,
+    )
+    .await;
+    for purposes in [json!([]), json!(["signing"])] {
+        assert_problem(
+            app.post_json(
+                "/api/v1/trust-anchors",
+                Some(&app.admin_token),
+                &json!({"label": "x", "pem": pem, "purposes": purposes}),
+            )
+            .await,
+            422,
+        )
+        .await;
+    }
     // Operators may not change anchors; every change is in the log.
     let (_, auditor) = app.create_key("auditor", None).await;
     let log = app
