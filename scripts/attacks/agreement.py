@@ -67,10 +67,8 @@ def main():
         else:
             unlisted.append((file, ours, theirs))
             print("UNLISTED\t%s\ttrustd %s\tpyHanko %s" % (file, ours, theirs))
-    stale = [f for f in known if f in manifest and f not in {u[0] for u in unlisted}]
     print("%d files: %d same indication, %d known disagreements, %d unlisted" % (
         len(manifest), same, listed, len(unlisted)))
-    del stale
     sys.exit(1 if unlisted else 0)
 
 
