@@ -54,7 +54,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default when no command is given).
-    Serve(ServeSettings),
+    Serve(Box<ServeSettings>),
     /// Independently check a running trustd's issuance log: checkpoint signature, entries, consistency.
     Audit(crate::audit::AuditArgs),
     /// Verify a signed PDF offline (no server): prints the report as JSON; exit code 0 only for
@@ -148,6 +148,27 @@ pub struct ServeSettings {
     #[arg(long, env = "TRUSTD_PUBLIC_BURST", default_value_t = 200)]
     pub public_burst: u32,
 
+    /// Reverse proxies whose forwarding header is believed: CIDR blocks or addresses separated by
+    /// commas (e.g. `127.0.0.1/32,10.0.0.0/8`). Empty: every peer is the client itself.
+    #[arg(long, env = "TRUSTD_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: crate::http::client::TrustedProxies,
+
+    /// The header the trusted proxies set: `x-forwarded-for` or `forwarded` (RFC 7239). The other
+    /// one is ignored.
+    #[arg(
+        long,
+        env = "TRUSTD_PROXY_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub proxy_header: crate::http::client::ProxyHeader,
+
+    /// Failed authentications (an unknown, revoked or malformed API key) a client may make a
+    /// minute; beyond them its requests with a key get 429 until the minute has passed. 0 turns
+    /// the limit off.
+    #[arg(long, env = "TRUSTD_AUTH_FAILURES_PER_MINUTE", default_value_t = 10)]
+    pub auth_failures_per_minute: u32,
+
     /// Seconds a client has to send a request's head (slow clients are cut off).
     #[arg(long, env = "TRUSTD_CLIENT_TIMEOUT_SECONDS", default_value_t = 10)]
     pub client_timeout_seconds: u64,
@@ -184,6 +205,9 @@ impl ServeSettings {
             max_query_bytes: crate::http::middleware::MAX_QUERY_BYTES,
             public_rate: 100,
             public_burst: 200,
+            trusted_proxies: crate::http::client::TrustedProxies::default(),
+            proxy_header: crate::http::client::ProxyHeader::XForwardedFor,
+            auth_failures_per_minute: 10,
             client_timeout_seconds: 10,
             request_timeout_seconds: 120,
             root_ca_name: "trustd Root CA".to_owned(),

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Serve(settings) => runtime.block_on(async move {
-            let app = match trustd::startup::Application::build(settings).await {
+            let app = match trustd::startup::Application::build(*settings).await {
                 Ok(app) => app,
                 Err(e) => {
                     eprintln!("trustd: cannot start: {e}");

@@ -495,6 +495,13 @@ impl Application {
             settings.public_rate,
             settings.public_burst,
         ));
+        let auth_throttle = web::Data::new(http::middleware::AuthThrottle(
+            http::ratelimit::RateLimiter::per_minute(settings.auth_failures_per_minute),
+        ));
+        let client_address = web::Data::new(http::client::ClientAddress::new(
+            settings.trusted_proxies.0.clone(),
+            settings.proxy_header,
+        ));
         let json_limit = web::Data::new(http::json::JsonLimit(settings.max_json_bytes));
         let request_timeout = web::Data::new(http::middleware::RequestTimeout(
             std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
@@ -505,6 +512,8 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(metrics.clone())
                 .app_data(limiter.clone())
+                .app_data(auth_throttle.clone())
+                .app_data(client_address.clone())
                 .app_data(json_limit.clone())
                 .app_data(request_timeout.clone())
                 .app_data(max_query.clone())

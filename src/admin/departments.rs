@@ -261,5 +261,6 @@ pub async fn revoke_ca(
     let ca = &department.ca;
     let (index, _) =
         revoke_certificate(ctx, caller, ca, reason, invalidity_date, Some(&ca.serial)).await?;
+    ctx.licence_signers.forget(code);
     Ok((get(ctx, caller, code).await?, index))
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::json::JsonBody;
 use super::middleware::Auth;
 use super::problem::ApiError;
+use crate::auth::Caller;
 use crate::context::Context;
 use crate::licence::{self, qr, FieldSpec, NewLicence, NewLicenceType, StatusAction};
 use crate::store::{LicenceRecord, LicenceTypeRecord};
@@ -83,15 +84,20 @@ pub struct LicenceView {
     status_reason: Option<String>,
     status_changed_at: Option<String>,
     previous_identifier: Option<String>,
-    token: String,
+    /// The full token and the holder's SD-JWT: for the issuing department's operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sd_jwt: Option<String>,
     verify_url: String,
     qr_svg_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     log_index: Option<u64>,
 }
 
-fn view(ctx: &Context, r: LicenceRecord, log_index: Option<u64>) -> LicenceView {
+fn view(ctx: &Context, caller: &Caller, r: LicenceRecord, log_index: Option<u64>) -> LicenceView {
     let status = licence::effective_status(&r, licence::today(ctx.clock.now()));
+    let holds_tokens = licence::may_hold_tokens(caller, &r);
     LicenceView {
         verify_url: format!("{}/v/{}", ctx.public_url, r.identifier),
         qr_svg_url: format!("{}/api/v1/licences/{}/qr.svg", ctx.public_url, r.identifier),
@@ -109,7 +115,8 @@ fn view(ctx: &Context, r: LicenceRecord, log_index: Option<u64>) -> LicenceView 
         status,
         status_reason: r.status_reason,
         previous_identifier: r.previous_identifier,
-        token: r.token,
+        token: holds_tokens.then_some(r.token),
+        sd_jwt: if holds_tokens { r.sd_jwt } else { None },
         log_index,
     }
 }
@@ -120,7 +127,7 @@ pub async fn issue(
     body: JsonBody<NewLicence>,
 ) -> Result<HttpResponse, ApiError> {
     let (record, index) = licence::issue(&ctx, &caller, body.0).await?;
-    Ok(HttpResponse::Created().json(view(&ctx, record, Some(index))))
+    Ok(HttpResponse::Created().json(view(&ctx, &caller, record, Some(index))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,7 +142,7 @@ pub async fn get(
     q: web::Query<PurposeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (record, index) = licence::read(&ctx, &caller, &path, q.purpose.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(view(&ctx, record, index)))
+    Ok(HttpResponse::Ok().json(view(&ctx, &caller, record, index)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +161,10 @@ pub async fn by_holder(
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("holder_code", "is required"))?;
     let (records, index) = licence::by_holder(&ctx, &caller, code, q.purpose.as_deref()).await?;
-    let items: Vec<LicenceView> = records.into_iter().map(|r| view(&ctx, r, None)).collect();
+    let items: Vec<LicenceView> = records
+        .into_iter()
+        .map(|r| view(&ctx, &caller, r, None))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "log_index": index })))
 }
 
@@ -174,9 +184,34 @@ pub fn status_change(action: StatusAction) -> actix_web::Route {
               body: JsonBody<StatusChange>| async move {
             let (record, index) =
                 licence::change_status(&ctx, &caller, &path, action, &body.0.reason).await?;
-            Ok::<_, ApiError>(HttpResponse::Ok().json(view(&ctx, record, Some(index))))
+            Ok::<_, ApiError>(HttpResponse::Ok().json(view(&ctx, &caller, record, Some(index))))
         },
     )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresentationRequest {
+    disclose: Vec<String>,
+}
+
+/// An SD-JWT presentation of the licence disclosing only the listed claims (the issuing
+/// department, on the holder's behalf).
+pub async fn present(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+    body: JsonBody<PresentationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if body.disclose.len() > licence::sd_jwt::MAX_DISCLOSURES {
+        return Err(ApiError::unprocessable("disclose", "lists too many claims"));
+    }
+    let (presentation, disclosed) = licence::present(&ctx, &caller, &path, &body.disclose).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "identifier": path.as_str(),
+        "presentation": presentation,
+        "disclosed": disclosed,
+    })))
 }
 
 /// QR codes are for the issuing department (it prints them on the licence).

@@ -33,6 +33,24 @@ pub const MAX_QUERY_BYTES: usize = 4096;
 #[derive(Debug, Clone, Copy)]
 pub struct MaxQueryBytes(pub usize);
 
+/// Failed authentications allowed per client (see [`super::ratelimit`]).
+#[derive(Debug)]
+pub struct AuthThrottle(pub super::ratelimit::RateLimiter);
+
+/// The client's address as resolved through trusted proxies, in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub std::net::IpAddr);
+
+fn too_many(detail: String, retry_after: u64) -> ApiError {
+    let mut e = ApiError::new(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        detail,
+    );
+    e.retry_after = Some(retry_after);
+    e
+}
+
 /// What authentication found, stored in the request's extensions.
 #[derive(Debug, Clone)]
 enum AuthOutcome {
@@ -53,12 +71,22 @@ pub async fn request_middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = new_request_id();
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path());
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let client = match req.app_data::<web::Data<super::client::ClientAddress>>() {
+        Some(resolver) => resolver.resolve(peer, req.headers()),
+        None => peer,
+    };
+    req.extensions_mut().insert(Client(client));
+    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path(), %client);
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
     let limiter = req
         .app_data::<web::Data<super::ratelimit::RateLimiter>>()
         .cloned();
+    let throttle = req.app_data::<web::Data<AuthThrottle>>().cloned();
     let timeout = req
         .app_data::<web::Data<RequestTimeout>>()
         .map(|t| t.0)
@@ -74,22 +102,38 @@ pub async fn request_middleware(
             .into());
         }
         if let (Some(limiter), true) = (&limiter, super::ratelimit::is_public(req.path())) {
-            let client = req
-                .peer_addr()
-                .map(|a| a.ip())
-                .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
             if let Err(retry_after) = limiter.check(client, Instant::now()) {
-                tracing::info!(%client, "rate limited");
-                let mut e = ApiError::new(
-                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
+                tracing::info!("rate limited");
+                return Err(too_many(
                     format!("too many requests from this address; retry in {retry_after} s"),
-                );
-                e.retry_after = Some(retry_after);
-                return Err(e.into());
+                    retry_after,
+                )
+                .into());
+            }
+        }
+        // A client that has failed to authenticate too often is refused before its key is
+        // looked at, so guessing keys gets nowhere; other clients are not affected.
+        let has_key = req.headers().contains_key(AUTHORIZATION);
+        if let (Some(throttle), true) = (&throttle, has_key) {
+            if let Err(retry_after) = throttle.0.peek(client, Instant::now()) {
+                tracing::warn!("authentication throttled");
+                return Err(too_many(
+                    format!(
+                        "too many failed authentications from this address; retry in {retry_after} s"
+                    ),
+                    retry_after,
+                )
+                .into());
             }
         }
         authenticate(&req).await?;
+        let refused = matches!(
+            req.extensions().get::<AuthOutcome>(),
+            Some(AuthOutcome::Refused)
+        );
+        if let (Some(throttle), true) = (&throttle, refused) {
+            let _ = throttle.0.check(client, Instant::now());
+        }
         let mut res = match tokio::time::timeout(timeout, next.call(req)).await {
             Ok(res) => res?,
             Err(_) => {

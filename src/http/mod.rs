@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod ca;
+pub mod client;
 pub mod departments;
 pub mod json;
 pub mod licences;
@@ -60,6 +61,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST,   "/api/v1/licences/{identifier}/revoke",         licences::status_change(StatusAction::Revoke)),
         (Method::POST,   "/api/v1/licences/{identifier}/suspend",        licences::status_change(StatusAction::Suspend)),
         (Method::POST,   "/api/v1/licences/{identifier}/reinstate",      licences::status_change(StatusAction::Reinstate)),
+        (Method::POST,   "/api/v1/licences/{identifier}/presentations",  web::post().to(licences::present)),
         (Method::GET,    "/api/v1/licences/{identifier}/qr.svg",         web::get().to(licences::qr_svg)),
         (Method::GET,    "/api/v1/licences/{identifier}/qr.png",         web::get().to(licences::qr_png)),
         (Method::GET,    "/v/{identifier}",                              web::get().to(public::page)),
@@ -76,6 +78,8 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/seals/{id}",                           web::get().to(seals::get)),
         (Method::GET,    "/api/v1/seals/{id}/appearance.svg",            web::get().to(seals::appearance)),
         (Method::PUT,    "/api/v1/seals/{id}/appearance",                web::put().to(seals::set_appearance)),
+        (Method::GET,    "/api/v1/seals/{id}/appearance/pending.png",    web::get().to(seals::pending_appearance)),
+        (Method::POST,   "/api/v1/seals/{id}/appearance/approve",        web::post().to(seals::approve_appearance)),
         (Method::POST,   "/api/v1/seals/{id}/stamp",                     web::post().to(seals::stamp)),
         (Method::POST,   "/api/v1/seals/{id}/revoke",                    web::post().to(seals::revoke)),
     ]

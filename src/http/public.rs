@@ -203,15 +203,25 @@ pub async fn status(
     }
 }
 
+/// The licence's public token: the SD-JWT's issuer-signed part without disclosures (digests of
+/// the personal claims, never the claims).
 pub async fn token(
     ctx: web::Data<Context>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     match licence::public_status(&ctx, &path).await? {
-        Some((_, record)) => Ok(HttpResponse::Ok()
-            .content_type("application/jose")
-            .insert_header(("Cache-Control", "no-store"))
-            .body(record.token)),
+        Some((_, record)) => match licence::public_token(&record) {
+            Some(token) => Ok(HttpResponse::Ok()
+                .content_type("application/sd-jwt")
+                .insert_header(("Cache-Control", "no-store"))
+                .body(token)),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "this licence was issued before public tokens without personal data; \
+                 ask the issuing department for its token",
+            )),
+        },
         None => Err(ApiError::not_found("licence")),
     }
 }

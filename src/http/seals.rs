@@ -21,6 +21,29 @@ pub struct CreateSeal {
     valid_days: Option<i64>,
 }
 
+/// What the seal's appearance is: the approved image or the generated seal, and any upload
+/// waiting for an admin's approval.
+fn appearance_view(state: &crate::store::AppearanceState) -> Value {
+    let mut v = serde_json::json!({
+        "in_use": if state.approved.is_some() { "approved_image" } else { "generated" },
+    });
+    if let Some((sha256, at, _)) = &state.approved {
+        v["approved_sha256"] = Value::from(sha256.clone());
+        v["approved_at"] = Value::from(rfc3339(*at));
+    }
+    if let Some((sha256, at, _)) = &state.pending {
+        v["pending_sha256"] = Value::from(sha256.clone());
+        v["pending_since"] = Value::from(rfc3339(*at));
+    }
+    v
+}
+
+async fn full_view(ctx: &Context, s: &Seal, log_index: Option<u64>) -> Result<Value, ApiError> {
+    let mut v = view(s, log_index);
+    v["appearance"] = appearance_view(&seal::appearance_state(ctx, &s.record.id).await?);
+    Ok(v)
+}
+
 fn view(s: &Seal, log_index: Option<u64>) -> Value {
     let mut v = serde_json::json!({
         "id": s.record.id,
@@ -73,7 +96,10 @@ pub async fn revoke(
 
 pub async fn list(ctx: web::Data<Context>, Auth(caller): Auth) -> Result<HttpResponse, ApiError> {
     let seals = seal::list(&ctx, &caller).await?;
-    let items: Vec<Value> = seals.iter().map(|s| view(s, None)).collect();
+    let mut items: Vec<Value> = Vec::with_capacity(seals.len());
+    for s in &seals {
+        items.push(full_view(&ctx, s, None).await?);
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
@@ -82,7 +108,8 @@ pub async fn get(
     Auth(caller): Auth,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(&seal::get(&ctx, &caller, &path).await?, None)))
+    let s = seal::get(&ctx, &caller, &path).await?;
+    Ok(HttpResponse::Ok().json(full_view(&ctx, &s, None).await?))
 }
 
 pub async fn appearance(
@@ -101,7 +128,8 @@ pub async fn appearance(
         .body(svg))
 }
 
-/// Sets the seal's appearance to the department's own image (`image/png`, at most 1 MiB).
+/// Uploads the department's own image (`image/png`, at most 1 MiB) as the seal's appearance:
+/// pending until an admin approves it.
 pub async fn set_appearance(
     ctx: web::Data<Context>,
     Auth(caller): Auth,
@@ -120,10 +148,47 @@ pub async fn set_appearance(
     let png = super::pki::read_limited(payload, seal::image::MAX_PNG_BYTES).await?;
     let sha256 = hex::encode(crate::pki::cms::sha256(&png));
     let index = seal::set_appearance(&ctx, &caller, &path, png).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "seal_id": path.as_str(),
+        "appearance": "pending",
+        "image_sha256": sha256,
+        "log_index": index,
+    })))
+}
+
+/// The uploaded image waiting for approval, for the admin to review.
+pub async fn pending_appearance(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let png = seal::pending_appearance(&ctx, &caller, &path).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header(("Content-Security-Policy", "default-src 'none'"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(png))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    image_sha256: String,
+}
+
+/// Approves the pending image with the SHA-256 the admin reviewed (admin).
+pub async fn approve_appearance(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+    body: JsonBody<Approve>,
+) -> Result<HttpResponse, ApiError> {
+    let index = seal::approve_appearance(&ctx, &caller, &path, &body.image_sha256).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "seal_id": path.as_str(),
-        "appearance": "uploaded",
-        "image_sha256": sha256,
+        "appearance": "approved",
+        "image_sha256": body.image_sha256.trim().to_ascii_lowercase(),
         "log_index": index,
     })))
 }

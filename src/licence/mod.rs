@@ -4,6 +4,7 @@
 
 pub mod identifier;
 pub mod qr;
+pub mod sd_jwt;
 pub mod token;
 
 use std::collections::HashMap;
@@ -294,12 +295,15 @@ pub fn effective_status(record: &LicenceRecord, today: Date) -> Status {
 struct CachedSigner {
     signer: Arc<dyn Signer>,
     serial: String,
+    /// Serial of the department CA it was issued under.
+    ca_serial: String,
     chain: Vec<Vec<u8>>,
     fetched: Instant,
 }
 
-/// Licence-signing keys per department, issued when first needed and cached for a short time
-/// (so a revocation by another instance takes effect within the TTL).
+/// Licence-signing keys per department, issued when first needed and cached for a short time.
+/// The department CA's status is read again for every licence, so a revocation made on any
+/// instance stops issuance at once; the instance that revokes also drops the cached signer.
 pub struct Signers {
     cache: RwLock<HashMap<String, Arc<CachedSigner>>>,
     create: tokio::sync::Mutex<()>,
@@ -406,6 +410,7 @@ impl Signers {
         let cached = Arc::new(CachedSigner {
             signer: ctx.pki.signer(&cert.key_id).await?,
             serial: cert.serial.clone(),
+            ca_serial: ca.serial.clone(),
             chain: vec![cert.der, ca.der],
             fetched: Instant::now(),
         });
@@ -606,6 +611,15 @@ pub async fn issue(
         .ok_or(ServiceError::NotFound("department"))?;
 
     let signer = ctx.licence_signers.get(ctx, &department).await?;
+    let ca_revoked = ctx
+        .store
+        .certificate(&signer.ca_serial)
+        .await?
+        .is_none_or(|ca| ca.revoked_at.is_some());
+    if ca_revoked {
+        ctx.licence_signers.forget(&department);
+        return Err(ServiceError::Pki(crate::pki::PkiError::CaRevoked));
+    }
     let mut holder = serde_json::json!({"name": holder_name, "code_type": code_type});
     if !licence_type.token_omits_holder_code {
         holder["code"] = Value::from(code.clone());
@@ -635,12 +649,37 @@ pub async fn issue(
         // Valid through the whole last day.
         payload["exp"] = Value::from(midnight(until + time::Duration::days(1)));
     }
+    // The holder's copy: the same claims, each personal one (the holder's name and code, every
+    // face field) a salted digest with its disclosure beside it.
+    let mut concealed = payload.clone();
+    let mut disclosures =
+        sd_jwt::conceal(&mut concealed, &["licence", "holder"], |k| k != "code_type")
+            .map_err(|_| ServiceError::Pki(crate::pki::PkiError::Signing))?;
+    disclosures.extend(
+        sd_jwt::conceal(&mut concealed, &["licence", "face"], |_| true)
+            .map_err(|_| ServiceError::Pki(crate::pki::PkiError::Signing))?,
+    );
     let chain = signer.chain.clone();
     let signer_ref = signer.signer.clone();
     let kid = signer_ref.key_id().to_owned();
-    let token = tokio::task::spawn_blocking(move || {
+    let (token, sd_jwt) = tokio::task::spawn_blocking(move || {
         let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-        token::sign(signer_ref.as_ref(), &kid, &refs, &payload)
+        let token = token::sign(
+            signer_ref.as_ref(),
+            token::TOKEN_TYPE,
+            &kid,
+            &refs,
+            &payload,
+        )?;
+        let issuer_signed = token::sign(
+            signer_ref.as_ref(),
+            sd_jwt::SD_TOKEN_TYPE,
+            &kid,
+            &refs,
+            &concealed,
+        )?;
+        let parts: Vec<&str> = disclosures.iter().map(String::as_str).collect();
+        Ok::<_, crate::pki::PkiError>((token, sd_jwt::join_parts(&issuer_signed, &parts)))
     })
     .await
     .map_err(|_| ServiceError::Join)??;
@@ -665,6 +704,7 @@ pub async fn issue(
         previous_identifier: input.previous_identifier.clone(),
         signer_serial: signer.serial.clone(),
         token,
+        sd_jwt: Some(sd_jwt),
         created_at: now.unix_timestamp(),
     };
     let token_hash =
@@ -678,6 +718,13 @@ pub async fn issue(
         .data("valid_from", &record.valid_from)
         .data("valid_until", &record.valid_until)
         .data("token_sha256", token_hash)
+        .data(
+            "sd_jwt_sha256",
+            record.sd_jwt.as_deref().map(|t| {
+                let (jwt, _) = t.split_once('~').unwrap_or((t, ""));
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, jwt.as_bytes()).as_ref())
+            }),
+        )
         .data("signer_serial", &record.signer_serial)
         .data("previous_identifier", &record.previous_identifier);
     let indices = ctx
@@ -772,14 +819,49 @@ fn check_purpose(purpose: Option<&str>) -> Result<String, ServiceError> {
     match purpose {
         None => Err(ServiceError::invalid(
             "purpose",
-            "is required to read another department's licences (申请事由)",
+            "is required to read a licence's personal data other than as its issuing department (申请事由)",
         )),
         Some(p) => check_text("purpose", p, 200),
     }
 }
 
-/// Reads a licence: its issuing department freely, auditors freely, another department's
-/// operator only with a purpose, which is logged. Returns the log index of that read.
+/// Whether the caller reads a licence of `issuer` as that issuing department's operator (the
+/// only reads that need no purpose and are not logged).
+fn is_issuing_operator(caller: &Caller, issuer: &str) -> bool {
+    caller.role == Role::Operator && caller.department.as_deref() == Some(issuer)
+}
+
+/// An auditor bound to a department reads only that department's licences.
+fn auditor_scope(caller: &Caller, issuer: &str) -> Result<(), ServiceError> {
+    match (&caller.role, &caller.department) {
+        (Role::Auditor, Some(d)) if d != issuer => Err(ServiceError::Forbidden(
+            "this auditor key is bound to another department".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The log event of a read of personal data by someone other than the issuing department.
+fn read_event(
+    event_type: EventType,
+    ctx: &Context,
+    caller: &Caller,
+    subject: &str,
+    purpose: &str,
+) -> Event {
+    let mut event = Event::new(event_type, ctx.clock.now(), subject)
+        .actor(Some(&caller.key_id))
+        .data("purpose", purpose)
+        .data("role", caller.role.as_str());
+    if let Some(d) = &caller.department {
+        event = event.department(d.as_str());
+    }
+    event
+}
+
+/// Reads a licence: its issuing department's operators freely; another department's operator
+/// or an auditor (of the issuing department when the key is bound to one) only with a purpose,
+/// which is logged. Returns the log index of that read.
 pub async fn read(
     ctx: &Context,
     caller: &Caller,
@@ -788,21 +870,18 @@ pub async fn read(
 ) -> Result<(LicenceRecord, Option<u64>), ServiceError> {
     caller.require(&[Role::Operator, Role::Auditor])?;
     let record = load(ctx, identifier).await?;
-    if caller.role == Role::Auditor
-        || caller.department.as_deref() == Some(record.issuer_code.as_str())
-    {
+    if is_issuing_operator(caller, &record.issuer_code) {
         return Ok((record, None));
     }
+    auditor_scope(caller, &record.issuer_code)?;
     let purpose = check_purpose(purpose)?;
-    let reader = caller.department.clone().unwrap_or_default();
-    let event = Event::new(
+    let event = read_event(
         EventType::LicenceRead,
-        ctx.clock.now(),
-        record.identifier.as_str(),
+        ctx,
+        caller,
+        &record.identifier,
+        &purpose,
     )
-    .department(reader.as_str())
-    .actor(Some(&caller.key_id))
-    .data("purpose", &purpose)
     .data("issuer", &record.issuer_code);
     let indices = ctx
         .store
@@ -811,7 +890,8 @@ pub async fn read(
     Ok((record, indices.first().copied()))
 }
 
-/// A holder's licences across all departments (operators with a purpose, logged; auditors).
+/// A holder's licences (operators and auditors, with a purpose, logged). An auditor bound to a
+/// department sees only that department's licences.
 pub async fn by_holder(
     ctx: &Context,
     caller: &Caller,
@@ -820,26 +900,88 @@ pub async fn by_holder(
 ) -> Result<(Vec<LicenceRecord>, Option<u64>), ServiceError> {
     let code = check_text("holder_code", holder_code, 64)?;
     caller.require(&[Role::Operator, Role::Auditor])?;
-    let holder_hash = ctx.pii.hash(&code);
-    let records = ctx.store.licences_by_holder(&holder_hash).await?;
-    if caller.role == Role::Auditor {
-        return Ok((records, None));
-    }
     let purpose = check_purpose(purpose)?;
-    let event = Event::new(
+    let holder_hash = ctx.pii.hash(&code);
+    let mut records = ctx.store.licences_by_holder(&holder_hash).await?;
+    if let (Role::Auditor, Some(d)) = (&caller.role, &caller.department) {
+        records.retain(|r| &r.issuer_code == d);
+    }
+    let event = read_event(
         EventType::LicenceHolderQuery,
-        ctx.clock.now(),
-        holder_hash.as_str(),
+        ctx,
+        caller,
+        &holder_hash,
+        &purpose,
     )
-    .department(caller.department.clone().unwrap_or_default())
-    .actor(Some(&caller.key_id))
-    .data("purpose", &purpose)
     .data("results", records.len());
     let indices = ctx
         .store
         .apply(WriteSet::new().event(event.to_new_event()))
         .await?;
     Ok((records, indices.first().copied()))
+}
+
+/// Whether the caller may have the licence's full token and SD-JWT (its issuing department's
+/// operators only).
+pub fn may_hold_tokens(caller: &Caller, record: &LicenceRecord) -> bool {
+    is_issuing_operator(caller, &record.issuer_code)
+}
+
+/// A presentation of the licence's SD-JWT disclosing only `claims` (paths such as
+/// `holder.name`, `face.address`), made by the issuing department on the holder's behalf.
+/// Returns the presentation and the claims it discloses.
+pub async fn present(
+    ctx: &Context,
+    caller: &Caller,
+    identifier: &str,
+    claims: &[String],
+) -> Result<(String, Vec<String>), ServiceError> {
+    let record = load(ctx, identifier).await?;
+    caller.require_operator_of(&record.issuer_code)?;
+    let stored = record.sd_jwt.as_deref().ok_or_else(|| {
+        ServiceError::Conflict(
+            "this licence was issued before selective disclosure; re-issue it to get an SD-JWT"
+                .into(),
+        )
+    })?;
+    let bad_stored = |_| ServiceError::Pki(crate::pki::PkiError::Signing);
+    let parts = sd_jwt::split(stored).map_err(bad_stored)?;
+    let decoded =
+        token::decode(parts.jwt).map_err(|_| ServiceError::Pki(crate::pki::PkiError::Signing))?;
+    let available = sd_jwt::paths(&decoded.payload, &parts.disclosures).map_err(bad_stored)?;
+    let mut chosen: Vec<&str> = Vec::new();
+    let mut names = Vec::new();
+    for (i, claim) in claims.iter().enumerate() {
+        let found = available
+            .iter()
+            .find(|(path, _)| claim_path(path) == claim.as_str())
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    format!("disclose[{i}]"),
+                    format!(
+                        "is not a claim of this licence; its claims are {}",
+                        available
+                            .iter()
+                            .map(|(p, _)| claim_path(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        if !chosen.contains(&found.1.as_str()) {
+            chosen.push(found.1.as_str());
+            names.push(claim.clone());
+        }
+    }
+    Ok((sd_jwt::join_parts(parts.jwt, &chosen), names))
+}
+
+/// The token anyone may fetch: the SD-JWT's issuer-signed part with no disclosure (digests
+/// only, no personal data). `None` for licences issued before selective disclosure.
+pub fn public_token(record: &LicenceRecord) -> Option<String> {
+    let stored = record.sd_jwt.as_deref()?;
+    let (jwt, _) = stored.split_once('~')?;
+    Some(format!("{jwt}~"))
 }
 
 // ---------------------------------------------------------------- public status
@@ -946,6 +1088,8 @@ pub async fn public_status(
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// `jws` (the full token) or `sd-jwt` (a selective-disclosure presentation).
+    pub format: &'static str,
     pub signature_valid: bool,
     pub chain_valid: bool,
     pub status: Status,
@@ -954,20 +1098,83 @@ pub struct VerifyReport {
     pub log_index: Option<u64>,
     /// Whether the token is the one this service issued for that identifier.
     pub token_matches_record: bool,
+    /// SD-JWT only: whether every disclosure presented is one the signed token commits to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclosures_valid: Option<bool>,
+    /// SD-JWT only, and only when the signature, chain and disclosures are valid: the claims
+    /// the presenter chose to disclose, by path (`holder.name`, `face.address`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclosed: Option<Map<String, Value>>,
+    /// Why something is not valid, when the answer says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     pub checked_at: String,
 }
 
-/// Verifies a token (or the stored token of an identifier): signature, chain to a trusted
-/// root, current status and the log entry of its issuance. A bad signature is an answer,
-/// not an error; only input that is not a token at all is refused.
+/// The claim path a presentation uses: relative to the token's `licence` object.
+fn claim_path(full: &str) -> &str {
+    full.strip_prefix("licence.").unwrap_or(full)
+}
+
+/// Verifies a token (or the stored token of an identifier): a full JWS or an SD-JWT
+/// presentation. Signature, chain to a trusted root, current status and the log entry of its
+/// issuance; for an SD-JWT also each disclosure against the signed digests. A bad signature or
+/// disclosure is an answer, not an error; only input that is not a token at all is refused.
 pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, ServiceError> {
-    let decoded =
-        token::decode(token).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
+    if token.len() > token::MAX_TOKEN_BYTES {
+        return Err(ServiceError::invalid(
+            "token",
+            token::TokenError::TooLarge.to_string(),
+        ));
+    }
+    let token = token.trim();
+    let (jwt, disclosures, expected_type) = if token.contains('~') {
+        let parts =
+            sd_jwt::split(token).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
+        (parts.jwt, Some(parts.disclosures), sd_jwt::SD_TOKEN_TYPE)
+    } else {
+        (token, None, token::TOKEN_TYPE)
+    };
+    let decoded = token::decode(jwt).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
     let now = ctx.clock.now();
-    let signature_valid = decoded.signature_valid() && decoded.header["typ"] == token::TOKEN_TYPE;
+    let signature_valid = decoded.signature_valid() && decoded.header["typ"] == expected_type;
     let roots = vec![ctx.pki.root().await?.der];
-    let chain_valid = verify_chain(&decoded.chain, &roots, now.unix_timestamp()).is_ok()
-        && signer_problem(ctx, &decoded).await?.is_none();
+    let mut problem = None;
+    if !signature_valid {
+        problem = Some("the signature does not verify, or the token type is wrong".to_owned());
+    }
+    let chain_valid = match verify_chain(&decoded.chain, &roots, now.unix_timestamp()) {
+        Err(_) => {
+            problem
+                .get_or_insert_with(|| "the x5c chain does not lead to this service's root".into());
+            false
+        }
+        Ok(_) => match signer_problem(ctx, &decoded).await? {
+            Some(p) => {
+                problem.get_or_insert_with(|| p.to_owned());
+                false
+            }
+            None => true,
+        },
+    };
+    let (disclosures_valid, disclosed) = match &disclosures {
+        None => (None, None),
+        Some(list) => match sd_jwt::reveal(&decoded.payload, list) {
+            Ok((_, found)) => {
+                let shown = (signature_valid && chain_valid).then(|| {
+                    found
+                        .into_iter()
+                        .map(|(k, v)| (claim_path(&k).to_owned(), v))
+                        .collect()
+                });
+                (Some(true), shown)
+            }
+            Err(e) => {
+                problem.get_or_insert_with(|| e.to_string());
+                (Some(false), None)
+            }
+        },
+    };
     let identifier = decoded.payload["jti"].as_str().map(str::to_owned);
     let record = match &identifier {
         Some(id) if LicenceIdentifier::parse(id).is_ok() => ctx.store.licence(id).await?,
@@ -980,6 +1187,14 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
                 .await?
                 .map(|d| d.name)
                 .unwrap_or_default();
+            let matches = match &disclosures {
+                None => r.token == token,
+                Some(_) => r
+                    .sd_jwt
+                    .as_deref()
+                    .and_then(|stored| stored.split('~').next())
+                    .is_some_and(|stored| stored == jwt),
+            };
             (
                 effective_status(r, today(now)),
                 Some(Party {
@@ -987,12 +1202,17 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
                     name,
                 }),
                 ctx.issuance_index(&r.identifier).await?,
-                r.token == token.trim(),
+                matches,
             )
         }
         None => (Status::NotFound, None, None, false),
     };
     Ok(VerifyReport {
+        format: if disclosures.is_some() {
+            "sd-jwt"
+        } else {
+            "jws"
+        },
         signature_valid,
         chain_valid,
         status,
@@ -1000,6 +1220,9 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
         issuer,
         log_index,
         token_matches_record: matches,
+        disclosures_valid,
+        disclosed,
+        problem,
         checked_at: crate::admin::rfc3339(now.unix_timestamp()),
     })
 }
@@ -1070,6 +1293,7 @@ pub async fn verify_identifier(
     match ctx.store.licence(identifier).await? {
         Some(record) => verify_token(ctx, &record.token).await,
         None => Ok(VerifyReport {
+            format: "jws",
             signature_valid: false,
             chain_valid: false,
             status: Status::NotFound,
@@ -1077,6 +1301,9 @@ pub async fn verify_identifier(
             issuer: None,
             log_index: None,
             token_matches_record: false,
+            disclosures_valid: None,
+            disclosed: None,
+            problem: Some("no licence has this identifier".into()),
             checked_at: crate::admin::rfc3339(ctx.clock.now().unix_timestamp()),
         }),
     }

@@ -38,16 +38,17 @@ fn der_to_fixed(der: &[u8]) -> Option<[u8; 64]> {
     Some(out)
 }
 
-/// Signs `payload` as a compact JWS.
+/// Signs `payload` as a compact JWS with the header type `typ`.
 pub fn sign(
     signer: &dyn Signer,
+    typ: &str,
     kid: &str,
     x5c: &[&[u8]],
     payload: &Value,
 ) -> Result<String, PkiError> {
     let header = serde_json::json!({
         "alg": "ES256",
-        "typ": TOKEN_TYPE,
+        "typ": typ,
         "kid": kid,
         "x5c": x5c.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>(),
     });

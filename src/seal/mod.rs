@@ -164,7 +164,7 @@ pub async fn list(ctx: &Context, caller: &Caller) -> Result<Vec<Seal>, ServiceEr
     Ok(out)
 }
 
-/// The seal's appearance (SVG): the generated seal, or the department's uploaded image.
+/// The seal's appearance (SVG): the generated seal, or the department's approved image.
 pub async fn appearance(ctx: &Context, caller: &Caller, id: &str) -> Result<String, ServiceError> {
     let seal = get(ctx, caller, id).await?;
     let department = ctx
@@ -177,8 +177,9 @@ pub async fn appearance(ctx: &Context, caller: &Caller, id: &str) -> Result<Stri
     })
 }
 
-/// Sets the seal's appearance to the department's own PNG image (operator of the
-/// department); logged with the image's SHA-256. Returns the log index.
+/// Uploads the department's own PNG image as the seal's appearance (operator of the
+/// department). It waits for an admin's approval and is not used before; a new upload replaces
+/// a pending one. Logged with the image's SHA-256. Returns the log index.
 pub async fn set_appearance(
     ctx: &Context,
     caller: &Caller,
@@ -200,7 +201,8 @@ pub async fn set_appearance(
         .department(seal.record.department_code.as_str())
         .actor(Some(&caller.key_id))
         .data("image_sha256", &sha256)
-        .data("media_type", "image/png");
+        .data("media_type", "image/png")
+        .data("state", "pending");
     let indices = ctx
         .store
         .apply(
@@ -210,10 +212,97 @@ pub async fn set_appearance(
                     png,
                     sha256,
                     at: now.unix_timestamp(),
+                    by: caller.key_id.clone(),
                 })
                 .event(event.to_new_event()),
         )
         .await?;
+    Ok(indices.first().copied().unwrap_or_default())
+}
+
+/// A seal for an admin's review: any department's (admins approve seal images for all).
+async fn for_review(ctx: &Context, caller: &Caller, id: &str) -> Result<SealRecord, ServiceError> {
+    match caller.role {
+        Role::Admin => ctx
+            .store
+            .seal(id)
+            .await?
+            .ok_or(ServiceError::NotFound("seal")),
+        _ => get(ctx, caller, id).await.map(|s| s.record),
+    }
+}
+
+/// The uploaded image waiting for approval (the admin, or the seal's department's operators).
+pub async fn pending_appearance(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+) -> Result<Vec<u8>, ServiceError> {
+    let record = for_review(ctx, caller, id).await?;
+    ctx.store
+        .seal_appearance_upload(&record.id)
+        .await?
+        .ok_or(ServiceError::NotFound("pending appearance"))
+}
+
+/// The state of a seal's appearance (approved image, pending upload).
+pub async fn appearance_state(
+    ctx: &Context,
+    id: &str,
+) -> Result<crate::store::AppearanceState, ServiceError> {
+    Ok(ctx.store.seal_appearance_state(id).await?)
+}
+
+/// Approves the pending upload whose SHA-256 the admin reviewed: from now on stamping uses it.
+/// `Conflict` when the pending image is not (or no longer) that one. Logged.
+pub async fn approve_appearance(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    sha256: &str,
+) -> Result<u64, ServiceError> {
+    let sha256 = sha256.trim().to_ascii_lowercase();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ServiceError::invalid(
+            "image_sha256",
+            "must be the 64 hex digits of the reviewed image's SHA-256",
+        ));
+    }
+    caller.require_admin()?;
+    let record = for_review(ctx, caller, id).await?;
+    let state = ctx.store.seal_appearance_state(&record.id).await?;
+    match &state.pending {
+        None => return Err(ServiceError::NotFound("pending appearance")),
+        Some((pending, _, _)) if *pending != sha256 => return Err(ServiceError::Conflict(
+            "the pending image is not the one with this SHA-256 (it was replaced); review it again"
+                .into(),
+        )),
+        Some(_) => {}
+    }
+    let now = ctx.clock.now();
+    let event = Event::new(EventType::SealAppearanceApproved, now, record.id.as_str())
+        .department(record.department_code.as_str())
+        .actor(Some(&caller.key_id))
+        .data("image_sha256", &sha256);
+    let indices = ctx
+        .store
+        .apply(
+            WriteSet::new()
+                .change(Change::ApproveSealAppearance {
+                    seal_id: record.id.clone(),
+                    sha256,
+                    at: now.unix_timestamp(),
+                    by: caller.key_id.clone(),
+                })
+                .event(event.to_new_event()),
+        )
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ServiceError::Conflict(
+                "the pending image changed meanwhile; review it again".into(),
+            ),
+            e => e.into(),
+        })?;
     Ok(indices.first().copied().unwrap_or_default())
 }
 

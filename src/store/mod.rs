@@ -183,7 +183,19 @@ pub struct LicenceRecord {
     pub previous_identifier: Option<String>,
     pub signer_serial: String,
     pub token: String,
+    /// The SD-JWT with every disclosure (the holder's copy); `None` for licences issued before
+    /// selective disclosure.
+    pub sd_jwt: Option<String>,
     pub created_at: i64,
+}
+
+/// Metadata of a seal's appearance images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppearanceState {
+    /// (SHA-256, approved at, approved by) of the image in use.
+    pub approved: Option<(String, i64, Option<String>)>,
+    /// (SHA-256, uploaded at, uploaded by) of the upload waiting for approval.
+    pub pending: Option<(String, i64, Option<String>)>,
 }
 
 /// An electronic seal (电子印章): its certificate holds the key that seals documents.
@@ -287,12 +299,21 @@ pub enum Change {
     },
     /// A new CRL; `Conflict` when another instance stored that number first.
     InsertCrl(CrlRecord),
-    /// Set (or replace) a seal's uploaded PNG appearance.
+    /// Set (or replace) a seal's uploaded PNG appearance, pending until an admin approves it.
     SetSealAppearance {
         seal_id: String,
         png: Vec<u8>,
         sha256: String,
         at: i64,
+        by: String,
+    },
+    /// Make the pending upload with this SHA-256 the seal's appearance; `NotFound` when the
+    /// pending upload is not (or no longer) that image.
+    ApproveSealAppearance {
+        seal_id: String,
+        sha256: String,
+        at: i64,
+        by: String,
     },
     InsertLicence(Box<LicenceRecord>),
     /// Change a licence's status, only if it is still `from`; `NotFound` otherwise.
@@ -373,8 +394,12 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn seal(&self, id: &str) -> Result<Option<SealRecord>, StoreError>;
     async fn seals_of(&self, department: &str) -> Result<Vec<SealRecord>, StoreError>;
-    /// The PNG a department uploaded as the seal's appearance, if any.
+    /// The approved PNG appearance of the seal, if any (what stamping uses).
     async fn seal_appearance(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The seal's appearance: approved image and pending upload, without the image bytes.
+    async fn seal_appearance_state(&self, id: &str) -> Result<AppearanceState, StoreError>;
+    /// The PNG an operator uploaded that waits for approval, if any.
+    async fn seal_appearance_upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     async fn licence_types(&self) -> Result<Vec<LicenceTypeRecord>, StoreError>;
     async fn licence_type(&self, type_code: &str) -> Result<Option<LicenceTypeRecord>, StoreError>;

@@ -12,7 +12,7 @@ use sqlx::{Acquire, AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ApiKeyRecord, Backend, CertificateRecord, Change, CheckpointRecord, CrlRecord,
+    ApiKeyRecord, AppearanceState, Backend, CertificateRecord, Change, CheckpointRecord, CrlRecord,
     DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId,
     Repository, SealRecord, StoreError, StoredKey, TrustAnchorRecord, WriteSet,
 };
@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_trust_anchor_policy.sql"),
         include_str!("../../migrations/postgres/0007_trust_anchor_policy.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_privacy.sql"),
+        include_str!("../../migrations/postgres/0008_privacy.sql"),
     ),
 ];
 
@@ -334,19 +339,52 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             png,
             sha256,
             at,
+            by,
         } => {
             sqlx::query(
-                "INSERT INTO seal_appearances (seal_id, png, sha256, updated_at) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO seal_appearance_uploads (seal_id, png, sha256, uploaded_at, uploaded_by) \
+                 VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (seal_id) DO UPDATE SET png = excluded.png, sha256 = excluded.sha256, \
-                 updated_at = excluded.updated_at",
+                 uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by",
             )
             .bind(seal_id)
             .bind(png)
             .bind(sha256)
             .bind(*at)
+            .bind(by)
             .execute(conn)
             .await
             .map_err(map_err)?;
+        }
+        Change::ApproveSealAppearance {
+            seal_id,
+            sha256,
+            at,
+            by,
+        } => {
+            // SQLite needs the WHERE for INSERT … SELECT … ON CONFLICT to parse.
+            let done = sqlx::query(
+                "INSERT INTO seal_appearances (seal_id, png, sha256, updated_at, approved_by) \
+                 SELECT seal_id, png, sha256, $3, $4 FROM seal_appearance_uploads \
+                 WHERE seal_id = $1 AND sha256 = $2 \
+                 ON CONFLICT (seal_id) DO UPDATE SET png = excluded.png, sha256 = excluded.sha256, \
+                 updated_at = excluded.updated_at, approved_by = excluded.approved_by",
+            )
+            .bind(seal_id)
+            .bind(sha256)
+            .bind(*at)
+            .bind(by)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("DELETE FROM seal_appearance_uploads WHERE seal_id = $1")
+                .bind(seal_id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
         }
         Change::RevokeCertificate {
             serial,
@@ -443,7 +481,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
         Change::InsertLicence(l) => {
             sqlx::query(&format!(
                 "INSERT INTO licences ({LICENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
             ))
             .bind(&l.identifier)
             .bind(&l.type_code)
@@ -465,6 +503,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             .bind(&l.signer_serial)
             .bind(&l.token)
             .bind(l.created_at)
+            .bind(&l.sd_jwt)
             .execute(conn)
             .await
             .map_err(map_err)?;
@@ -497,7 +536,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
 
 const LICENCE_COLUMNS: &str = "identifier, type_code, number, holder_name, holder_code_type, holder_code, \
      holder_hash, issuer_code, issue_date, valid_from, valid_until, area_code, face, status, status_reason, \
-     status_at, previous_identifier, signer_serial, token, created_at";
+     status_at, previous_identifier, signer_serial, token, created_at, sd_jwt";
 
 fn seal_from_row(row: &AnyRow) -> Result<SealRecord, sqlx::Error> {
     Ok(SealRecord {
@@ -546,6 +585,7 @@ fn licence_from_row(row: &AnyRow) -> Result<LicenceRecord, sqlx::Error> {
         signer_serial: row.try_get("signer_serial")?,
         token: row.try_get("token")?,
         created_at: row.try_get("created_at")?,
+        sd_jwt: row.try_get("sd_jwt")?,
     })
 }
 
@@ -893,6 +933,40 @@ impl Repository for SqlStore {
 
     async fn seal_appearance(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query("SELECT png FROM seal_appearances WHERE seal_id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>("png"))
+            .transpose()
+            .map_err(map_err)
+    }
+
+    async fn seal_appearance_state(&self, id: &str) -> Result<AppearanceState, StoreError> {
+        let read = |sql: &'static str| async move {
+            let row = sqlx::query(sql)
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+            row.map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                .transpose()
+                .map_err(map_err)
+        };
+        Ok(AppearanceState {
+            approved: read(
+                "SELECT sha256, updated_at, approved_by FROM seal_appearances WHERE seal_id = $1",
+            )
+            .await?,
+            pending: read(
+                "SELECT sha256, uploaded_at, uploaded_by FROM seal_appearance_uploads WHERE seal_id = $1",
+            )
+            .await?,
+        })
+    }
+
+    async fn seal_appearance_upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT png FROM seal_appearance_uploads WHERE seal_id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await

@@ -1,5 +1,5 @@
 //! The authorisation matrix: every route × {no key, revoked key, admin, operator of department
-//! A, operator of department B, auditor} gets the expected status; a monitor key reads
+//! A, operator of department B, auditor, auditor bound to department B} gets the expected status; a monitor key reads
 //! `/metrics` and is refused everything else that needs a key.
 
 use reqwest::Method;
@@ -12,13 +12,13 @@ struct Case {
     method: Method,
     path: String,
     body: Option<Value>,
-    /// Expected status for: none, revoked, admin, operator A, operator B, auditor.
-    expect: [u16; 6],
+    /// Expected status for: none, revoked, admin, operator A, operator B, auditor, auditor of B.
+    expect: [u16; 7],
 }
 
-const PUBLIC: [u16; 6] = [200; 6];
-const ADMIN_ONLY: [u16; 6] = [401, 401, 200, 403, 403, 403];
-const AUDITOR_ONLY: [u16; 6] = [401, 401, 403, 403, 403, 200];
+const PUBLIC: [u16; 7] = [200; 7];
+const ADMIN_ONLY: [u16; 7] = [401, 401, 200, 403, 403, 403, 403];
+const AUDITOR_ONLY: [u16; 7] = [401, 401, 403, 403, 403, 200, 200];
 
 async fn authorisation_matrix(app: TestApp) {
     let a = credit_code(100);
@@ -30,6 +30,7 @@ async fn authorisation_matrix(app: TestApp) {
     let (_, op_a) = app.create_key("operator", Some(&a)).await;
     let (_, op_b) = app.create_key("operator", Some(&b)).await;
     let (_, auditor) = app.create_key("auditor", None).await;
+    let (_, auditor_b) = app.create_key("auditor", Some(&b)).await;
     let (revoked_id, revoked) = app.create_key("operator", Some(&a)).await;
     let resp = app
         .client
@@ -84,7 +85,7 @@ async fn authorisation_matrix(app: TestApp) {
     assert_eq!(resp.status(), 200);
     app.wait_for_checkpoint().await;
 
-    let created = |s: [u16; 6]| s.map(|x| if x == 200 { 201 } else { x });
+    let created = |s: [u16; 7]| s.map(|x| if x == 200 { 201 } else { x });
     let cases = vec![
         Case {
             method: Method::GET,
@@ -199,67 +200,73 @@ async fn authorisation_matrix(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/licence-types".into(),
             body: Some(type_body.clone()),
-            expect: [401, 401, 403, 201, 201, 403],
+            expect: [401, 401, 403, 201, 201, 403, 403],
         },
         Case {
             method: Method::GET,
             path: "/api/v1/licence-types".into(),
             body: None,
-            expect: [401, 401, 200, 200, 200, 200],
+            expect: [401, 401, 200, 200, 200, 200, 200],
         },
         Case {
             method: Method::POST,
             path: "/api/v1/licences".into(),
             body: Some(licence.clone()),
-            expect: [401, 401, 403, 201, 403, 403],
+            expect: [401, 401, 403, 201, 403, 403, 403],
         },
         Case {
             method: Method::GET,
             path: "/api/v1/licences?holder_code=11010519491231002X&purpose=check".into(),
             body: None,
-            expect: [401, 401, 403, 200, 200, 200],
+            expect: [401, 401, 403, 200, 200, 200, 200],
         },
         Case {
             method: Method::GET,
             path: format!("/api/v1/licences/{}", ids[0]),
             body: None,
-            expect: [401, 401, 403, 200, 422, 200],
+            expect: [401, 401, 403, 200, 422, 422, 403],
         },
         Case {
             method: Method::GET,
             path: format!("/api/v1/licences/{}?purpose=check", ids[0]),
             body: None,
-            expect: [401, 401, 403, 200, 200, 200],
+            expect: [401, 401, 403, 200, 200, 200, 403],
         },
         Case {
             method: Method::POST,
             path: format!("/api/v1/licences/{}/suspend", ids[1]),
             body: Some(reason.clone()),
-            expect: [401, 401, 403, 200, 403, 403],
+            expect: [401, 401, 403, 200, 403, 403, 403],
         },
         Case {
             method: Method::POST,
             path: format!("/api/v1/licences/{}/reinstate", ids[2]),
             body: Some(reason.clone()),
-            expect: [401, 401, 403, 200, 403, 403],
+            expect: [401, 401, 403, 200, 403, 403, 403],
         },
         Case {
             method: Method::POST,
             path: format!("/api/v1/licences/{}/revoke", ids[3]),
             body: Some(reason.clone()),
-            expect: [401, 401, 403, 200, 403, 403],
+            expect: [401, 401, 403, 200, 403, 403, 403],
         },
         Case {
             method: Method::GET,
             path: format!("/api/v1/licences/{}/qr.svg", ids[0]),
             body: None,
-            expect: [401, 401, 403, 200, 403, 200],
+            expect: [401, 401, 403, 200, 403, 403, 403],
         },
         Case {
             method: Method::GET,
             path: format!("/api/v1/licences/{}/qr.png", ids[0]),
             body: None,
-            expect: [401, 401, 403, 200, 403, 200],
+            expect: [401, 401, 403, 200, 403, 403, 403],
+        },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/licences/{}/presentations", ids[0]),
+            body: Some(json!({"disclose": ["holder.name"]})),
+            expect: [401, 401, 403, 200, 403, 403, 403],
         },
         Case {
             method: Method::GET,
@@ -295,49 +302,61 @@ async fn authorisation_matrix(app: TestApp) {
             method: Method::POST,
             path: "/tsa".into(),
             body: None,
-            expect: [415; 6],
+            expect: [415; 7],
         },
         Case {
             method: Method::POST,
             path: "/api/v1/seals".into(),
             body: Some(json!({"name": "章", "kind": "official"})),
-            expect: [401, 401, 403, 201, 201, 403],
+            expect: [401, 401, 403, 201, 201, 403, 403],
         },
         Case {
             method: Method::GET,
             path: "/api/v1/seals".into(),
             body: None,
-            expect: [401, 401, 403, 200, 200, 403],
+            expect: [401, 401, 403, 200, 200, 403, 403],
         },
         Case {
             method: Method::GET,
             path: format!("/api/v1/seals/{seal_a}"),
             body: None,
-            expect: [401, 401, 403, 200, 404, 403],
+            expect: [401, 401, 403, 200, 404, 403, 403],
         },
         Case {
             method: Method::GET,
             path: format!("/api/v1/seals/{seal_a}/appearance.svg"),
             body: None,
-            expect: [401, 401, 403, 200, 404, 403],
+            expect: [401, 401, 403, 200, 404, 403, 403],
         },
         Case {
             method: Method::PUT,
             path: format!("/api/v1/seals/{seal_a}/appearance"),
             body: None,
-            expect: [401, 401, 403, 415, 404, 403],
+            expect: [401, 401, 403, 415, 404, 403, 403],
+        },
+        Case {
+            method: Method::GET,
+            path: format!("/api/v1/seals/{seal_a}/appearance/pending.png"),
+            body: None,
+            expect: [401, 401, 404, 404, 404, 403, 403],
+        },
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/seals/{seal_a}/appearance/approve"),
+            body: Some(json!({"image_sha256": "00".repeat(32)})),
+            expect: [401, 401, 404, 403, 403, 403, 403],
         },
         Case {
             method: Method::POST,
             path: format!("/api/v1/seals/{seal_a}/stamp"),
             body: None,
-            expect: [401, 401, 403, 415, 404, 403],
+            expect: [401, 401, 403, 415, 404, 403, 403],
         },
         Case {
             method: Method::POST,
             path: "/ocsp".into(),
             body: None,
-            expect: [415; 6],
+            expect: [415; 7],
         },
         Case {
             method: Method::GET,
@@ -361,7 +380,7 @@ async fn authorisation_matrix(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/verify/pdf".into(),
             body: None,
-            expect: [415; 6],
+            expect: [415; 7],
         },
         Case {
             method: Method::GET,
@@ -373,32 +392,32 @@ async fn authorisation_matrix(app: TestApp) {
             method: Method::POST,
             path: "/api/v1/trust-anchors".into(),
             body: Some(json!({"label": "x", "pem": "not a certificate"})),
-            expect: [401, 401, 422, 403, 403, 403],
+            expect: [401, 401, 422, 403, 403, 403, 403],
         },
         Case {
             method: Method::POST,
             path: "/api/v1/trust-anchors/ta_0000000000000000/disable".into(),
             body: None,
-            expect: [401, 401, 404, 403, 403, 403],
+            expect: [401, 401, 404, 403, 403, 403, 403],
         },
         Case {
             method: Method::POST,
             path: "/api/v1/trust-anchors/ta_0000000000000000/enable".into(),
             body: None,
-            expect: [401, 401, 404, 403, 403, 403],
+            expect: [401, 401, 404, 403, 403, 403, 403],
         },
         Case {
             method: Method::DELETE,
             path: "/api/v1/trust-anchors/ta_0000000000000000".into(),
             body: None,
-            expect: [401, 401, 404, 403, 403, 403],
+            expect: [401, 401, 404, 403, 403, 403, 403],
         },
         // Revocations last: they change what later requests would see.
         Case {
             method: Method::POST,
             path: format!("/api/v1/seals/{seal_a}/revoke"),
             body: Some(json!({"reason": "superseded"})),
-            expect: [401, 401, 403, 200, 404, 403],
+            expect: [401, 401, 403, 200, 404, 403, 403],
         },
         Case {
             method: Method::POST,
@@ -418,13 +437,14 @@ async fn authorisation_matrix(app: TestApp) {
             "route {method} {path} is missing from the authorisation matrix"
         );
     }
-    let callers: [Option<&str>; 6] = [
+    let callers: [Option<&str>; 7] = [
         None,
         Some(&revoked),
         Some(&app.admin_token),
         Some(&op_a),
         Some(&op_b),
         Some(&auditor),
+        Some(&auditor_b),
     ];
     let names = [
         "no key",
@@ -433,6 +453,7 @@ async fn authorisation_matrix(app: TestApp) {
         "operator A",
         "operator B",
         "auditor",
+        "auditor of B",
     ];
     for case in &cases {
         for (i, caller) in callers.iter().enumerate() {

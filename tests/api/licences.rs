@@ -167,13 +167,15 @@ async fn issues_a_verifiable_licence(app: TestApp) {
     assert!(html.contains("有效") && html.contains("class=\"verdict valid\""));
     assert!(html.contains("张*丰") && !html.contains("张三丰") && !html.contains(CITIZEN));
     assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    // The public token is the SD-JWT without disclosures (privacy.rs checks it in detail).
+    let sd_jwt = body["sd_jwt"].as_str().unwrap();
     assert_eq!(
         app.get(&format!("/api/v1/public/licences/{id}/token"), None)
             .await
             .text()
             .await
             .unwrap(),
-        token
+        format!("{}~", sd_jwt.split('~').next().unwrap())
     );
 
     // The issuance is in the log, without personal data in clear.
@@ -317,7 +319,7 @@ async fn refuses_bad_licences(app: TestApp) {
     let (_, auditor) = app.create_key("auditor", None).await;
     let found: Value = app
         .get(
-            &format!("/api/v1/licences?holder_code={CITIZEN}"),
+            &format!("/api/v1/licences?holder_code={CITIZEN}&purpose=审计核查"),
             Some(&auditor),
         )
         .await
@@ -558,7 +560,7 @@ async fn sharing_needs_a_logged_purpose(app: TestApp) {
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["identifier"], id.as_str());
-    // Admins do not read licences; auditors read without a purpose.
+    // Admins do not read licences; auditors read with a purpose too (privacy.rs).
     assert_problem(
         app.get(&format!("/api/v1/licences/{id}"), Some(&app.admin_token))
             .await,
@@ -566,12 +568,6 @@ async fn sharing_needs_a_logged_purpose(app: TestApp) {
     )
     .await;
     let (_, auditor) = app.create_key("auditor", None).await;
-    assert_eq!(
-        app.get(&format!("/api/v1/licences/{id}"), Some(&auditor))
-            .await
-            .status(),
-        200
-    );
     // The log names the reading department and its purpose; the holder code only hashed.
     let entries: Value = app
         .get(
@@ -692,6 +688,18 @@ async fn tampered_and_foreign_tokens(app: TestApp) {
     let report = verify(&app, json!({"token": token})).await;
     assert_eq!(report["signature_valid"], true);
     assert_eq!(report["chain_valid"], false, "{report}");
+    // The revocation takes effect at once: the cached licence signer is gone, and nothing new
+    // is issued under the revoked CA.
+    let problem = assert_problem(
+        app.post_json("/api/v1/licences", Some(&op_a), &licence_body(&type_code))
+            .await,
+        409,
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("revoked"),
+        "{problem}"
+    );
     // A well-formed identifier that does not exist.
     let unknown = LicenceIdentifier::generate(&type_code, &type_code[..18]).unwrap();
     assert_eq!(

@@ -409,10 +409,88 @@ async fn uploaded_appearance(app: TestApp) {
     )
     .await;
 
+    // The upload waits for an admin's approval: until then the generated seal is used.
     let resp = put_image(&app, &op_a, &seal, "image/png", image.clone()).await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["appearance"], "uploaded");
+    assert_eq!(body["appearance"], "pending");
+    let sha256 = body["image_sha256"].as_str().unwrap().to_owned();
+    let state: Value = app
+        .get(&format!("/api/v1/seals/{seal}"), Some(&op_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["appearance"]["in_use"], "generated");
+    assert_eq!(state["appearance"]["pending_sha256"], sha256.as_str());
+    let svg = app
+        .get(&format!("/api/v1/seals/{seal}/appearance.svg"), Some(&op_a))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !svg.contains("data:image/png;base64,"),
+        "a pending image is not shown as the seal"
+    );
+    let images_in = |pdf: &[u8]| {
+        let doc = Document::load_mem(pdf).unwrap();
+        doc.objects
+            .values()
+            .filter_map(|o| o.as_stream().ok())
+            .filter(|s| s.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Image"))
+            .map(|s| s.dict.get(b"Width").and_then(Object::as_i64).unwrap_or(0))
+            .collect::<Vec<i64>>()
+    };
+    let original = sample_pdf(1);
+    let resp = post_pdf(&app, &op_a, &seal, "?width=90", original.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let sealed = resp.bytes().await.unwrap().to_vec();
+    assert!(check_last_signature(&sealed));
+    assert!(
+        images_in(&sealed).is_empty(),
+        "a pending image is never stamped"
+    );
+
+    // The admin reviews the pending image and approves exactly that one.
+    let review = app
+        .get(
+            &format!("/api/v1/seals/{seal}/appearance/pending.png"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(review.status(), 200);
+    assert_eq!(review.headers()["content-type"], "image/png");
+    assert_eq!(review.bytes().await.unwrap().to_vec(), image);
+    let approve = |token: String, sha: String| {
+        let app = &app;
+        let seal = seal.clone();
+        async move {
+            app.post_json(
+                &format!("/api/v1/seals/{seal}/appearance/approve"),
+                Some(&token),
+                &json!({ "image_sha256": sha }),
+            )
+            .await
+        }
+    };
+    assert_problem(approve(op_a.clone(), sha256.clone()).await, 403).await;
+    assert_problem(approve(app.admin_token.clone(), "ab".repeat(32)).await, 409).await;
+    assert_problem(approve(app.admin_token.clone(), "xyz".into()).await, 422).await;
+    let resp = approve(app.admin_token.clone(), sha256.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let approved: Value = resp.json().await.unwrap();
+    assert!(approved["log_index"].as_u64().is_some());
+    assert_problem(approve(app.admin_token.clone(), sha256.clone()).await, 404).await;
+    let state: Value = app
+        .get(&format!("/api/v1/seals/{seal}"), Some(&op_a))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["appearance"]["in_use"], "approved_image");
+    assert_eq!(state["appearance"]["approved_sha256"], sha256.as_str());
+    assert!(state["appearance"].get("pending_sha256").is_none());
     let svg = app
         .get(&format!("/api/v1/seals/{seal}/appearance.svg"), Some(&op_a))
         .await
@@ -424,7 +502,6 @@ async fn uploaded_appearance(app: TestApp) {
             && svg.contains("<title>福州市人民政府 公章</title>")
     );
 
-    let original = sample_pdf(1);
     let resp = post_pdf(&app, &op_a, &seal, "?width=90", original.clone()).await;
     assert_eq!(resp.status(), 200);
     let sealed = resp.bytes().await.unwrap().to_vec();
@@ -443,6 +520,19 @@ async fn uploaded_appearance(app: TestApp) {
         .any(|s| s.dict.has(b"SMask")
             && s.dict.get(b"Width").and_then(Object::as_i64).ok() == Some(80)));
 
+    // A new upload waits again; the approved image stays in use meanwhile.
+    let other = png(40, 40);
+    assert_eq!(
+        put_image(&app, &op_a, &seal, "image/png", other)
+            .await
+            .status(),
+        202
+    );
+    let resp = post_pdf(&app, &op_a, &seal, "?width=90", original.clone()).await;
+    let sealed = resp.bytes().await.unwrap().to_vec();
+    let widths = images_in(&sealed);
+    assert!(widths.contains(&80) && !widths.contains(&40), "{widths:?}");
+
     let (_, auditor) = app.create_key("auditor", None).await;
     let found: Value = app
         .get(
@@ -454,7 +544,24 @@ async fn uploaded_appearance(app: TestApp) {
         .await
         .unwrap();
     let entries = found["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 1, "only the accepted upload is logged");
+    assert_eq!(entries.len(), 2, "only the accepted uploads are logged");
+    assert_eq!(entries[0]["event"]["data"]["state"], "pending");
+    let found: Value = app
+        .get(
+            "/api/v1/log/search?type=seal.appearance_approved",
+            Some(&auditor),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let approvals = found["entries"].as_array().unwrap();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(
+        approvals[0]["event"]["data"]["image_sha256"],
+        sha256.as_str()
+    );
+    assert!(approvals[0]["event"]["actor"].as_str().is_some());
 }
 
 /// Every `/ByteRange` in the file, in order.
