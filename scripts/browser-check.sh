@@ -3,7 +3,7 @@
 # at a phone's size (390x844), for a valid licence, a revoked one and an identifier that is
 # well-formed but was never issued. Checks the verdict in the rendered DOM (有效 / 已撤销 /
 # 未找到 in the element with id="verdict"), that the page breaks no Content Security Policy
-# rule, and saves a screenshot of each to target/browser-check/<name>.png.
+# rule and shows no personal data (full name, citizen ID, face fields), and saves a screenshot of each to target/browser-check/<name>.png.
 # Installs what it needs (Debian chromium and a CJK font; python-stdnum in the venv under target/), starts a server on a
 # free port with a temporary data dir, and stops it. Exits non-zero on any failure.
 set -euo pipefail
@@ -129,6 +129,10 @@ EOF
     grep -E 'CONSOLE' "$WORK/$name.err"
     fail "$name: the page breaks its Content Security Policy"
   fi
+  # The rendered page shows no personal data: the holder's name masked, the code cut, no face field.
+  for secret in 11010519491231002X 张三丰 福州市鼓楼区; do
+    if grep -qF "$secret" "$WORK/$name.html"; then fail "$name: the rendered page shows personal data ($secret)"; fi
+  done
   chromium_run --screenshot="$OUT/$name.png" "$url" >"$WORK/$name.shot.log" 2>&1 \
     || { cat "$WORK/$name.shot.log"; fail "$name: chromium --screenshot failed"; }
   [ -s "$OUT/$name.png" ] || { cat "$WORK/$name.shot.log"; fail "$name: no screenshot at $OUT/$name.png"; }

@@ -40,10 +40,11 @@ ADMIN="cluster-admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 PORTS=()
 start_instance() { # start_instance N PORT
   mkdir -p "$WORK/i$1"
-  # Every client reaches an instance through nginx, from one address: the per-client limit on
-  # public endpoints is off here (it belongs at the edge, or keyed on X-Forwarded-For).
+  # Clients reach an instance through nginx, a trusted proxy whose X-Forwarded-For names them.
+  # The load here comes from one client, so the per-client limit on public endpoints is off.
   TRUSTD_LISTEN="127.0.0.1:$2" TRUSTD_DATA_DIR="$WORK/i$1" TRUSTD_DATABASE_URL="$DB_URL" \
     TRUSTD_MASTER_KEY="$MASTER" TRUSTD_ADMIN_TOKEN="$ADMIN" TRUSTD_PUBLIC_URL="$LB" TRUSTD_PUBLIC_RATE=0 \
+    TRUSTD_TRUSTED_PROXIES=127.0.0.1/32 \
     RUST_LOG=warn "$TRUSTD_BIN" serve >"$WORK/i$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -74,7 +75,7 @@ http {
       proxy_pass http://trustd;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       # Only requests that never reached an instance are tried on another: a POST that may
       # have been processed is not repeated.
       proxy_next_upstream error timeout;

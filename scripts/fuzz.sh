@@ -77,6 +77,7 @@ for p in pdfs:
             put("cms", der)
 lic = json.load(open(os.path.join(work, "licence.json")))
 put("licence_token", lic["token"].encode())
+put("licence_token", lic["sd_jwt"].encode())
 for s in [lic["identifier"], dept, "11010519491231002X", "110105194912310021", lic["type_code"],
           "MjAyNi0wMS0wMVQwMDowMDowMFo", "2026-01-31T08:00:00Z", "50"]:
     put("identifiers", s.encode())

@@ -15,6 +15,8 @@ pub struct Installation {
     pub ctx: Arc<Context>,
     /// A licence token the installation issued (compact JWS).
     pub token: String,
+    /// The same licence's SD-JWT, with every disclosure.
+    pub sd_jwt: String,
     /// The token's x5c: the licence signer's certificate and the department CA (DER).
     pub chain: Vec<Vec<u8>>,
     /// The root CA (DER).
@@ -86,8 +88,10 @@ pub fn installation() -> &'static Installation {
             )
             .await;
             let token = licence["token"].as_str().expect("licence token").to_owned();
-            (ctx, token)
+            let sd_jwt = licence["sd_jwt"].as_str().expect("licence SD-JWT").to_owned();
+            (ctx, (token, sd_jwt))
         });
+        let (token, sd_jwt) = token;
         let decoded = trustd::licence::token::decode(&token).expect("own token");
         let root = rt
             .block_on(ctx.pki.root())
@@ -97,6 +101,7 @@ pub fn installation() -> &'static Installation {
             rt,
             ctx,
             token,
+            sd_jwt,
             chain: decoded.chain,
             root,
             _dir: dir,

@@ -1,6 +1,7 @@
-//! Licence tokens (`POST /api/v1/verify/licence`): arbitrary text as a token, and arbitrary
-//! bytes as the payload between the header and signature of a token the installation issued
-//! (so the payload reaches the lookups behind a well-formed token).
+//! Licence tokens (`POST /api/v1/verify/licence`): arbitrary text as a token, arbitrary bytes
+//! as the payload between the header and signature of a token the installation issued (so the
+//! payload reaches the lookups behind a well-formed token), and arbitrary bytes as a disclosure
+//! beside the issuer-signed part of the installation's SD-JWT.
 #![no_main]
 
 #[path = "../common/mod.rs"]
@@ -26,5 +27,14 @@ fuzz_target!(|data: &[u8]| {
     // Another payload under the installation's signature must never verify.
     if let Ok(r) = report {
         assert!(!r.signature_valid || forged == inst.token);
+    }
+    // A made-up disclosure is never accepted: only the issued ones are referenced.
+    let jwt = inst.sd_jwt.split('~').next().unwrap_or("");
+    let disclosure = URL_SAFE_NO_PAD.encode(data);
+    let presented = format!("{jwt}~{disclosure}~");
+    if let Ok(r) = inst.rt.block_on(verify_token(&inst.ctx, &presented)) {
+        let issued = inst.sd_jwt.split('~').any(|d| d == disclosure);
+        assert!(issued || r.disclosures_valid != Some(true) || data.is_empty());
+        assert!(issued || r.disclosed.as_ref().is_none_or(|d| d.is_empty()));
     }
 });
