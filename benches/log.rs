@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trustd::clock::{Clock, SystemClock};
+use trustd::keys::{KeyAlgorithm, SoftwareKey};
 use trustd::log::{Event, EventType, TransparencyLog};
-use trustd::pki::keys::{KeyAlgorithm, SoftwareKey};
 use trustd::store::{Repository, SqlStore, WriteSet};
 
 fn event(n: u64) -> trustd::store::NewEvent {
@@ -192,7 +192,7 @@ async fn main() {
         .json()
         .await
         .expect("json");
-    let args = trustd::audit::AuditArgs {
+    let args = trustd::config::AuditArgs {
         url: url.clone(),
         token: Some(trustd::config::Secret::new(
             key["token"].as_str().expect("token"),

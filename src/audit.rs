@@ -3,33 +3,13 @@
 //! tree from all entries (with an auditor token), checks the consistency proof from the last
 //! checkpoint it saw (kept in the state file) and an inclusion proof, and fails loudly.
 
-use std::path::PathBuf;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::config::{AuditArgs, Secret};
 use crate::log::checkpoint::NoteVerifier;
 use crate::log::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree};
-
-#[derive(Debug, Clone, Args)]
-pub struct AuditArgs {
-    /// Base URL of the trustd to audit, e.g. http://127.0.0.1:8080
-    #[arg(long)]
-    pub url: String,
-    /// Auditor API key; without it only the checkpoint and proofs are checked, not the entries.
-    #[arg(long, env = "TRUSTD_AUDIT_TOKEN", hide_env_values = true)]
-    pub token: Option<Secret>,
-    /// State file: the pinned log key and the last checkpoint seen. Created when missing.
-    #[arg(long, default_value = "trustd-audit.json")]
-    pub state: PathBuf,
-    /// The log's verifier key (`name+id+key`), pinned; default: the key in the state file,
-    /// else the one the server publishes (trust on first use).
-    #[arg(long)]
-    pub key: Option<String>,
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct AuditState {

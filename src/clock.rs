@@ -8,6 +8,17 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
+/// RFC 3339 text of a unix time (UTC, whole seconds); empty for times `time` cannot represent.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The system clock, truncated to whole seconds (stored times are unix seconds).
 #[derive(Debug, Default)]
 pub struct SystemClock;

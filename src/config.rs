@@ -2,10 +2,11 @@
 //! (DESIGN.md §9). Secrets are wrapped in [`Secret`] so that they never print.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 
 /// A value that must not appear in logs or `Debug` output (master key, admin token).
 #[derive(Clone, Default)]
@@ -56,16 +57,37 @@ pub enum Command {
     /// Run the HTTP service (the default when no command is given).
     Serve(Box<ServeSettings>),
     /// Independently check a running trustd's issuance log: checkpoint signature, entries, consistency.
-    Audit(crate::audit::AuditArgs),
+    Audit(AuditArgs),
     /// Verify a signed PDF offline (no server): prints the report as JSON; exit code 0 only for
     /// TOTAL-PASSED, 1 otherwise, 2 when the file cannot be read.
     Verify(VerifyArgs),
 }
 
+/// Default of `TRUSTD_MAX_QUERY_BYTES`.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
 /// Default of `TRUSTD_MAX_PUBLIC_VERIFY_BYTES`.
 pub const MAX_PUBLIC_VERIFY_BYTES: usize = 20 * 1024 * 1024;
 /// Default of `TRUSTD_MAX_CONCURRENT_DOCUMENTS`.
 pub const MAX_CONCURRENT_DOCUMENTS: usize = 8;
+
+/// Arguments of `trustd audit`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Base URL of the trustd to audit, e.g. http://127.0.0.1:8080
+    #[arg(long)]
+    pub url: String,
+    /// Auditor API key; without it only the checkpoint and proofs are checked, not the entries.
+    #[arg(long, env = "TRUSTD_AUDIT_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+    /// State file: the pinned log key and the last checkpoint seen. Created when missing.
+    #[arg(long, default_value = "trustd-audit.json")]
+    pub state: PathBuf,
+    /// The log's verifier key (`name+id+key`), pinned; default: the key in the state file,
+    /// else the one the server publishes (trust on first use).
+    #[arg(long)]
+    pub key: Option<String>,
+}
 
 /// Arguments of `trustd verify`.
 #[derive(Debug, Clone, Args)]
@@ -132,7 +154,7 @@ pub struct ServeSettings {
     pub max_pdf_signatures: usize,
 
     /// Longest accepted query string in bytes (the part of the URL after `?`).
-    #[arg(long, env = "TRUSTD_MAX_QUERY_BYTES", default_value_t = crate::http::middleware::MAX_QUERY_BYTES)]
+    #[arg(long, env = "TRUSTD_MAX_QUERY_BYTES", default_value_t = MAX_QUERY_BYTES)]
     pub max_query_bytes: usize,
 
     /// Largest accepted JSON request body in bytes.
@@ -151,7 +173,7 @@ pub struct ServeSettings {
     /// Reverse proxies whose forwarding header is believed: CIDR blocks or addresses separated by
     /// commas (e.g. `127.0.0.1/32,10.0.0.0/8`). Empty: every peer is the client itself.
     #[arg(long, env = "TRUSTD_TRUSTED_PROXIES", default_value = "")]
-    pub trusted_proxies: crate::http::client::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
 
     /// The header the trusted proxies set: `x-forwarded-for` or `forwarded` (RFC 7239). The other
     /// one is ignored.
@@ -161,7 +183,7 @@ pub struct ServeSettings {
         value_enum,
         default_value = "x-forwarded-for"
     )]
-    pub proxy_header: crate::http::client::ProxyHeader,
+    pub proxy_header: ProxyHeader,
 
     /// Failed authentications (an unknown, revoked or malformed API key) a client may make a
     /// minute; beyond them its requests with a key get 429 until the minute has passed. 0 turns
@@ -202,11 +224,11 @@ impl ServeSettings {
             max_json_bytes: 1024 * 1024,
             max_pdf_objects: crate::pdf::MAX_OBJECTS,
             max_pdf_signatures: crate::pdf::MAX_SIGNATURES,
-            max_query_bytes: crate::http::middleware::MAX_QUERY_BYTES,
+            max_query_bytes: MAX_QUERY_BYTES,
             public_rate: 100,
             public_burst: 200,
-            trusted_proxies: crate::http::client::TrustedProxies::default(),
-            proxy_header: crate::http::client::ProxyHeader::XForwardedFor,
+            trusted_proxies: TrustedProxies::default(),
+            proxy_header: ProxyHeader::XForwardedFor,
             auth_failures_per_minute: 10,
             client_timeout_seconds: 10,
             request_timeout_seconds: 120,
@@ -221,4 +243,39 @@ impl ServeSettings {
             None => format!("sqlite://{}", self.data_dir.join("trustd.db").display()),
         }
     }
+}
+
+/// Which header the trusted proxies write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyHeader {
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
+/// The value of `TRUSTD_TRUSTED_PROXIES`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_trusted(s).map(TrustedProxies)
+    }
+}
+
+/// Parses `TRUSTD_TRUSTED_PROXIES`: CIDRs (or single addresses) separated by commas or spaces.
+pub fn parse_trusted(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{s:?} is not a CIDR block such as 10.0.0.0/8 or 2001:db8::/32")
+                })
+        })
+        .collect()
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::cache::ImmutableCache;
 use crate::clock::Clock;
 use crate::error::ServiceError;
-use crate::licence::{PiiHasher, Signers};
 use crate::log::TransparencyLog;
+use crate::pii::PiiHasher;
 use crate::pki::Pki;
 use crate::store::Repository;
 use crate::store::{DepartmentRecord, LicenceTypeRecord};
@@ -22,7 +22,7 @@ pub struct Context {
     pub departments: ImmutableCache<String, DepartmentRecord>,
     pub licence_types: ImmutableCache<String, LicenceTypeRecord>,
     pub issuance_index: ImmutableCache<String, u64>,
-    pub licence_signers: Signers,
+    pub licence_signers: crate::pki::signers::SignerCache,
     pub public_url: String,
     pub max_upload_bytes: usize,
     /// Largest PDF the public (no API key) may send for verification.

@@ -13,16 +13,16 @@ use actix_web::{web, App, HttpServer};
 use zeroize::Zeroizing;
 
 use crate::admin::api_keys;
-use crate::admin::departments::certificate_event;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeSettings;
 use crate::context::Context;
 use crate::http;
 use crate::http::metrics::Metrics;
 use crate::http::middleware::request_middleware;
+use crate::keys::vault::MasterKey;
+use crate::keys::KeyAlgorithm;
 use crate::log::{Event, EventType, LogError, TransparencyLog, META_LOG_KEY, META_LOG_ORIGIN};
-use crate::pki::keys::KeyAlgorithm;
-use crate::pki::vault::MasterKey;
+use crate::pki::certificate_event;
 use crate::pki::{Pki, PkiError, META_ROOT_SERIAL};
 use crate::store::{ApiKeyRecord, Change, Repository, SqlStore, StoreError, WriteSet};
 
@@ -349,18 +349,10 @@ async fn ensure_tsa(
         .into_iter()
         .rfind(usable);
     if current.is_none() {
-        let issued = pki.issue_tsa(now).await?;
-        let event = certificate_event(&issued.certificate, now);
-        store
-            .apply(
-                WriteSet::new()
-                    .change(Change::InsertKey(issued.key))
-                    .change(Change::InsertCertificate(issued.certificate.clone()))
-                    .event(event.to_new_event()),
-            )
-            .await?;
-        tracing::info!(serial = %issued.certificate.serial, "issued the TSA certificate");
-        current = Some(issued.certificate);
+        let (writes, certificate) = pki.issue_tsa(now).await?.into_writes(now, None, None);
+        store.apply(writes).await?;
+        tracing::info!(serial = %certificate.serial, "issued the TSA certificate");
+        current = Some(certificate);
     }
     let cert = current.ok_or(PkiError::NoRoot)?;
     Ok(crate::pki::tsa::Tsa::new(
@@ -460,11 +452,11 @@ impl Application {
         let context = Arc::new(Context {
             tsa,
             store,
-            pii: crate::licence::PiiHasher::new(&salt),
+            pii: crate::pii::PiiHasher::new(&salt),
             departments: crate::cache::ImmutableCache::new(10_000),
             licence_types: crate::cache::ImmutableCache::new(10_000),
             issuance_index: crate::cache::ImmutableCache::new(100_000),
-            licence_signers: crate::licence::Signers::default(),
+            licence_signers: crate::pki::signers::SignerCache::default(),
             pki,
             log: log.clone(),
             clock: clock.clone(),

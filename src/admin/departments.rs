@@ -72,13 +72,8 @@ pub async fn create(
         .actor(actor)
         .data("name", name.as_str())
         .data("ca_serial", &issued.certificate.serial);
-    let certificate = certificate_event(&issued.certificate, now).actor(actor);
-    let writes = WriteSet::new()
-        .change(Change::InsertKey(issued.key))
-        .change(Change::InsertCertificate(issued.certificate.clone()))
-        .change(Change::InsertDepartment(record.clone()))
-        .event(created.to_new_event())
-        .event(certificate.to_new_event());
+    let (writes, ca) = issued.into_writes(now, actor, Some(created));
+    let writes = writes.change(Change::InsertDepartment(record.clone()));
     let indices = ctx.store.apply(writes).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
             ServiceError::Conflict(format!("department {code} exists already"))
@@ -86,28 +81,9 @@ pub async fn create(
         other => other.into(),
     })?;
     Ok((
-        Department {
-            record,
-            ca: issued.certificate,
-        },
+        Department { record, ca },
         indices.first().copied().unwrap_or_default(),
     ))
-}
-
-/// The log event for an issued certificate (its hash, never the key).
-pub fn certificate_event(cert: &CertificateRecord, now: time::OffsetDateTime) -> Event {
-    let digest = ring::digest::digest(&ring::digest::SHA256, &cert.der);
-    let mut event = Event::new(EventType::CertificateIssued, now, cert.serial.as_str())
-        .data("kind", &cert.kind)
-        .data("issuer", &cert.issuer)
-        .data("subject", &cert.subject)
-        .data("sha256", hex::encode(digest.as_ref()))
-        .data("not_before", cert.not_before)
-        .data("not_after", cert.not_after);
-    if let Some(d) = &cert.department_code {
-        event = event.department(d.as_str());
-    }
-    event
 }
 
 /// One department (admin only).

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use super::json::JsonBody;
 use super::middleware::Auth;
 use super::problem::ApiError;
-use crate::admin::{api_keys, rfc3339};
+use crate::admin::api_keys;
+use crate::clock::rfc3339;
 use crate::context::Context;
 
 #[derive(Debug, Deserialize)]

@@ -12,14 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
-/// Which header the trusted proxies write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProxyHeader {
-    #[value(name = "x-forwarded-for")]
-    XForwardedFor,
-    #[value(name = "forwarded")]
-    Forwarded,
-}
+pub use crate::config::{parse_trusted, ProxyHeader, TrustedProxies};
 
 #[derive(Debug, Clone)]
 pub struct ClientAddress {
@@ -105,32 +98,6 @@ fn parse_node(s: &str) -> Option<IpAddr> {
         .and_then(|rest| rest.strip_suffix(']'))
         .and_then(|inner| inner.parse::<IpAddr>().ok())
         .map(unmap)
-}
-
-/// The value of `TRUSTD_TRUSTED_PROXIES`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(pub Vec<IpNet>);
-
-impl std::str::FromStr for TrustedProxies {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_trusted(s).map(TrustedProxies)
-    }
-}
-
-/// Parses `TRUSTD_TRUSTED_PROXIES`: CIDRs (or single addresses) separated by commas or spaces.
-pub fn parse_trusted(list: &str) -> Result<Vec<IpNet>, String> {
-    list.split([',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    format!("{s:?} is not a CIDR block such as 10.0.0.0/8 or 2001:db8::/32")
-                })
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use super::json::JsonBody;
 use super::middleware::Auth;
 use super::params;
 use super::problem::ApiError;
-use crate::admin::{departments, rfc3339};
+use crate::admin::departments;
+use crate::clock::rfc3339;
 use crate::context::Context;
 use crate::pki::to_pem;
 

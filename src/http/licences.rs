@@ -33,7 +33,7 @@ fn type_view(t: &LicenceTypeRecord, log_index: Option<u64>) -> Value {
         "holder_kind": t.holder_kind,
         "validity_days": t.validity_days,
         "token_omits_holder_code": t.token_omits_holder_code,
-        "created_at": crate::admin::rfc3339(t.created_at),
+        "created_at": crate::clock::rfc3339(t.created_at),
     });
     if let Some(i) = log_index {
         v["log_index"] = Value::from(i);
@@ -103,7 +103,7 @@ fn view(ctx: &Context, caller: &Caller, r: LicenceRecord, log_index: Option<u64>
         qr_svg_url: format!("{}/api/v1/licences/{}/qr.svg", ctx.public_url, r.identifier),
         holder: serde_json::json!({"name": r.holder_name, "code_type": r.holder_code_type, "code": r.holder_code}),
         face: serde_json::from_str(&r.face).unwrap_or(Value::Null),
-        status_changed_at: r.status_at.map(crate::admin::rfc3339),
+        status_changed_at: r.status_at.map(crate::clock::rfc3339),
         identifier: r.identifier,
         type_code: r.type_code,
         number: r.number,

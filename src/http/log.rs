@@ -7,9 +7,9 @@ use serde::Deserialize;
 use super::middleware::Auth;
 use super::params;
 use super::problem::ApiError;
+use crate::admin::log_entries::{self as query, MAX_ENTRIES};
 use crate::auth::Caller;
 use crate::context::Context;
-use crate::log::query::{self, MAX_ENTRIES};
 use crate::log::EventType;
 use crate::store::EventQuery;
 

@@ -27,7 +27,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct RequestTimeout(pub std::time::Duration);
 
 /// Default of the longest query string accepted, in bytes (`TRUSTD_MAX_QUERY_BYTES`).
-pub const MAX_QUERY_BYTES: usize = 4096;
+pub use crate::config::MAX_QUERY_BYTES;
 
 /// The longest query string accepted, in bytes.
 #[derive(Debug, Clone, Copy)]

@@ -179,7 +179,8 @@ pub async fn verify_pdf(
         .try_take()
         .ok_or(crate::error::ServiceError::Busy)?;
     let upload = receive_upload(payload, max).await?;
-    let report = crate::verify::verify_upload(&ctx, upload, ticket).await?;
+    let anchors = crate::admin::trust_anchors::active(&ctx).await?;
+    let report = crate::verify::verify_upload(&ctx, anchors, upload, ticket).await?;
     guard.disarm();
     Ok(HttpResponse::Ok().json(report))
 }

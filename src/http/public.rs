@@ -164,7 +164,7 @@ pub async fn page(
 ) -> Result<HttpResponse, ApiError> {
     let identifier = path.into_inner();
     let found = licence::public_status(&ctx, &identifier).await?;
-    let checked_at = crate::admin::rfc3339(ctx.clock.now().unix_timestamp());
+    let checked_at = crate::clock::rfc3339(ctx.clock.now().unix_timestamp());
     let status = found.as_ref().map(|(s, _)| s);
     let html = render(&identifier, status, &checked_at);
     let code = if status.is_some() {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::json::JsonBody;
 use super::middleware::Auth;
 use super::problem::ApiError;
-use crate::admin::rfc3339;
+use crate::clock::rfc3339;
 use crate::context::Context;
 use crate::pki::to_pem;
 use crate::seal::{self, Seal};

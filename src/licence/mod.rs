@@ -7,8 +7,7 @@ pub mod qr;
 pub mod sd_jwt;
 pub mod token;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,15 +16,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::{Date, OffsetDateTime, UtcOffset};
 
-use crate::admin::departments::certificate_event;
 use crate::auth::{Caller, Role};
 use crate::codes::{CitizenId, CreditCode};
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::log::entry::canonical_json;
 use crate::log::{Event, EventType};
+pub use crate::pii::PiiHasher;
 use crate::pki::chain::verify_chain;
-use crate::pki::keys::Signer;
+use crate::pki::signers::CachedSigner;
 use crate::store::{Change, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet};
 use identifier::LicenceIdentifier;
 
@@ -69,31 +68,6 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<String, ServiceErr
         ));
     }
     Ok(v.to_owned())
-}
-
-// ---------------------------------------------------------------- keyed hashes of personal data
-
-/// Keyed hashes (HMAC-SHA256 under the installation's secret salt) of personal data, for the
-/// log and for holder look-ups: equal inputs match, but the log reveals nothing readable.
-pub struct PiiHasher {
-    key: ring::hmac::Key,
-}
-
-impl std::fmt::Debug for PiiHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PiiHasher(..)")
-    }
-}
-
-impl PiiHasher {
-    pub fn new(salt: &[u8]) -> Self {
-        PiiHasher {
-            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt),
-        }
-    }
-    pub fn hash(&self, value: &str) -> String {
-        hex::encode(ring::hmac::sign(&self.key, value.as_bytes()).as_ref())
-    }
 }
 
 // ---------------------------------------------------------------- catalogue
@@ -292,133 +266,86 @@ pub fn effective_status(record: &LicenceRecord, today: Date) -> Status {
 
 // ---------------------------------------------------------------- signers
 
-struct CachedSigner {
-    signer: Arc<dyn Signer>,
-    serial: String,
-    /// Serial of the department CA it was issued under.
-    ca_serial: String,
-    chain: Vec<Vec<u8>>,
-    fetched: Instant,
-}
-
-/// Licence-signing keys per department, issued when first needed and cached for a short time.
-/// The department CA's status is read again for every licence, so a revocation made on any
-/// instance stops issuance at once; the instance that revokes also drops the cached signer.
-pub struct Signers {
-    cache: RwLock<HashMap<String, Arc<CachedSigner>>>,
-    create: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for Signers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signers(..)")
-    }
-}
-
 const SIGNER_TTL: Duration = Duration::from_secs(30);
 /// A signer certificate is replaced when less than this remains of its validity.
 const SIGNER_RENEW_BEFORE: i64 = 30 * 86_400;
 
-impl Default for Signers {
-    fn default() -> Self {
-        Signers {
-            cache: RwLock::new(HashMap::new()),
-            create: tokio::sync::Mutex::new(()),
-        }
+/// The department's licence-signing key, issued when first needed and cached for a short time
+/// (`ctx.licence_signers`). The department CA's status is read again for every licence, so a
+/// revocation made on any instance stops issuance at once; the instance that revokes also
+/// drops the cached signer.
+async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>, ServiceError> {
+    if let Some(s) = ctx.licence_signers.fresh(department, SIGNER_TTL) {
+        return Ok(s);
     }
-}
-
-impl Signers {
-    pub fn forget(&self, department: &str) {
-        if let Ok(mut c) = self.cache.write() {
-            c.remove(department);
-        }
-    }
-
-    async fn get(
-        &self,
-        ctx: &Context,
-        department: &str,
-    ) -> Result<Arc<CachedSigner>, ServiceError> {
-        if let Some(s) = self
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.get(department).cloned())
-        {
-            if s.fetched.elapsed() < SIGNER_TTL {
-                return Ok(s);
-            }
-        }
-        let now = ctx.clock.now();
-        let usable = |c: &crate::store::CertificateRecord| {
-            c.revoked_at.is_none() && c.not_after - now.unix_timestamp() > SIGNER_RENEW_BEFORE
-        };
-        let mut current = ctx
-            .store
-            .certificates_of_kind("licence-signer", Some(department))
-            .await?
-            .into_iter()
-            .rfind(usable);
-        if current.is_none() {
-            let _guard = self.create.lock().await;
-            current = ctx
-                .store
+    let now = ctx.clock.now();
+    let usable = |c: &crate::store::CertificateRecord| {
+        c.revoked_at.is_none() && c.not_after - now.unix_timestamp() > SIGNER_RENEW_BEFORE
+    };
+    let current = || async {
+        Ok::<_, ServiceError>(
+            ctx.store
                 .certificates_of_kind("licence-signer", Some(department))
                 .await?
                 .into_iter()
-                .rfind(usable);
-            if current.is_none() {
-                let dept = ctx
-                    .department(department)
-                    .await?
-                    .ok_or(ServiceError::NotFound("department"))?;
-                let issued = ctx
-                    .pki
-                    .issue_department_leaf(
-                        department,
-                        "licence-signer",
-                        &format!("{} 电子证照签发", dept.name),
-                        vec![
-                            rcgen::KeyUsagePurpose::DigitalSignature,
-                            rcgen::KeyUsagePurpose::ContentCommitment,
-                        ],
-                        3 * 365,
-                        now,
-                    )
-                    .await?;
-                let event = certificate_event(&issued.certificate, now);
-                ctx.store
-                    .apply(
-                        WriteSet::new()
-                            .change(Change::InsertKey(issued.key))
-                            .change(Change::InsertCertificate(issued.certificate.clone()))
-                            .event(event.to_new_event()),
-                    )
-                    .await?;
-                current = Some(issued.certificate);
+                .rfind(usable),
+        )
+    };
+    let cert = match current().await? {
+        Some(cert) => cert,
+        None => {
+            let _guard = ctx.licence_signers.creating().await;
+            match current().await? {
+                Some(cert) => cert,
+                None => issue_signer(ctx, department, now).await?,
             }
         }
-        let cert = current.ok_or(ServiceError::NotFound("licence signer"))?;
-        let ca = ctx
-            .store
-            .certificates_of_kind("department-ca", Some(department))
-            .await?
-            .into_iter()
-            .rfind(|c| c.revoked_at.is_none())
-            .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
-        let cached = Arc::new(CachedSigner {
-            signer: ctx.pki.signer(&cert.key_id).await?,
-            serial: cert.serial.clone(),
-            ca_serial: ca.serial.clone(),
-            chain: vec![cert.der, ca.der],
-            fetched: Instant::now(),
-        });
-        if let Ok(mut c) = self.cache.write() {
-            c.insert(department.to_owned(), cached.clone());
-        }
-        Ok(cached)
-    }
+    };
+    let ca = ctx
+        .store
+        .certificates_of_kind("department-ca", Some(department))
+        .await?
+        .into_iter()
+        .rfind(|c| c.revoked_at.is_none())
+        .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
+    let cached = Arc::new(CachedSigner {
+        signer: ctx.pki.signer(&cert.key_id).await?,
+        serial: cert.serial.clone(),
+        ca_serial: ca.serial.clone(),
+        chain: vec![cert.der, ca.der],
+        fetched: Instant::now(),
+    });
+    ctx.licence_signers.insert(department, cached.clone());
+    Ok(cached)
+}
+
+/// Issues the department a new licence-signing certificate (3 years), stored and logged.
+async fn issue_signer(
+    ctx: &Context,
+    department: &str,
+    now: OffsetDateTime,
+) -> Result<crate::store::CertificateRecord, ServiceError> {
+    let dept = ctx
+        .department(department)
+        .await?
+        .ok_or(ServiceError::NotFound("department"))?;
+    let issued = ctx
+        .pki
+        .issue_department_leaf(
+            department,
+            "licence-signer",
+            &format!("{} 电子证照签发", dept.name),
+            vec![
+                rcgen::KeyUsagePurpose::DigitalSignature,
+                rcgen::KeyUsagePurpose::ContentCommitment,
+            ],
+            3 * 365,
+            now,
+        )
+        .await?;
+    let (writes, certificate) = issued.into_writes(now, None, None);
+    ctx.store.apply(writes).await?;
+    Ok(certificate)
 }
 
 // ---------------------------------------------------------------- issuance
@@ -610,7 +537,7 @@ pub async fn issue(
         .await?
         .ok_or(ServiceError::NotFound("department"))?;
 
-    let signer = ctx.licence_signers.get(ctx, &department).await?;
+    let signer = signer_for(ctx, &department).await?;
     let ca_revoked = ctx
         .store
         .certificate(&signer.ca_serial)
@@ -1077,8 +1004,8 @@ pub async fn public_status(
         issue_date: record.issue_date.clone(),
         valid_from: record.valid_from.clone(),
         valid_until: record.valid_until.clone(),
-        status_changed_at: record.status_at.map(crate::admin::rfc3339),
-        checked_at: crate::admin::rfc3339(now.unix_timestamp()),
+        status_changed_at: record.status_at.map(crate::clock::rfc3339),
+        checked_at: crate::clock::rfc3339(now.unix_timestamp()),
         log_index,
     };
     Ok(Some((status, record)))
@@ -1223,7 +1150,7 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
         disclosures_valid,
         disclosed,
         problem,
-        checked_at: crate::admin::rfc3339(now.unix_timestamp()),
+        checked_at: crate::clock::rfc3339(now.unix_timestamp()),
     })
 }
 
@@ -1304,7 +1231,7 @@ pub async fn verify_identifier(
             disclosures_valid: None,
             disclosed: None,
             problem: Some("no licence has this identifier".into()),
-            checked_at: crate::admin::rfc3339(ctx.clock.now().unix_timestamp()),
+            checked_at: crate::clock::rfc3339(ctx.clock.now().unix_timestamp()),
         }),
     }
 }

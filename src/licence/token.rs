@@ -11,7 +11,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde_json::Value;
 use x509_parser::prelude::FromDer;
 
-use crate::pki::keys::Signer;
+use crate::keys::Signer;
 use crate::pki::PkiError;
 
 pub const TOKEN_TYPE: &str = "licence+jwt";
@@ -150,7 +150,7 @@ impl DecodedToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::keys::{KeyAlgorithm, SoftwareKey};
+    use crate::keys::{KeyAlgorithm, SoftwareKey};
 
     #[test]
     fn fixed_signatures_are_64_bytes() {

@@ -231,7 +231,7 @@ impl NoteVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
+    use crate::keys::{KeyAlgorithm, Signer, SoftwareKey};
 
     #[test]
     fn sign_and_verify() {

@@ -7,7 +7,6 @@
 pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
-pub mod query;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,8 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use time::OffsetDateTime;
 
-use crate::pki::keys::Signer;
-use crate::pki::PkiError;
+use crate::keys::{KeyError, Signer};
 use crate::store::{CheckpointRecord, NodeId, Repository, StoreError};
 use checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use merkle::{fold_range, frontier_nodes, new_complete_nodes, Hash, LeafRange};
@@ -40,7 +38,7 @@ pub enum LogError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Pki(#[from] PkiError),
+    Key(#[from] KeyError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
 }

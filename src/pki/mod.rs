@@ -5,11 +5,10 @@
 pub mod certs;
 pub mod chain;
 pub mod cms;
-pub mod keys;
 pub mod ocsp;
 pub mod revocation;
+pub mod signers;
 pub mod tsa;
-pub mod vault;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,9 +16,10 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 
-use crate::store::{CertificateRecord, Repository, StoreError, StoredKey};
-use keys::{KeyAlgorithm, RcgenKey, Signer, SoftwareKey};
-use vault::{MasterKey, VaultError};
+use crate::keys::vault::{MasterKey, VaultError};
+use crate::keys::{self, KeyAlgorithm, KeyError, RcgenKey, Signer, SoftwareKey};
+use crate::log::{Event, EventType};
+use crate::store::{CertificateRecord, Change, Repository, StoreError, StoredKey, WriteSet};
 
 /// Meta key holding the root CA's serial.
 pub const META_ROOT_SERIAL: &str = "root_ca_serial";
@@ -49,11 +49,61 @@ pub enum PkiError {
     Store(#[from] StoreError),
 }
 
+impl From<KeyError> for PkiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::KeyGeneration => PkiError::KeyGeneration,
+            KeyError::Signing => PkiError::Signing,
+            KeyError::BadStoredKey => PkiError::BadStoredKey,
+            KeyError::Vault(v) => PkiError::Vault(v),
+        }
+    }
+}
+
 /// A freshly issued certificate and its new key, ready to be stored.
 #[derive(Debug)]
 pub struct Issued {
     pub key: StoredKey,
     pub certificate: CertificateRecord,
+}
+
+impl Issued {
+    /// The write set every issuance starts from: the key, the certificate and its log event
+    /// (by `actor`, `None` for the service itself), after `lead`, the event of what the
+    /// certificate is for (a department's creation, a seal's), when there is one: the first
+    /// event is the one whose index the caller answers. The caller adds the changes that go
+    /// with it (the department, the seal). Returns the certificate too.
+    pub fn into_writes(
+        self,
+        now: time::OffsetDateTime,
+        actor: Option<&str>,
+        lead: Option<Event>,
+    ) -> (WriteSet, CertificateRecord) {
+        let event = certificate_event(&self.certificate, now).actor(actor);
+        let mut writes = WriteSet::new()
+            .change(Change::InsertKey(self.key))
+            .change(Change::InsertCertificate(self.certificate.clone()));
+        if let Some(lead) = lead {
+            writes = writes.event(lead.to_new_event());
+        }
+        (writes.event(event.to_new_event()), self.certificate)
+    }
+}
+
+/// The log event for an issued certificate (its hash, never the key).
+pub fn certificate_event(cert: &CertificateRecord, now: time::OffsetDateTime) -> Event {
+    let digest = ring::digest::digest(&ring::digest::SHA256, &cert.der);
+    let mut event = Event::new(EventType::CertificateIssued, now, cert.serial.as_str())
+        .data("kind", &cert.kind)
+        .data("issuer", &cert.issuer)
+        .data("subject", &cert.subject)
+        .data("sha256", hex::encode(digest.as_ref()))
+        .data("not_before", cert.not_before)
+        .data("not_after", cert.not_after);
+    if let Some(d) = &cert.department_code {
+        event = event.department(d.as_str());
+    }
+    event
 }
 
 /// The PKI service: opens stored keys with the master key (caching them in memory) and issues

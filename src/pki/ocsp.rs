@@ -14,9 +14,9 @@ use x509_ocsp::{
     OcspResponseStatus, ResponderId, ResponseData, RevokedInfo, SingleResponse, Version,
 };
 
-use super::keys::{KeyAlgorithm, Signer};
 use super::{certs, IssueRequest, Issued, Pki, PkiError};
-use crate::store::{CertificateRecord, Change, WriteSet};
+use crate::keys::{KeyAlgorithm, Signer};
+use crate::store::CertificateRecord;
 
 /// Most certificates asked about in one request.
 pub const MAX_REQUESTS: usize = 32;
@@ -184,16 +184,9 @@ impl Pki {
             Some(c) => c,
             None => {
                 let issued = self.issue_ocsp_responder(ca, now).await?;
-                let event = crate::admin::departments::certificate_event(&issued.certificate, now);
-                self.store
-                    .apply(
-                        WriteSet::new()
-                            .change(Change::InsertKey(issued.key))
-                            .change(Change::InsertCertificate(issued.certificate.clone()))
-                            .event(event.to_new_event()),
-                    )
-                    .await?;
-                issued.certificate
+                let (writes, certificate) = issued.into_writes(now, None, None);
+                self.store.apply(writes).await?;
+                certificate
             }
         };
         let responder = Responder {
@@ -404,7 +397,10 @@ impl Pki {
         let tbs_der = tbs
             .to_der()
             .map_err(|_| OcspResponseStatus::InternalError)?;
-        let signature = responder.signer.sign(&tbs_der).map_err(internal)?;
+        let signature = responder
+            .signer
+            .sign(&tbs_der)
+            .map_err(|e| internal(e.into()))?;
         let algorithm = match responder.signer.algorithm() {
             KeyAlgorithm::Ed25519 => OID_ED25519,
             _ => OID_ECDSA_SHA256,

@@ -5,8 +5,8 @@
 
 use time::OffsetDateTime;
 
-use super::keys::RcgenKey;
 use super::{Pki, PkiError};
+use crate::keys::RcgenKey;
 use crate::store::{CertificateRecord, Change, CrlRecord, StoreError, WriteSet};
 
 /// How far ahead a CRL's nextUpdate is (RFC 5280 §5.1.2.5; at most 24 h here).

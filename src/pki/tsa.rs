@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
 use super::cms::{assemble, sha256, signer_info, CmsSigner, ID_CT_TST_INFO, ID_SHA256};
-use super::keys::Signer;
 use super::PkiError;
+use crate::keys::Signer;
 
 /// The TSA policy: ETSI EN 319 421's best practices time-stamp policy (0.4.0.2023.1.1).
 pub const TSA_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.2023.1.1");

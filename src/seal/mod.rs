@@ -8,7 +8,6 @@ pub mod pdf;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::admin::departments::certificate_event;
 use crate::auth::{Caller, Role};
 use crate::context::Context;
 use crate::error::ServiceError;
@@ -103,22 +102,15 @@ pub async fn create(
         .data("name", name)
         .data("kind", kind)
         .data("certificate_serial", &record.certificate_serial);
-    let certificate = certificate_event(&issued.certificate, now).actor(Some(&caller.key_id));
+    let (writes, certificate) = issued.into_writes(now, Some(&caller.key_id), Some(created));
     let indices = ctx
         .store
-        .apply(
-            WriteSet::new()
-                .change(Change::InsertKey(issued.key))
-                .change(Change::InsertCertificate(issued.certificate.clone()))
-                .change(Change::InsertSeal(record.clone()))
-                .event(created.to_new_event())
-                .event(certificate.to_new_event()),
-        )
+        .apply(writes.change(Change::InsertSeal(record.clone())))
         .await?;
     Ok((
         Seal {
             record,
-            certificate: issued.certificate,
+            certificate,
         },
         indices.first().copied().unwrap_or_default(),
     ))

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::clock::rfc3339;
 use crate::pki::chain::{issued_by, verify_chain, ChainError};
 
 /// ETSI TS 119 102-1 main indication.
@@ -163,10 +164,6 @@ pub struct Report {
     pub sub_indication: Option<&'static str>,
     pub detail: String,
     pub signatures: Vec<SignatureReport>,
-}
-
-fn rfc3339(unix: i64) -> String {
-    crate::admin::rfc3339(unix)
 }
 
 fn view(der: &[u8]) -> Option<CertView> {
@@ -698,10 +695,12 @@ pub fn report(
     }
 }
 
-/// Verifies an uploaded PDF for anyone: trust anchors are this installation's root and the
-/// registered ones; the service's own certificates' status comes from its database.
+/// Verifies an uploaded PDF for anyone against `anchors` (the installation's root and the
+/// registered anchors, as the administration keeps them); the service's own certificates'
+/// status comes from its database.
 pub async fn verify_upload(
     ctx: &crate::context::Context,
+    anchors: Vec<Anchor>,
     mut upload: crate::upload::Upload,
     ticket: crate::work::Ticket,
 ) -> Result<Report, crate::error::ServiceError> {
@@ -716,7 +715,6 @@ pub async fn verify_upload(
     .await
     .map_err(|_| ServiceError::Join)?
     .map_err(ServiceError::from)?;
-    let anchors: Vec<Anchor> = crate::admin::trust_anchors::active(ctx).await?;
     let mut pool = vec![ctx.pki.root().await?.der, ctx.tsa.certificate().to_vec()];
     for ca in ctx
         .store

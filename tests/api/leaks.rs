@@ -257,7 +257,7 @@ async fn no_secret_in_responses_or_logs() {
         }
         secrets.push(("API token".into(), forms));
     }
-    let vault = trustd::pki::vault::MasterKey::from_base64(&app.master_key).unwrap();
+    let vault = trustd::keys::vault::MasterKey::from_base64(&app.master_key).unwrap();
     let pool = sqlx::sqlite::SqlitePool::connect(&app.database_url)
         .await
         .unwrap();

@@ -210,7 +210,7 @@ async fn reports_on_our_seals(app: TestApp, clock: Arc<trustd::clock::FixedClock
     clock.set(t0 + time::Duration::minutes(40));
     let late = stamp(&app, &op, &other, "B-T", original.clone()).await;
     clock.set(t0 + time::Duration::minutes(50));
-    let invalid_since = trustd::admin::rfc3339((t0 + time::Duration::minutes(35)).unix_timestamp());
+    let invalid_since = trustd::clock::rfc3339((t0 + time::Duration::minutes(35)).unix_timestamp());
     app.post_json(
         &format!("/api/v1/seals/{other}/revoke"),
         Some(&op),
@@ -228,7 +228,7 @@ async fn reports_on_our_seals(app: TestApp, clock: Arc<trustd::clock::FixedClock
 /// A PDF signed by another system (its own CA, RSA or ECDSA, adbe.pkcs7.detached): no chain
 /// until its root is registered as a trust anchor.
 async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::FixedClock>) {
-    use trustd::pki::keys::{KeyAlgorithm, SoftwareKey};
+    use trustd::keys::{KeyAlgorithm, SoftwareKey};
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params

@@ -1,6 +1,7 @@
 //! Signing keys behind the [`Signer`] trait, so that a key held in an HSM (PKCS#11) can replace
 //! a software key without touching the callers. Software keys come from PKCS#8 bytes that the
-//! vault decrypted; their `Debug` output shows only the key id.
+//! vault decrypted; their `Debug` output shows only the key id. Below the PKI and the log, which
+//! both sign: it uses nothing but the store's key record.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,8 +10,22 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
 use zeroize::Zeroizing;
 
-use super::PkiError;
 use crate::store::StoredKey;
+
+pub mod vault;
+
+/// Why a key could not be made, opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed")]
+    KeyGeneration,
+    #[error("signing failed")]
+    Signing,
+    #[error("a stored key is malformed or does not match its id")]
+    BadStoredKey,
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
+}
 
 /// Key and signature algorithm of a key; a per-CA property (DESIGN.md §3), so RSA, Ed25519 or
 /// SM2 can be added as further variants.
@@ -47,7 +62,7 @@ pub trait Signer: Send + Sync {
     /// The raw public key (uncompressed EC point, or the 32 Ed25519 bytes).
     fn public_key(&self) -> &[u8];
     /// Signs `message` (hashing it as the algorithm says).
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError>;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
 }
 
 fn key_id_of(public_key: &[u8]) -> String {
@@ -80,7 +95,7 @@ impl SoftwareKey {
     /// Generates a key; returns it with its PKCS#8 bytes (to be sealed by the vault).
     pub fn generate(
         algorithm: KeyAlgorithm,
-    ) -> Result<(SoftwareKey, Zeroizing<Vec<u8>>), PkiError> {
+    ) -> Result<(SoftwareKey, Zeroizing<Vec<u8>>), KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = match algorithm {
             KeyAlgorithm::EcdsaP256Sha256 => {
@@ -88,13 +103,13 @@ impl SoftwareKey {
             }
             KeyAlgorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng),
         }
-        .map_err(|_| PkiError::KeyGeneration)?;
+        .map_err(|_| KeyError::KeyGeneration)?;
         let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
         let key = SoftwareKey::from_pkcs8(algorithm, &pkcs8)?;
         Ok((key, pkcs8))
     }
 
-    pub fn from_pkcs8(algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<SoftwareKey, PkiError> {
+    pub fn from_pkcs8(algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<SoftwareKey, KeyError> {
         let inner = match algorithm {
             KeyAlgorithm::EcdsaP256Sha256 => SoftwareKeyInner::Ecdsa(
                 EcdsaKeyPair::from_pkcs8(
@@ -102,11 +117,11 @@ impl SoftwareKey {
                     pkcs8,
                     &SystemRandom::new(),
                 )
-                .map_err(|_| PkiError::BadStoredKey)?,
+                .map_err(|_| KeyError::BadStoredKey)?,
             ),
             KeyAlgorithm::Ed25519 => SoftwareKeyInner::Ed25519(
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
-                    .map_err(|_| PkiError::BadStoredKey)?,
+                    .map_err(|_| KeyError::BadStoredKey)?,
             ),
         };
         let public = match &inner {
@@ -121,15 +136,12 @@ impl SoftwareKey {
     }
 
     /// Opens a stored key with the vault.
-    pub fn open(
-        stored: &StoredKey,
-        vault: &super::vault::MasterKey,
-    ) -> Result<SoftwareKey, PkiError> {
-        let algorithm = KeyAlgorithm::parse(&stored.algorithm).ok_or(PkiError::BadStoredKey)?;
+    pub fn open(stored: &StoredKey, vault: &vault::MasterKey) -> Result<SoftwareKey, KeyError> {
+        let algorithm = KeyAlgorithm::parse(&stored.algorithm).ok_or(KeyError::BadStoredKey)?;
         let pkcs8 = vault.open(&key_binding(&stored.id), &stored.sealed_private_key)?;
         let key = SoftwareKey::from_pkcs8(algorithm, &pkcs8)?;
         if key.id != stored.id {
-            return Err(PkiError::BadStoredKey);
+            return Err(KeyError::BadStoredKey);
         }
         Ok(key)
     }
@@ -138,9 +150,9 @@ impl SoftwareKey {
     pub fn to_stored(
         &self,
         pkcs8: &[u8],
-        vault: &super::vault::MasterKey,
+        vault: &vault::MasterKey,
         now: i64,
-    ) -> Result<StoredKey, PkiError> {
+    ) -> Result<StoredKey, KeyError> {
         Ok(StoredKey {
             id: self.id.clone(),
             algorithm: self.algorithm.as_str().to_owned(),
@@ -169,12 +181,12 @@ impl Signer for SoftwareKey {
             SoftwareKeyInner::Ed25519(k) => k.public_key().as_ref(),
         }
     }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match &self.inner {
             SoftwareKeyInner::Ecdsa(k) => k
                 .sign(&SystemRandom::new(), message)
                 .map(|s| s.as_ref().to_vec())
-                .map_err(|_| PkiError::Signing),
+                .map_err(|_| KeyError::Signing),
             SoftwareKeyInner::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
         }
     }
@@ -234,13 +246,13 @@ mod tests {
 
     #[test]
     fn stored_key_round_trip() {
-        let vault = super::super::vault::MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let vault = super::vault::MasterKey::from_bytes(&[7u8; 32]).unwrap();
         for alg in [KeyAlgorithm::EcdsaP256Sha256, KeyAlgorithm::Ed25519] {
             let (key, pkcs8) = SoftwareKey::generate(alg).unwrap();
             let stored = key.to_stored(&pkcs8, &vault, 0).unwrap();
             let opened = SoftwareKey::open(&stored, &vault).unwrap();
             assert_eq!(opened.public_key(), key.public_key());
-            let other = super::super::vault::MasterKey::from_bytes(&[8u8; 32]).unwrap();
+            let other = super::vault::MasterKey::from_bytes(&[8u8; 32]).unwrap();
             assert!(SoftwareKey::open(&stored, &other).is_err());
         }
     }

@@ -1,0 +1,60 @@
+//! A per-department cache of signing keys with their certificates (the licence signers): what
+//! was found or issued, kept for a short time. Finding and issuing is the licence service's
+//! job; this only remembers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::keys::Signer;
+
+/// A department's signing key, its certificate's serial, the serial of the CA that issued it,
+/// and the chain to present (certificate, CA).
+pub struct CachedSigner {
+    pub signer: Arc<dyn Signer>,
+    pub serial: String,
+    pub ca_serial: String,
+    pub chain: Vec<Vec<u8>>,
+    pub fetched: Instant,
+}
+
+#[derive(Default)]
+pub struct SignerCache {
+    cache: RwLock<HashMap<String, Arc<CachedSigner>>>,
+    /// Held while a signer is looked up or issued, so two requests do not issue two.
+    create: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SignerCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignerCache(..)")
+    }
+}
+
+impl SignerCache {
+    /// The department's signer if it was cached less than `ttl` ago.
+    pub fn fresh(&self, department: &str, ttl: Duration) -> Option<Arc<CachedSigner>> {
+        self.cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(department).cloned())
+            .filter(|s| s.fetched.elapsed() < ttl)
+    }
+
+    pub fn insert(&self, department: &str, signer: Arc<CachedSigner>) {
+        if let Ok(mut c) = self.cache.write() {
+            c.insert(department.to_owned(), signer);
+        }
+    }
+
+    pub fn forget(&self, department: &str) {
+        if let Ok(mut c) = self.cache.write() {
+            c.remove(department);
+        }
+    }
+
+    /// Serialises the issuing of new signers.
+    pub async fn creating(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.create.lock().await
+    }
+}
