@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Several instances behind a load balancer (DESIGN.md §2, issue 7 point 1): three `trustd serve`
+# Several instances behind a load balancer (ARCHITECTURE.md §1): three `trustd serve`
 # processes on one PostgreSQL database and one master key, nginx in front. A mixed workload
 # (scripts/cluster/load.py) runs through nginx; one instance is killed with SIGKILL half-way.
 # Afterwards: every acknowledged object and log entry is in the database exactly once, log

@@ -1,4 +1,4 @@
-//! Roles and the authenticated caller (DESIGN.md §8). Policy checks live in the services,
+//! Roles and the authenticated caller (ARCHITECTURE.md §9). Policy checks live in the services,
 //! which receive the [`Caller`].
 
 use crate::error::ServiceError;

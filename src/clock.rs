@@ -1,4 +1,4 @@
-//! Time as a parameter (DESIGN.md §2): services ask an injected clock, so tests can move time.
+//! Time as a parameter (ARCHITECTURE.md §3): services ask an injected clock, so tests can move time.
 
 use std::sync::Mutex;
 

@@ -1,5 +1,5 @@
 //! Settings: command line flags with the same names as the `TRUSTD_*` environment variables
-//! (DESIGN.md §9). Secrets are wrapped in [`Secret`] so that they never print.
+//! (ARCHITECTURE.md §3). Secrets are wrapped in [`Secret`] so that they never print.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

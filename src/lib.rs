@@ -1,5 +1,5 @@
 //! trustd: a shared trust service for electronic licences (电子证照), electronic seals
-//! (电子印章) and a tamper-evident issuance log. See DESIGN.md for the whole.
+//! (电子印章) and a tamper-evident issuance log. See ARCHITECTURE.md for the whole.
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

@@ -1,4 +1,4 @@
-//! API keys (DESIGN.md §8). A token is `trustd_<id>_<secret>`: the id (16 hex digits) finds the
+//! API keys (ARCHITECTURE.md §9). A token is `trustd_<id>_<secret>`: the id (16 hex digits) finds the
 //! row, the secret carries 256 random bits. Only SHA-256(token) is stored, and the comparison
 //! is constant-time. The bootstrap admin key (which `TRUSTD_ADMIN_TOKEN` may set to any string
 //! of at least 32 characters) has the fixed id `bootstrap-admin`.

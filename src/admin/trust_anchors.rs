@@ -1,4 +1,4 @@
-//! Trust anchors (DESIGN.md §6): external roots an admin registers so that signatures made by
+//! Trust anchors (ARCHITECTURE.md §6): external roots an admin registers so that signatures made by
 //! other systems verify. The installation's own root is always trusted and listed first.
 
 use x509_parser::prelude::{FromDer, X509Certificate};

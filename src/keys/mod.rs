@@ -27,7 +27,7 @@ pub enum KeyError {
     Vault(#[from] vault::VaultError),
 }
 
-/// Key and signature algorithm of a key; a per-CA property (DESIGN.md §3), so RSA, Ed25519 or
+/// Key and signature algorithm of a key; a per-CA property (ARCHITECTURE.md §4), so RSA, Ed25519 or
 /// SM2 can be added as further variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAlgorithm {

@@ -1,4 +1,4 @@
-//! Private keys at rest (DESIGN.md §3): AES-256-GCM under the master key, each ciphertext bound
+//! Private keys at rest (ARCHITECTURE.md §4): AES-256-GCM under the master key, each ciphertext bound
 //! to the row that holds it through the associated data, so that a ciphertext copied into another
 //! row does not decrypt.
 

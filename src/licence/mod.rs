@@ -1,4 +1,4 @@
-//! Electronic licences (电子证照, DESIGN.md §4): the catalogue of types, issuance with a signed
+//! Electronic licences (电子证照, ARCHITECTURE.md §7): the catalogue of types, issuance with a signed
 //! token, status changes, reading and cross-department sharing (with a logged purpose), the
 //! public status and verification.
 

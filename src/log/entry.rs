@@ -1,4 +1,4 @@
-//! Issuance log entries (DESIGN.md §7).
+//! Issuance log entries (ARCHITECTURE.md §8).
 //!
 //! An entry is canonical JSON: an object with the members `v` (format version, 1), `type`,
 //! `time` (RFC 3339, UTC, seconds), `department` (credit code or null), `actor` (API key id or

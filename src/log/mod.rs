@@ -1,4 +1,4 @@
-//! The issuance log (DESIGN.md §7): entries are appended in the writing transaction (see
+//! The issuance log (ARCHITECTURE.md §8): entries are appended in the writing transaction (see
 //! [`crate::store::Repository::apply`], which assigns the final index there: simple, and the
 //! index in a response is final; it serialises writers on one counter row, so slow work such
 //! as signing stays outside that transaction). An integrator then stores the new complete

@@ -1,4 +1,4 @@
-//! Certificate profiles (DESIGN.md §3). Each profile fills an rcgen parameters value; the
+//! Certificate profiles (ARCHITECTURE.md §4). Each profile fills an rcgen parameters value; the
 //! issuing CA signs it. Serial numbers are random and positive (RFC 5280 §4.1.2.2), key
 //! identifiers are present (§4.2.1.1, §4.2.1.2), and CA-issued certificates carry the CRL
 //! distribution point and the OCSP responder URL built from the public URL.

@@ -1,4 +1,4 @@
-//! The PKI (DESIGN.md §3): the root CA, department CAs, keys sealed at rest, and the signers
+//! The PKI (ARCHITECTURE.md §4): the root CA, department CAs, keys sealed at rest, and the signers
 //! that use them. Certificates are built here but stored by the caller, in the same write set
 //! as the change they belong to.
 

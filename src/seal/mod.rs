@@ -1,4 +1,4 @@
-//! Electronic seals (电子印章, DESIGN.md §5): a department's named, typed seals, each with its
+//! Electronic seals (电子印章, ARCHITECTURE.md §5): a department's named, typed seals, each with its
 //! own key and certificate under the department CA (digitalSignature + contentCommitment, so
 //! that PAdES validators accept it for non-repudiation), and a generated appearance.
 

@@ -3,7 +3,7 @@
 //!
 //! Writes go through [`Repository::apply`]: a [`WriteSet`] holds the changes *and* the issuance
 //! log events that record them, and both commit in one transaction, so an acknowledged change
-//! always has its log entry (DESIGN.md §7). The store holds no policy: callers validate and
+//! always has its log entry (ARCHITECTURE.md §8). The store holds no policy: callers validate and
 //! authorise first.
 
 pub mod sql;

@@ -1,4 +1,4 @@
-//! Verification of signed PDFs for anyone (DESIGN.md §6), ours or another system's: each
+//! Verification of signed PDFs for anyone (ARCHITECTURE.md §6), ours or another system's: each
 //! signature's bytes, cryptography, certificate chain to a trust anchor, revocation at signing
 //! time and now, and what changed after it, summed up in ETSI TS 119 102-1 terms
 //! (`TOTAL-PASSED`, `TOTAL-FAILED`, `INDETERMINATE` with a sub-indication).
