@@ -25,7 +25,9 @@ use crate::log::{Event, EventType};
 pub use crate::pii::PiiHasher;
 use crate::pki::chain::verify_chain;
 use crate::pki::signers::CachedSigner;
-use crate::store::{Change, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet};
+use crate::store::{
+    Change, DepartmentRecord, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet,
+};
 use identifier::LicenceIdentifier;
 
 /// China Standard Time (UTC+8, no daylight saving): licence dates are local dates.
@@ -457,51 +459,46 @@ fn check_face(face: &Map<String, Value>, fields: &[FieldSpec]) -> Result<String,
     Ok(String::from_utf8(canonical_json(&Value::Object(face.clone()))).unwrap_or_default())
 }
 
-/// Issues a licence of one of the caller's department's types (operator).
-pub async fn issue(
-    ctx: &Context,
-    caller: &Caller,
-    input: NewLicence,
-) -> Result<(LicenceRecord, u64), ServiceError> {
-    // validate → authorise → sign → store (with the log entry).
-    if !identifier::is_type_code(&input.type_code) {
-        return Err(ServiceError::invalid(
-            "type_code",
-            "must be a 21-character licence type code",
-        ));
-    }
-    caller.require(&[Role::Operator])?;
-    let department = caller.department.clone().unwrap_or_default();
-    let licence_type = ctx
-        .licence_type(&input.type_code)
-        .await?
-        .ok_or_else(|| ServiceError::invalid("type_code", "no such licence type"))?;
-    if licence_type.department_code != department {
-        return Err(ServiceError::Forbidden(
-            "licences of this type are issued by another department".into(),
-        ));
-    }
+/// A licence request checked against its type (no database needed): what the record and the
+/// tokens are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedLicence {
+    pub holder_name: String,
+    pub code_type: String,
+    pub code: String,
+    /// Canonical JSON of the face fields.
+    pub face: String,
+    pub valid_from: Date,
+    pub valid_until: Option<Date>,
+    pub area_code: Option<String>,
+    pub number: Option<String>,
+}
+
+/// Checks a request against its licence type, `today` being the issuing day: the holder (code
+/// type and check character), the face fields, the dates (the type's validity when none is
+/// given), the area code and the number.
+pub fn check_licence(
+    input: &NewLicence,
+    licence_type: &LicenceTypeRecord,
+    today: Date,
+) -> Result<CheckedLicence, ServiceError> {
     let kind = HolderKind::parse(&licence_type.holder_kind).unwrap_or(HolderKind::Person);
     let (holder_name, code_type, code) = check_holder(&input.holder, kind)?;
-    let fields = type_fields(&licence_type);
-    let face = check_face(&input.face, &fields)?;
-    let now = ctx.clock.now();
+    let face = check_face(&input.face, &type_fields(licence_type))?;
     let valid_from = match &input.valid_from {
         Some(d) => parse_date("valid_from", d)?,
-        None => today(now),
+        None => today,
     };
     let valid_until = match (&input.valid_until, licence_type.validity_days) {
         (Some(d), _) => Some(parse_date("valid_until", d)?),
         (None, Some(days)) => Some(valid_from + time::Duration::days(days - 1)),
         (None, None) => None,
     };
-    if let Some(until) = valid_until {
-        if until < valid_from {
-            return Err(ServiceError::invalid(
-                "valid_until",
-                "must not be before valid_from",
-            ));
-        }
+    if valid_until.is_some_and(|until| until < valid_from) {
+        return Err(ServiceError::invalid(
+            "valid_until",
+            "must not be before valid_from",
+        ));
     }
     if let Some(area) = &input.area_code {
         if area.len() != 6 || !area.bytes().all(|b| b.is_ascii_digit()) {
@@ -511,149 +508,249 @@ pub async fn issue(
             ));
         }
     }
-    if let Some(previous) = &input.previous_identifier {
-        LicenceIdentifier::parse(previous)
-            .map_err(|e| ServiceError::invalid("previous_identifier", e.to_string()))?;
-        let prev = ctx
-            .store
-            .licence(previous)
-            .await?
-            .ok_or_else(|| ServiceError::invalid("previous_identifier", "no such licence"))?;
-        if prev.issuer_code != department {
-            return Err(ServiceError::invalid(
-                "previous_identifier",
-                "was issued by another department",
-            ));
-        }
-    }
-    let id = LicenceIdentifier::generate(&licence_type.type_code, &department)
-        .map_err(|e| ServiceError::invalid("type_code", e.to_string()))?;
-    let number = match &input.number {
-        Some(n) => check_text("number", n, 64)?,
-        None => format!("{}{}", valid_from.year(), &id.serial()[..10]),
-    };
-    let dept = ctx
-        .department(&department)
-        .await?
-        .ok_or(ServiceError::NotFound("department"))?;
+    let number = input
+        .number
+        .as_deref()
+        .map(|n| check_text("number", n, 64))
+        .transpose()?;
+    Ok(CheckedLicence {
+        holder_name,
+        code_type,
+        code,
+        face,
+        valid_from,
+        valid_until,
+        area_code: input.area_code.clone(),
+        number,
+    })
+}
 
-    let signer = signer_for(ctx, &department).await?;
+/// The licence type, which must be the caller's department's.
+async fn own_type(
+    ctx: &Context,
+    type_code: &str,
+    department: &str,
+) -> Result<LicenceTypeRecord, ServiceError> {
+    let licence_type = ctx
+        .licence_type(type_code)
+        .await?
+        .ok_or_else(|| ServiceError::invalid("type_code", "no such licence type"))?;
+    if licence_type.department_code != department {
+        return Err(ServiceError::Forbidden(
+            "licences of this type are issued by another department".into(),
+        ));
+    }
+    Ok(licence_type)
+}
+
+/// A licence this one replaces must exist and be the same department's.
+async fn check_previous(
+    ctx: &Context,
+    previous: &str,
+    department: &str,
+) -> Result<(), ServiceError> {
+    LicenceIdentifier::parse(previous)
+        .map_err(|e| ServiceError::invalid("previous_identifier", e.to_string()))?;
+    let prev = ctx
+        .store
+        .licence(previous)
+        .await?
+        .ok_or_else(|| ServiceError::invalid("previous_identifier", "no such licence"))?;
+    if prev.issuer_code != department {
+        return Err(ServiceError::invalid(
+            "previous_identifier",
+            "was issued by another department",
+        ));
+    }
+    Ok(())
+}
+
+/// The department's signer, if its CA is not revoked (read again for every licence).
+async fn usable_signer(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>, ServiceError> {
+    let signer = signer_for(ctx, department).await?;
     let ca_revoked = ctx
         .store
         .certificate(&signer.ca_serial)
         .await?
         .is_none_or(|ca| ca.revoked_at.is_some());
     if ca_revoked {
-        ctx.licence_signers.forget(&department);
+        ctx.licence_signers.forget(department);
         return Err(ServiceError::Pki(crate::pki::PkiError::CaRevoked));
     }
-    let mut holder = serde_json::json!({"name": holder_name, "code_type": code_type});
-    if !licence_type.token_omits_holder_code {
-        holder["code"] = Value::from(code.clone());
-    }
-    let face_value: Value = serde_json::from_str(&face).unwrap_or(Value::Null);
-    let mut payload = serde_json::json!({
-        "iss": department,
-        "jti": id.as_str(),
-        "iat": now.unix_timestamp(),
-        "nbf": midnight(valid_from),
-        "licence": {
-            "identifier": id.as_str(),
-            "type_code": licence_type.type_code,
-            "type_name": licence_type.name,
-            "number": number,
-            "holder": holder,
-            "issuer": {"code": department, "name": dept.name},
-            "issue_date": format_date(today(now)),
-            "valid_from": format_date(valid_from),
-            "valid_until": valid_until.map(format_date),
-            "area_code": input.area_code,
-            "face": face_value,
-            "previous_identifier": input.previous_identifier,
+    Ok(signer)
+}
+
+/// The claims of a licence's tokens.
+struct Claims<'a> {
+    id: &'a LicenceIdentifier,
+    licence_type: &'a LicenceTypeRecord,
+    issuer: &'a DepartmentRecord,
+    checked: &'a CheckedLicence,
+    number: &'a str,
+    previous: Option<&'a str>,
+    now: OffsetDateTime,
+}
+
+impl Claims<'_> {
+    fn payload(&self) -> Value {
+        let c = self.checked;
+        let mut holder = serde_json::json!({"name": c.holder_name, "code_type": c.code_type});
+        if !self.licence_type.token_omits_holder_code {
+            holder["code"] = Value::from(c.code.clone());
         }
-    });
-    if let Some(until) = valid_until {
-        // Valid through the whole last day.
-        payload["exp"] = Value::from(midnight(until + time::Duration::days(1)));
+        let face: Value = serde_json::from_str(&c.face).unwrap_or(Value::Null);
+        let mut payload = serde_json::json!({
+            "iss": self.issuer.code,
+            "jti": self.id.as_str(),
+            "iat": self.now.unix_timestamp(),
+            "nbf": midnight(c.valid_from),
+            "licence": {
+                "identifier": self.id.as_str(),
+                "type_code": self.licence_type.type_code,
+                "type_name": self.licence_type.name,
+                "number": self.number,
+                "holder": holder,
+                "issuer": {"code": self.issuer.code, "name": self.issuer.name},
+                "issue_date": format_date(today(self.now)),
+                "valid_from": format_date(c.valid_from),
+                "valid_until": c.valid_until.map(format_date),
+                "area_code": c.area_code,
+                "face": face,
+                "previous_identifier": self.previous,
+            }
+        });
+        if let Some(until) = c.valid_until {
+            // Valid through the whole last day.
+            payload["exp"] = Value::from(midnight(until + time::Duration::days(1)));
+        }
+        payload
     }
-    // The holder's copy: the same claims, each personal one (the holder's name and code, every
-    // face field) a salted digest with its disclosure beside it.
+}
+
+/// Signs the full token and the SD-JWT of `payload`: in the SD-JWT each personal claim (the
+/// holder's name and code, every face field) is a salted digest, its disclosure beside it.
+fn sign_tokens(
+    signer: &dyn crate::keys::Signer,
+    chain: &[Vec<u8>],
+    payload: &Value,
+) -> Result<(String, String), ServiceError> {
+    let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let kid = signer.key_id();
+    let token = token::sign(signer, token::TOKEN_TYPE, kid, &refs, payload)?;
     let mut concealed = payload.clone();
+    let unsignable = |_| ServiceError::Pki(crate::pki::PkiError::Signing);
     let mut disclosures =
         sd_jwt::conceal(&mut concealed, &["licence", "holder"], |k| k != "code_type")
-            .map_err(|_| ServiceError::Pki(crate::pki::PkiError::Signing))?;
+            .map_err(unsignable)?;
     disclosures.extend(
-        sd_jwt::conceal(&mut concealed, &["licence", "face"], |_| true)
-            .map_err(|_| ServiceError::Pki(crate::pki::PkiError::Signing))?,
+        sd_jwt::conceal(&mut concealed, &["licence", "face"], |_| true).map_err(unsignable)?,
     );
-    let chain = signer.chain.clone();
-    let signer_ref = signer.signer.clone();
-    let kid = signer_ref.key_id().to_owned();
-    let (token, sd_jwt) = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-        let token = token::sign(
-            signer_ref.as_ref(),
-            token::TOKEN_TYPE,
-            &kid,
-            &refs,
-            &payload,
-        )?;
-        let issuer_signed = token::sign(
-            signer_ref.as_ref(),
-            sd_jwt::SD_TOKEN_TYPE,
-            &kid,
-            &refs,
-            &concealed,
-        )?;
-        let parts: Vec<&str> = disclosures.iter().map(String::as_str).collect();
-        Ok::<_, crate::pki::PkiError>((token, sd_jwt::join_parts(&issuer_signed, &parts)))
-    })
-    .await
-    .map_err(|_| ServiceError::Join)??;
+    let issuer_signed = token::sign(signer, sd_jwt::SD_TOKEN_TYPE, kid, &refs, &concealed)?;
+    let parts: Vec<&str> = disclosures.iter().map(String::as_str).collect();
+    Ok((token, sd_jwt::join_parts(&issuer_signed, &parts)))
+}
 
-    let record = LicenceRecord {
-        identifier: id.as_str().to_owned(),
-        type_code: licence_type.type_code.clone(),
-        number,
-        holder_hash: ctx.pii.hash(&code),
-        holder_name,
-        holder_code_type: code_type,
-        holder_code: code,
-        issuer_code: department.clone(),
-        issue_date: format_date(today(now)),
-        valid_from: format_date(valid_from),
-        valid_until: valid_until.map(format_date),
-        area_code: input.area_code.clone(),
-        face,
-        status: "valid".into(),
-        status_reason: None,
-        status_at: None,
-        previous_identifier: input.previous_identifier.clone(),
-        signer_serial: signer.serial.clone(),
-        token,
-        sd_jwt: Some(sd_jwt),
-        created_at: now.unix_timestamp(),
-    };
-    let token_hash =
-        hex::encode(ring::digest::digest(&ring::digest::SHA256, record.token.as_bytes()).as_ref());
-    let event = Event::new(EventType::LicenceIssued, now, record.identifier.as_str())
-        .department(department.as_str())
+fn sha256_hex(text: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
+}
+
+/// The `licence.issued` event: hashes of the personal data and of the tokens, never the data.
+fn issued_event(
+    ctx: &Context,
+    caller: &Caller,
+    record: &LicenceRecord,
+    now: OffsetDateTime,
+) -> Event {
+    let sd_jwt_signed = record
+        .sd_jwt
+        .as_deref()
+        .map(|t| sha256_hex(t.split_once('~').map_or(t, |(jwt, _)| jwt)));
+    Event::new(EventType::LicenceIssued, now, record.identifier.as_str())
+        .department(record.issuer_code.as_str())
         .actor(Some(&caller.key_id))
         .data("type_code", &record.type_code)
         .data("holder_hash", &record.holder_hash)
         .data("holder_name_hash", ctx.pii.hash(&record.holder_name))
         .data("valid_from", &record.valid_from)
         .data("valid_until", &record.valid_until)
-        .data("token_sha256", token_hash)
-        .data(
-            "sd_jwt_sha256",
-            record.sd_jwt.as_deref().map(|t| {
-                let (jwt, _) = t.split_once('~').unwrap_or((t, ""));
-                hex::encode(ring::digest::digest(&ring::digest::SHA256, jwt.as_bytes()).as_ref())
-            }),
-        )
+        .data("token_sha256", sha256_hex(&record.token))
+        .data("sd_jwt_sha256", sd_jwt_signed)
         .data("signer_serial", &record.signer_serial)
-        .data("previous_identifier", &record.previous_identifier);
+        .data("previous_identifier", &record.previous_identifier)
+}
+
+/// Issues a licence of one of the caller's department's types (operator): check → authorise →
+/// sign → store with the log entry.
+pub async fn issue(
+    ctx: &Context,
+    caller: &Caller,
+    input: NewLicence,
+) -> Result<(LicenceRecord, u64), ServiceError> {
+    if !identifier::is_type_code(&input.type_code) {
+        return Err(ServiceError::invalid(
+            "type_code",
+            "must be a 21-character licence type code",
+        ));
+    }
+    caller.require(&[Role::Operator])?;
+    let department = caller.department.clone().unwrap_or_default();
+    let licence_type = own_type(ctx, &input.type_code, &department).await?;
+    let now = ctx.clock.now();
+    let checked = check_licence(&input, &licence_type, today(now))?;
+    if let Some(previous) = &input.previous_identifier {
+        check_previous(ctx, previous, &department).await?;
+    }
+    let id = LicenceIdentifier::generate(&licence_type.type_code, &department)
+        .map_err(|e| ServiceError::invalid("type_code", e.to_string()))?;
+    let number = checked
+        .number
+        .clone()
+        .unwrap_or_else(|| format!("{}{}", checked.valid_from.year(), &id.serial()[..10]));
+    let issuer = ctx
+        .department(&department)
+        .await?
+        .ok_or(ServiceError::NotFound("department"))?;
+    let signer = usable_signer(ctx, &department).await?;
+    let payload = Claims {
+        id: &id,
+        licence_type: &licence_type,
+        issuer: &issuer,
+        checked: &checked,
+        number: &number,
+        previous: input.previous_identifier.as_deref(),
+        now,
+    }
+    .payload();
+    let signing = signer.clone();
+    let (token, sd_jwt) = tokio::task::spawn_blocking(move || {
+        sign_tokens(signing.signer.as_ref(), &signing.chain, &payload)
+    })
+    .await
+    .map_err(|_| ServiceError::Join)??;
+    let record = LicenceRecord {
+        identifier: id.as_str().to_owned(),
+        type_code: licence_type.type_code.clone(),
+        number,
+        holder_hash: ctx.pii.hash(&checked.code),
+        holder_name: checked.holder_name,
+        holder_code_type: checked.code_type,
+        holder_code: checked.code,
+        issuer_code: department,
+        issue_date: format_date(today(now)),
+        valid_from: format_date(checked.valid_from),
+        valid_until: checked.valid_until.map(format_date),
+        area_code: checked.area_code,
+        face: checked.face,
+        status: "valid".into(),
+        status_reason: None,
+        status_at: None,
+        previous_identifier: input.previous_identifier,
+        signer_serial: signer.serial.clone(),
+        token,
+        sd_jwt: Some(sd_jwt),
+        created_at: now.unix_timestamp(),
+    };
+    let event = issued_event(ctx, caller, &record, now);
     let indices = ctx
         .store
         .apply(
@@ -1290,6 +1387,71 @@ mod tests {
         // 2026-01-01 00:00 +08:00 = 2025-12-31 16:00 UTC = 1767196800.
         let d = Date::from_calendar_date(2026, time::Month::January, 1).unwrap();
         assert_eq!(midnight(d), 1_767_196_800);
+    }
+
+    fn person_type(validity_days: Option<i64>) -> LicenceTypeRecord {
+        LicenceTypeRecord {
+            type_code: "11110000000000010X001".into(),
+            department_code: "11110000000000010X".into(),
+            seq: 1,
+            name: "居住证".into(),
+            fields: r#"[{"key":"address","label":"住所","required":true}]"#.into(),
+            holder_kind: "person".into(),
+            validity_days,
+            token_omits_holder_code: false,
+            created_at: 0,
+        }
+    }
+
+    fn request(v: Value) -> NewLicence {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn licence_requests_are_checked_without_the_database() {
+        let day = Date::from_calendar_date(2026, time::Month::March, 1).unwrap();
+        let base = serde_json::json!({
+            "type_code": "11110000000000010X001",
+            "holder": {"name": " 张三 ", "code_type": "111", "code": "11010519491231002X"},
+            "face": {"address": "福州"},
+        });
+        let checked = check_licence(&request(base.clone()), &person_type(Some(365)), day).unwrap();
+        assert_eq!(checked.holder_name, "张三");
+        assert_eq!(checked.valid_from, day);
+        assert_eq!(
+            checked.valid_until,
+            Some(Date::from_calendar_date(2027, time::Month::February, 28).unwrap()),
+            "365 days including the first"
+        );
+        assert_eq!(checked.face, r#"{"address":"福州"}"#);
+        let long_term = check_licence(&request(base.clone()), &person_type(None), day).unwrap();
+        assert_eq!(long_term.valid_until, None);
+        let field = |v: Value| match check_licence(&request(v), &person_type(None), day) {
+            Err(ServiceError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let with = |k: &str, v: Value| {
+            let mut b = base.clone();
+            b[k] = v;
+            b
+        };
+        assert_eq!(
+            field(with("valid_until", Value::from("2026-02-28"))),
+            "valid_until"
+        );
+        assert_eq!(
+            field(with("valid_from", Value::from("2026-2-1"))),
+            "valid_from"
+        );
+        assert_eq!(field(with("area_code", Value::from("35010"))), "area_code");
+        assert_eq!(field(with("number", Value::from(""))), "number");
+        assert_eq!(field(with("face", serde_json::json!({}))), "face.address");
+        let mut bad_id = base.clone();
+        bad_id["holder"]["code"] = Value::from("110105194912310021");
+        assert_eq!(field(bad_id), "holder.code");
+        let mut company = base.clone();
+        company["holder"]["code_type"] = Value::from("001");
+        assert_eq!(field(company), "holder.code_type");
     }
 
     #[test]

@@ -334,7 +334,11 @@ impl Pki {
     }
 
     /// The current (unrevoked) CA certificate of a department.
-    async fn department_ca(&self, department_code: &str) -> Result<CertificateRecord, PkiError> {
+    /// A department's current CA: the newest that is not revoked (`CaRevoked` when none).
+    pub async fn department_ca(
+        &self,
+        department_code: &str,
+    ) -> Result<CertificateRecord, PkiError> {
         self.store
             .certificates_of_kind("department-ca", Some(department_code))
             .await?

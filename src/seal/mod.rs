@@ -374,6 +374,222 @@ pub struct Stamped {
     pub log_index: u64,
 }
 
+/// A seal that may stamp now: not revoked, not expired.
+async fn usable_seal(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    now: time::OffsetDateTime,
+) -> Result<Seal, ServiceError> {
+    let seal = get(ctx, caller, id).await?;
+    if seal.certificate.revoked_at.is_some() {
+        return Err(ServiceError::Conflict(
+            "the seal is revoked and can no longer stamp".into(),
+        ));
+    }
+    if now.unix_timestamp() >= seal.certificate.not_after {
+        return Err(ServiceError::Conflict(
+            "the seal's certificate has expired".into(),
+        ));
+    }
+    Ok(seal)
+}
+
+/// B-LT and B-LTA: the certificates, CRLs and OCSP answers of the seal's and the TSA's chains,
+/// gathered before the CPU work (they need the database).
+async fn validation_material(
+    ctx: &Context,
+    seal: &Seal,
+    ca: &[u8],
+    root: &[u8],
+    now: time::OffsetDateTime,
+) -> Result<pdf::Validation, ServiceError> {
+    let tsa = ctx.tsa.certificate().to_vec();
+    let mut v = pdf::Validation {
+        certs: vec![
+            seal.certificate.der.clone(),
+            ca.to_vec(),
+            root.to_vec(),
+            tsa.clone(),
+        ],
+        ..Default::default()
+    };
+    for issuer in [seal.record.department_code.as_str(), "root"] {
+        if let Some(crl) = ctx.pki.current_crl(issuer, now).await? {
+            v.crls.push(crl);
+        }
+    }
+    for (cert, issuer) in [
+        (&seal.certificate.der[..], ca),
+        (ca, root),
+        (&tsa[..], root),
+    ] {
+        v.ocsps
+            .push(ctx.pki.ocsp_response_for(cert, issuer, now).await?);
+    }
+    Ok(v)
+}
+
+/// Who signs and how: the seal's key and certificate, the chain it presents, the TSA, the time.
+pub struct Signing {
+    pub signer: std::sync::Arc<dyn crate::keys::Signer>,
+    pub certificate: Vec<u8>,
+    /// The department CA and the root.
+    pub chain: Vec<Vec<u8>>,
+    pub tsa: std::sync::Arc<crate::pki::tsa::Tsa>,
+    pub now: time::OffsetDateTime,
+}
+
+/// Everything a stamping decides before touching the document.
+pub struct StampPlan {
+    pub level: Level,
+    pub placement: pdf::Placement,
+    pub reason: Option<String>,
+    pub location: Option<String>,
+    /// Unique per signature: a reused field name would read as a change to an earlier one.
+    pub field_name: String,
+    pub seal_name: String,
+    pub department_name: String,
+    pub kind: String,
+    /// The approved image, decoded, or `None` for the generated seal.
+    pub image: Option<image::Image>,
+    pub validation: Option<pdf::Validation>,
+    pub limits: crate::pdf::PdfLimits,
+}
+
+impl Signing {
+    /// Room for the CMS: the certificates it carries, the signature and attributes, and (B-T
+    /// and up) the time-stamp token with the TSA certificate (RFC 3161), with a margin.
+    fn reserve(&self, level: Level) -> usize {
+        let mut reserve =
+            self.certificate.len() + self.chain.iter().map(Vec::len).sum::<usize>() + 1024;
+        if level != Level::Basic {
+            reserve += self.timestamp_reserve();
+        }
+        reserve
+    }
+
+    fn timestamp_reserve(&self) -> usize {
+        self.tsa.certificate().len() + 1536
+    }
+
+    fn signing_time(&self) -> String {
+        self.now
+            .format(time::macros::format_description!(
+                "D:[year][month][day][hour][minute][second]+00'00'"
+            ))
+            .unwrap_or_default()
+    }
+
+    /// The detached CAdES signature over a byte-range digest, with the signature time-stamp
+    /// as an unsigned attribute from B-T up.
+    fn cms(&self, level: Level, digest: &[u8; 32]) -> Result<Vec<u8>, pdf::PdfError> {
+        use crate::pki::cms;
+        let failed = |_| pdf::PdfError::Signing;
+        let cms_signer = cms::CmsSigner {
+            key: self.signer.as_ref(),
+            certificate: &self.certificate,
+            chain: &self.chain,
+        };
+        let mut info = cms::signer_info(&cms_signer, cms::ID_DATA, digest).map_err(failed)?;
+        if level != Level::Basic {
+            let token = self
+                .tsa
+                .stamp(info.signature.as_bytes(), self.now)
+                .map_err(|_| pdf::PdfError::Signing)?;
+            let any =
+                <der::Any as der::Decode>::from_der(&token).map_err(|_| pdf::PdfError::Signing)?;
+            cms::add_unsigned_attribute(&mut info, cms::ID_TIMESTAMP_TOKEN, any).map_err(failed)?;
+        }
+        cms::assemble(&cms_signer, cms::ID_DATA, None, info).map_err(failed)
+    }
+}
+
+/// The seal pipeline, from the document's bytes and a plan to the bytes to append: the
+/// approval signature, then (B-LT, B-LTA) the DSS update, then (B-LTA) the document
+/// time-stamp, each update made over everything before it. `base` is the digest of `bytes`.
+pub fn seal_document(
+    mut bytes: Vec<u8>,
+    base: ring::digest::Context,
+    plan: &StampPlan,
+    signing: &Signing,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<pdf::Sealed, pdf::PdfError> {
+    let signing_time = signing.signing_time();
+    let request = |field_name: String, doc_timestamp: bool| pdf::SealRequest {
+        placement: pdf::Placement {
+            visible: plan.placement.visible && !doc_timestamp,
+            ..plan.placement.clone()
+        },
+        field_name,
+        seal_name: &plan.seal_name,
+        department_name: &plan.department_name,
+        kind: &plan.kind,
+        image: if doc_timestamp {
+            None
+        } else {
+            plan.image.as_ref()
+        },
+        reason: plan.reason.as_deref().filter(|_| !doc_timestamp),
+        location: plan.location.as_deref().filter(|_| !doc_timestamp),
+        signing_time: signing_time.clone(),
+        reserve: if doc_timestamp {
+            signing.timestamp_reserve()
+        } else {
+            signing.reserve(plan.level)
+        },
+        doc_timestamp,
+        limits: plan.limits,
+    };
+    if cancelled() {
+        return Err(pdf::PdfError::Cancelled);
+    }
+    let level = plan.level;
+    let sealed = pdf::seal(
+        &bytes,
+        base.clone(),
+        request(plan.field_name.clone(), false),
+        Box::new(|digest: &[u8; 32]| signing.cms(level, digest)),
+    )?;
+    let visible = sealed.visible;
+    let mut tail = sealed.update;
+    if let Some(validation) = &plan.validation {
+        bytes.reserve_exact(tail.len() + 64 * 1024);
+        bytes.extend_from_slice(&tail);
+        if cancelled() {
+            return Err(pdf::PdfError::Cancelled);
+        }
+        let dss = pdf::add_dss(&bytes, validation, &plan.limits)?;
+        bytes.extend_from_slice(&dss);
+        tail.extend_from_slice(&dss);
+        if level == Level::LongTermArchive {
+            let mut digest = base.clone();
+            digest.update(&tail);
+            let archive = pdf::seal(
+                &bytes,
+                digest,
+                request(format!("{}-DocTimeStamp", plan.field_name), true),
+                Box::new(|d: &[u8; 32]| {
+                    signing
+                        .tsa
+                        .stamp_digest(d, signing.now)
+                        .map_err(|_| pdf::PdfError::Signing)
+                }),
+            )?;
+            tail.extend_from_slice(&archive.update);
+        }
+    }
+    let mut whole = base;
+    whole.update(&tail);
+    let mut sha256 = [0u8; 32];
+    sha256.copy_from_slice(whole.finish().as_ref());
+    Ok(pdf::Sealed {
+        update: tail,
+        sha256,
+        visible,
+    })
+}
+
 /// Seals a PDF with one of the caller's department's seals.
 pub async fn stamp(
     ctx: &Context,
@@ -383,213 +599,66 @@ pub async fn stamp(
     options: StampOptions,
     ticket: crate::work::Ticket,
 ) -> Result<Stamped, ServiceError> {
-    let seal = get(ctx, caller, id).await?;
-    if seal.certificate.revoked_at.is_some() {
-        return Err(ServiceError::Conflict(
-            "the seal is revoked and can no longer stamp".into(),
-        ));
-    }
     let now = ctx.clock.now();
-    if now.unix_timestamp() >= seal.certificate.not_after {
-        return Err(ServiceError::Conflict(
-            "the seal's certificate has expired".into(),
-        ));
-    }
-    let signer = ctx.pki.signer(&seal.certificate.key_id).await?;
-    let ca = ctx
-        .store
-        .certificates_of_kind("department-ca", Some(&seal.record.department_code))
-        .await?
-        .into_iter()
-        .rfind(|c| c.revoked_at.is_none())
-        .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
+    let seal = usable_seal(ctx, caller, id, now).await?;
+    let ca = ctx.pki.department_ca(&seal.record.department_code).await?;
     let root = ctx.pki.root().await?;
-    // B-LT and B-LTA: the validation material, gathered now (it needs the database).
-    let validation = if matches!(options.level, Level::LongTerm | Level::LongTermArchive) {
-        let tsa = ctx.tsa.certificate().to_vec();
-        let mut v = pdf::Validation {
-            certs: vec![
-                seal.certificate.der.clone(),
-                ca.der.clone(),
-                root.der.clone(),
-                tsa.clone(),
-            ],
-            ..Default::default()
-        };
-        for issuer in [seal.record.department_code.as_str(), "root"] {
-            if let Some(crl) = ctx.pki.current_crl(issuer, now).await? {
-                v.crls.push(crl);
-            }
+    let validation = match options.level {
+        Level::LongTerm | Level::LongTermArchive => {
+            Some(validation_material(ctx, &seal, &ca.der, &root.der, now).await?)
         }
-        for (cert, issuer) in [
-            (&seal.certificate.der, &ca.der),
-            (&ca.der, &root.der),
-            (&tsa, &root.der),
-        ] {
-            v.ocsps
-                .push(ctx.pki.ocsp_response_for(cert, issuer, now).await?);
-        }
-        Some(v)
-    } else {
-        None
+        Level::Basic | Level::Timestamped => None,
     };
-    let chain = vec![ca.der, root.der];
-    let input_sha256 = hex::encode(document.digest().finish());
     let department_name = ctx
         .department(&seal.record.department_code)
         .await?
         .map(|d| d.name.clone())
         .unwrap_or_default();
-    let kind = seal.record.kind.clone();
-    let uploaded = ctx.store.seal_appearance(&seal.record.id).await?;
-    // Room for the CMS: the certificates it carries, the signature and attributes, and the
-    // time-stamp token with the TSA certificate (RFC 3161), with a margin.
-    let mut reserve = seal.certificate.der.len() + chain.iter().map(Vec::len).sum::<usize>() + 1024;
-    if options.level != Level::Basic {
-        reserve += ctx.tsa.certificate().len() + 1536;
-    }
-    let timestamp_reserve = ctx.tsa.certificate().len() + 1536;
-    // Unique even for two seals in the same second: a reused field name would read as a change
-    // to the earlier signature's field.
-    let field_name = format!(
-        "Seal-{}-{}-{}",
-        seal.record.id,
-        now.unix_timestamp(),
-        &new_id()?[5..13]
-    );
-    let signing_time = now
-        .format(time::macros::format_description!(
-            "D:[year][month][day][hour][minute][second]+00'00'"
-        ))
-        .unwrap_or_default();
-    let level = options.level;
-    let seal_name = seal.record.name.clone();
-    let cert = seal.certificate.der.clone();
-    let stamped = {
-        let options = options.clone();
-        let signer = signer.clone();
-        let tsa = ctx.tsa.clone();
-        let tsa_for_lta = ctx.tsa.clone();
-        let field_name_lta = field_name.clone();
-        let limits = ctx.pdf_limits;
-        // Parsing and signing are CPU work: off the async threads.
-        tokio::task::spawn_blocking(move || {
-            let sign = move |digest: &[u8; 32]| -> Result<Vec<u8>, pdf::PdfError> {
-                let cms_signer = crate::pki::cms::CmsSigner {
-                    key: signer.as_ref(),
-                    certificate: &cert,
-                    chain: &chain,
-                };
-                let mut info =
-                    crate::pki::cms::signer_info(&cms_signer, crate::pki::cms::ID_DATA, digest)
-                        .map_err(|_| pdf::PdfError::Signing)?;
-                if level != Level::Basic {
-                    let token = tsa
-                        .stamp(info.signature.as_bytes(), now)
-                        .map_err(|_| pdf::PdfError::Signing)?;
-                    let any = <der::Any as der::Decode>::from_der(&token)
-                        .map_err(|_| pdf::PdfError::Signing)?;
-                    crate::pki::cms::add_unsigned_attribute(
-                        &mut info,
-                        crate::pki::cms::ID_TIMESTAMP_TOKEN,
-                        any,
-                    )
-                    .map_err(|_| pdf::PdfError::Signing)?;
-                }
-                crate::pki::cms::assemble(&cms_signer, crate::pki::cms::ID_DATA, None, info)
-                    .map_err(|_| pdf::PdfError::Signing)
-            };
-            // An uploaded image was checked when it was stored.
-            let image = uploaded.and_then(|png| image::decode_png(&png).ok());
-            if ticket.cancelled() {
-                return Err(pdf::PdfError::Cancelled);
-            }
-            let mut bytes = document.read_all().map_err(|_| {
-                pdf::PdfError::Malformed("the upload could not be read back".into())
-            })?;
-            let sealed = pdf::seal(
-                &bytes,
-                document.digest(),
-                pdf::SealRequest {
-                    placement: options.placement.clone(),
-                    field_name,
-                    seal_name: &seal_name,
-                    department_name: &department_name,
-                    kind: &kind,
-                    image: image.as_ref(),
-                    reason: options.reason.as_deref(),
-                    location: options.location.as_deref(),
-                    signing_time: signing_time.clone(),
-                    reserve,
-                    doc_timestamp: false,
-                    limits,
-                },
-                Box::new(sign),
-            )?;
-            let visible = sealed.visible;
-            let mut tail = sealed.update;
-            if let Some(validation) = validation {
-                // Each further update is made over everything so far (original + tail).
-                bytes.reserve_exact(tail.len() + 64 * 1024);
-                bytes.extend_from_slice(&tail);
-                if ticket.cancelled() {
-                    return Err(pdf::PdfError::Cancelled);
-                }
-                let dss = pdf::add_dss(&bytes, &validation, &limits)?;
-                bytes.extend_from_slice(&dss);
-                tail.extend_from_slice(&dss);
-                if level == Level::LongTermArchive {
-                    let mut digest = document.digest();
-                    digest.update(&tail);
-                    let stamp = move |d: &[u8; 32]| {
-                        tsa_for_lta
-                            .stamp_digest(d, now)
-                            .map_err(|_| pdf::PdfError::Signing)
-                    };
-                    let archive = pdf::seal(
-                        &bytes,
-                        digest,
-                        pdf::SealRequest {
-                            placement: pdf::Placement {
-                                visible: false,
-                                ..options.placement.clone()
-                            },
-                            field_name: format!("{field_name_lta}-DocTimeStamp"),
-                            seal_name: &seal_name,
-                            department_name: &department_name,
-                            kind: &kind,
-                            image: None,
-                            reason: None,
-                            location: None,
-                            signing_time,
-                            reserve: timestamp_reserve,
-                            doc_timestamp: true,
-                            limits,
-                        },
-                        Box::new(stamp),
-                    )?;
-                    tail.extend_from_slice(&archive.update);
-                }
-            }
-            drop(bytes);
-            let mut whole = document.digest();
-            whole.update(&tail);
-            let mut sha256 = [0u8; 32];
-            sha256.copy_from_slice(whole.finish().as_ref());
-            Ok((
-                pdf::Sealed {
-                    update: tail,
-                    sha256,
-                    visible,
-                },
-                document,
-            ))
-        })
-        .await
-        .map_err(|_| ServiceError::Join)?
-        .map_err(|e: pdf::PdfError| ServiceError::from(e))?
+    // An approved image was checked when it was uploaded.
+    let image = ctx
+        .store
+        .seal_appearance(&seal.record.id)
+        .await?
+        .and_then(|png| image::decode_png(&png).ok());
+    let plan = StampPlan {
+        level: options.level,
+        placement: options.placement,
+        reason: options.reason,
+        location: options.location,
+        field_name: format!(
+            "Seal-{}-{}-{}",
+            seal.record.id,
+            now.unix_timestamp(),
+            &new_id()?[5..13]
+        ),
+        seal_name: seal.record.name.clone(),
+        department_name,
+        kind: seal.record.kind.clone(),
+        image,
+        validation,
+        limits: ctx.pdf_limits,
     };
-    let (stamped, document) = stamped;
+    let signing = Signing {
+        signer: ctx.pki.signer(&seal.certificate.key_id).await?,
+        certificate: seal.certificate.der.clone(),
+        chain: vec![ca.der, root.der],
+        tsa: ctx.tsa.clone(),
+        now,
+    };
+    let input_sha256 = hex::encode(document.digest().finish());
+    // Parsing and signing are CPU work: off the async threads.
+    let (stamped, document) = tokio::task::spawn_blocking(move || {
+        let bytes = document
+            .read_all()
+            .map_err(|_| pdf::PdfError::Malformed("the upload could not be read back".into()))?;
+        let sealed = seal_document(bytes, document.digest(), &plan, &signing, &|| {
+            ticket.cancelled()
+        })?;
+        Ok::<_, pdf::PdfError>((sealed, document))
+    })
+    .await
+    .map_err(|_| ServiceError::Join)?
+    .map_err(ServiceError::from)?;
     let output_sha256 = hex::encode(stamped.sha256);
     let event = Event::new(EventType::DocumentStamped, now, seal.record.id.as_str())
         .department(seal.record.department_code.as_str())
@@ -597,7 +666,7 @@ pub async fn stamp(
         .data("input_sha256", &input_sha256)
         .data("output_sha256", &output_sha256)
         .data("certificate_serial", &seal.certificate.serial)
-        .data("level", level.as_str())
+        .data("level", options.level.as_str())
         .data("visible", stamped.visible);
     let indices = ctx
         .store
