@@ -3,35 +3,7 @@
 
 use crate::error::ServiceError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Operator,
-    Auditor,
-    /// Reads `/metrics` and nothing else (a Prometheus scraper's key).
-    Monitor,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Auditor => "auditor",
-            Role::Monitor => "monitor",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "operator" => Some(Role::Operator),
-            "auditor" => Some(Role::Auditor),
-            "monitor" => Some(Role::Monitor),
-            _ => None,
-        }
-    }
-}
+pub use crate::store::Role;
 
 /// Who is calling: the API key's id, role and department (operators always have one).
 #[derive(Debug, Clone)]

@@ -25,6 +25,7 @@ use crate::log::{Event, EventType, LogError, TransparencyLog, META_LOG_KEY, META
 use crate::pki::certificate_event;
 use crate::pki::{Pki, PkiError, META_ROOT_SERIAL};
 use crate::store::{ApiKeyRecord, Change, Repository, SqlStore, StoreError, WriteSet};
+use crate::store::{CertKind, Role};
 
 const META_MASTER_KEY_CHECK: &str = "master_key_check";
 /// Secret salt of the keyed hashes of personal data (holder codes and names in the log).
@@ -289,7 +290,7 @@ async fn bootstrap(
         let now = clock.now();
         let writes = match stored {
             Some(k) if k.token_hash == hash && k.revoked_at.is_none() => None,
-            Some(k) if k.role == "admin" && k.revoked_at.is_none() => Some(
+            Some(k) if k.role == Role::Admin && k.revoked_at.is_none() => Some(
                 WriteSet::new()
                     .change(Change::SetApiKeyHash {
                         id: id.clone(),
@@ -325,7 +326,7 @@ fn bootstrap_admin(id: &str, token_hash: Vec<u8>, now: i64) -> ApiKeyRecord {
     ApiKeyRecord {
         id: id.to_owned(),
         token_hash,
-        role: "admin".into(),
+        role: Role::Admin,
         department_code: None,
         label: Some("bootstrap admin".into()),
         created_at: now,
@@ -344,7 +345,7 @@ async fn ensure_tsa(
         c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + 86_400
     };
     let mut current = store
-        .certificates_of_kind("tsa", None)
+        .certificates_of_kind(CertKind::Tsa, None)
         .await?
         .into_iter()
         .rfind(usable);

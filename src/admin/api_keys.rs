@@ -88,9 +88,7 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Caller, AuthErro
     if record.revoked_at.is_some() {
         return Err(AuthError::Revoked);
     }
-    let role = Role::parse(&record.role).ok_or_else(|| {
-        StoreError::Corrupt(format!("api key {} has role {:?}", record.id, record.role))
-    })?;
+    let role = record.role;
     Ok(Caller {
         key_id: record.id,
         role,
@@ -106,7 +104,7 @@ pub fn created_event(
 ) -> Event {
     let mut event = Event::new(EventType::ApiKeyCreated, now, record.id.as_str())
         .actor(actor)
-        .data("role", &record.role);
+        .data("role", record.role.as_str());
     if let Some(d) = &record.department_code {
         event = event.department(d.as_str());
     }
@@ -167,7 +165,7 @@ pub async fn create(
     let record = ApiKeyRecord {
         id: token.id.clone(),
         token_hash: token_hash(&token.token),
-        role: role.as_str().to_owned(),
+        role,
         department_code: department_code.map(str::to_owned),
         label: label.map(str::to_owned),
         created_at: now.unix_timestamp(),

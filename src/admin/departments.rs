@@ -184,7 +184,7 @@ pub async fn revoke_certificate(
     )
     .actor(Some(&caller.key_id))
     .data("serial", &cert.serial)
-    .data("kind", &cert.kind)
+    .data("kind", cert.kind.as_str())
     .data("issuer", &cert.issuer)
     .data("reason", reason);
     if let Some(t) = invalidity {

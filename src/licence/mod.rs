@@ -25,6 +25,7 @@ use crate::log::{Event, EventType};
 pub use crate::pii::PiiHasher;
 use crate::pki::chain::verify_chain;
 use crate::pki::signers::CachedSigner;
+use crate::store::CertKind;
 use crate::store::{
     Change, DepartmentRecord, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet,
 };
@@ -287,7 +288,7 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
     let current = || async {
         Ok::<_, ServiceError>(
             ctx.store
-                .certificates_of_kind("licence-signer", Some(department))
+                .certificates_of_kind(CertKind::LicenceSigner, Some(department))
                 .await?
                 .into_iter()
                 .rfind(usable),
@@ -305,7 +306,7 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
     };
     let ca = ctx
         .store
-        .certificates_of_kind("department-ca", Some(department))
+        .certificates_of_kind(CertKind::DepartmentCa, Some(department))
         .await?
         .into_iter()
         .rfind(|c| c.revoked_at.is_none())
@@ -335,7 +336,7 @@ async fn issue_signer(
         .pki
         .issue_department_leaf(
             department,
-            "licence-signer",
+            CertKind::LicenceSigner,
             &format!("{} 电子证照签发", dept.name),
             vec![
                 rcgen::KeyUsagePurpose::DigitalSignature,
@@ -1278,7 +1279,7 @@ async fn signer_problem(
             "the signing certificate is not the one this service issued",
         ));
     }
-    if stored.kind != "licence-signer" {
+    if stored.kind != CertKind::LicenceSigner {
         return Ok(Some(
             "the signing certificate is not a licence-signing certificate",
         ));
@@ -1293,7 +1294,7 @@ async fn signer_problem(
     }
     let cas = ctx
         .store
-        .certificates_of_kind("department-ca", stored.department_code.as_deref())
+        .certificates_of_kind(CertKind::DepartmentCa, stored.department_code.as_deref())
         .await?;
     match cas
         .iter()
@@ -1339,7 +1340,7 @@ pub async fn jwks(ctx: &Context) -> Result<Value, ServiceError> {
     let mut keys = Vec::new();
     for cert in ctx
         .store
-        .certificates_of_kind("licence-signer", None)
+        .certificates_of_kind(CertKind::LicenceSigner, None)
         .await?
     {
         if cert.revoked_at.is_some() {
@@ -1355,7 +1356,7 @@ pub async fn jwks(ctx: &Context) -> Result<Value, ServiceError> {
         let ca = match &cert.department_code {
             Some(d) => ctx
                 .store
-                .certificates_of_kind("department-ca", Some(d))
+                .certificates_of_kind(CertKind::DepartmentCa, Some(d))
                 .await?
                 .pop(),
             None => None,

@@ -19,6 +19,7 @@ use x509_parser::prelude::FromDer;
 use crate::keys::vault::{MasterKey, VaultError};
 use crate::keys::{self, KeyAlgorithm, KeyError, RcgenKey, Signer, SoftwareKey};
 use crate::log::{Event, EventType};
+use crate::store::CertKind;
 use crate::store::{CertificateRecord, Change, Repository, StoreError, StoredKey, WriteSet};
 
 /// Meta key holding the root CA's serial.
@@ -94,7 +95,7 @@ impl Issued {
 pub fn certificate_event(cert: &CertificateRecord, now: time::OffsetDateTime) -> Event {
     let digest = ring::digest::digest(&ring::digest::SHA256, &cert.der);
     let mut event = Event::new(EventType::CertificateIssued, now, cert.serial.as_str())
-        .data("kind", &cert.kind)
+        .data("kind", cert.kind.as_str())
         .data("issuer", &cert.issuer)
         .data("subject", &cert.subject)
         .data("sha256", hex::encode(digest.as_ref()))
@@ -264,7 +265,7 @@ impl Pki {
             certificate: CertificateRecord {
                 serial: hex::encode(&serial),
                 issuer: "root".into(),
-                kind: "root-ca".into(),
+                kind: CertKind::RootCa,
                 subject: common_name.to_owned(),
                 department_code: None,
                 key_id: key.id.clone(),
@@ -317,7 +318,7 @@ impl Pki {
             certificate: CertificateRecord {
                 serial: hex::encode(&serial),
                 issuer: request.issuer_name.to_owned(),
-                kind: request.kind.to_owned(),
+                kind: request.kind,
                 subject: request.subject.to_owned(),
                 department_code: request.department.map(str::to_owned),
                 key_id: key.id.clone(),
@@ -340,7 +341,7 @@ impl Pki {
         department_code: &str,
     ) -> Result<CertificateRecord, PkiError> {
         self.store
-            .certificates_of_kind("department-ca", Some(department_code))
+            .certificates_of_kind(CertKind::DepartmentCa, Some(department_code))
             .await?
             .into_iter()
             .rfind(|c| c.revoked_at.is_none())
@@ -354,7 +355,7 @@ impl Pki {
         let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
         let request = IssueRequest {
             issuer_name: "root",
-            kind: "tsa",
+            kind: CertKind::Tsa,
             subject: name,
             department: None,
             days: 365 * 10,
@@ -370,7 +371,7 @@ impl Pki {
     pub async fn issue_department_leaf(
         &self,
         department_code: &str,
-        kind: &str,
+        kind: CertKind,
         common_name: &str,
         key_usages: Vec<rcgen::KeyUsagePurpose>,
         valid_days: i64,
@@ -414,7 +415,7 @@ impl Pki {
         let subject = format!("{name} CA");
         let request = IssueRequest {
             issuer_name: "root",
-            kind: "department-ca",
+            kind: CertKind::DepartmentCa,
             subject: &subject,
             department: Some(code),
             days: 365 * 10,
@@ -437,7 +438,7 @@ impl Pki {
 /// The record-keeping side of an issuance: who issues, what kind, for whom, for how long.
 struct IssueRequest<'a> {
     issuer_name: &'a str,
-    kind: &'a str,
+    kind: CertKind,
     subject: &'a str,
     department: Option<&'a str>,
     days: i64,

@@ -16,6 +16,7 @@ use x509_ocsp::{
 
 use super::{certs, IssueRequest, Issued, Pki, PkiError};
 use crate::keys::{KeyAlgorithm, Signer};
+use crate::store::CertKind;
 use crate::store::CertificateRecord;
 
 /// Most certificates asked about in one request.
@@ -129,7 +130,7 @@ impl Pki {
         let mut cas = vec![KnownCa::new("root".into(), self.root().await?)?];
         for cert in self
             .store
-            .certificates_of_kind("department-ca", None)
+            .certificates_of_kind(CertKind::DepartmentCa, None)
             .await?
         {
             let name = cert.department_code.clone().unwrap_or_default();
@@ -172,7 +173,7 @@ impl Pki {
         let department = (ca.name != "root").then_some(ca.name.as_str());
         let stored = self
             .store
-            .certificates_of_kind("ocsp", department)
+            .certificates_of_kind(CertKind::Ocsp, department)
             .await?
             .into_iter()
             .filter(|c| c.issuer == ca.name && usable(c))
@@ -220,7 +221,7 @@ impl Pki {
         };
         let request = IssueRequest {
             issuer_name: &ca.name,
-            kind: "ocsp",
+            kind: CertKind::Ocsp,
             subject: &common_name,
             department: department.as_deref(),
             days: RESPONDER_DAYS,

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Pki, PkiError};
 use crate::keys::RcgenKey;
+use crate::store::CertKind;
 use crate::store::{CertificateRecord, Change, CrlRecord, StoreError, WriteSet};
 
 /// How far ahead a CRL's nextUpdate is (RFC 5280 §5.1.2.5; at most 24 h here).
@@ -69,7 +70,7 @@ impl Pki {
         }
         let mut cas = self
             .store
-            .certificates_of_kind("department-ca", Some(ca))
+            .certificates_of_kind(CertKind::DepartmentCa, Some(ca))
             .await?;
         let current = cas.iter().rposition(|c| c.revoked_at.is_none());
         Ok(match current {

@@ -12,6 +12,7 @@ use crate::auth::{Caller, Role};
 use crate::context::Context;
 use crate::error::ServiceError;
 use crate::log::{Event, EventType};
+use crate::store::CertKind;
 use crate::store::{CertificateRecord, Change, SealRecord, WriteSet};
 
 pub const KINDS: &[&str] = &["official", "contract", "finance", "invoice", "other"];
@@ -78,7 +79,7 @@ pub async fn create(
         .pki
         .issue_department_leaf(
             &department,
-            "seal",
+            CertKind::Seal,
             name,
             vec![
                 rcgen::KeyUsagePurpose::DigitalSignature,

@@ -69,6 +69,76 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// The role of an API key (ARCHITECTURE.md §9); stored and answered by these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Auditor,
+    /// Reads `/metrics` and nothing else (a Prometheus scraper's key).
+    Monitor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+            Role::Monitor => "monitor",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            "auditor" => Some(Role::Auditor),
+            "monitor" => Some(Role::Monitor),
+            _ => None,
+        }
+    }
+}
+
+/// What a certificate is for; stored and answered by these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertKind {
+    RootCa,
+    DepartmentCa,
+    Tsa,
+    Seal,
+    LicenceSigner,
+    /// A delegated OCSP responder (of the root or of a department CA).
+    Ocsp,
+}
+
+impl CertKind {
+    pub const ALL: [CertKind; 6] = [
+        CertKind::RootCa,
+        CertKind::DepartmentCa,
+        CertKind::Tsa,
+        CertKind::Seal,
+        CertKind::LicenceSigner,
+        CertKind::Ocsp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertKind::RootCa => "root-ca",
+            CertKind::DepartmentCa => "department-ca",
+            CertKind::Tsa => "tsa",
+            CertKind::Seal => "seal",
+            CertKind::LicenceSigner => "licence-signer",
+            CertKind::Ocsp => "ocsp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CertKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// One issued certificate.
 #[derive(Debug, Clone)]
 pub struct CertificateRecord {
@@ -76,8 +146,8 @@ pub struct CertificateRecord {
     pub serial: String,
     /// The issuing CA: `root` or a department code.
     pub issuer: String,
-    /// What the certificate is for: `root-ca`, `department-ca`, `tsa`, `seal`, `licence-signer`, `ocsp`, `log`.
-    pub kind: String,
+    /// What the certificate is for.
+    pub kind: CertKind,
     pub subject: String,
     pub department_code: Option<String>,
     pub key_id: String,
@@ -135,7 +205,7 @@ pub struct DepartmentRecord {
 pub struct ApiKeyRecord {
     pub id: String,
     pub token_hash: Vec<u8>,
-    pub role: String,
+    pub role: Role,
     pub department_code: Option<String>,
     pub label: Option<String>,
     pub created_at: i64,
@@ -388,7 +458,7 @@ pub trait Repository: Send + Sync + 'static {
     /// Certificates of one kind (e.g. `licence-signer`), optionally of one department.
     async fn certificates_of_kind(
         &self,
-        kind: &str,
+        kind: CertKind,
         department: Option<&str>,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
 

@@ -12,9 +12,9 @@ use sqlx::{Acquire, AnyPool, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ApiKeyRecord, AppearanceState, Backend, CertificateRecord, Change, CheckpointRecord, CrlRecord,
-    DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId,
-    Repository, SealRecord, StoreError, StoredKey, TrustAnchorRecord, WriteSet,
+    ApiKeyRecord, AppearanceState, Backend, CertKind, CertificateRecord, Change, CheckpointRecord,
+    CrlRecord, DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId,
+    Repository, Role, SealRecord, StoreError, StoredKey, TrustAnchorRecord, WriteSet,
 };
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
@@ -252,7 +252,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             )
             .bind(&c.serial)
             .bind(&c.issuer)
-            .bind(&c.kind)
+            .bind(c.kind.as_str())
             .bind(&c.subject)
             .bind(&c.department_code)
             .bind(&c.key_id)
@@ -283,7 +283,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             )
             .bind(&k.id)
             .bind(&k.token_hash)
-            .bind(&k.role)
+            .bind(k.role.as_str())
             .bind(&k.department_code)
             .bind(&k.label)
             .bind(k.created_at)
@@ -691,7 +691,12 @@ fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> 
     Ok(CertificateRecord {
         serial: row.try_get("serial")?,
         issuer: row.try_get("issuer")?,
-        kind: row.try_get("kind")?,
+        kind: {
+            let kind: String = row.try_get("kind")?;
+            CertKind::parse(&kind).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown certificate kind {kind:?}").into())
+            })?
+        },
         subject: row.try_get("subject")?,
         department_code: row.try_get("department_code")?,
         key_id: row.try_get("key_id")?,
@@ -718,7 +723,11 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, sqlx::Error> {
     Ok(ApiKeyRecord {
         id: row.try_get("id")?,
         token_hash: row.try_get("token_hash")?,
-        role: row.try_get("role")?,
+        role: {
+            let role: String = row.try_get("role")?;
+            Role::parse(&role)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role:?}").into()))?
+        },
         department_code: row.try_get("department_code")?,
         label: row.try_get("label")?,
         created_at: row.try_get("created_at")?,
@@ -839,17 +848,17 @@ impl Repository for SqlStore {
 
     async fn certificates_of_kind(
         &self,
-        kind: &str,
+        kind: CertKind,
         department: Option<&str>,
     ) -> Result<Vec<CertificateRecord>, StoreError> {
         let rows = match department {
             Some(d) => sqlx::query("SELECT * FROM certificates WHERE kind = $1 AND department_code = $2 ORDER BY created_at")
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(d)
                 .fetch_all(&self.reader)
                 .await,
             None => sqlx::query("SELECT * FROM certificates WHERE kind = $1 ORDER BY created_at")
-                .bind(kind)
+                .bind(kind.as_str())
                 .fetch_all(&self.reader)
                 .await,
         }

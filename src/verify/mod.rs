@@ -20,6 +20,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::clock::rfc3339;
 use crate::pki::chain::{issued_by, verify_chain, ChainError};
+use crate::store::CertKind;
 
 /// ETSI TS 119 102-1 main indication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -718,7 +719,7 @@ pub async fn verify_upload(
     let mut pool = vec![ctx.pki.root().await?.der, ctx.tsa.certificate().to_vec()];
     for ca in ctx
         .store
-        .certificates_of_kind("department-ca", None)
+        .certificates_of_kind(CertKind::DepartmentCa, None)
         .await?
     {
         pool.push(ca.der);
