@@ -88,11 +88,11 @@ pub async fn authenticate(ctx: &Context, token: &str) -> Result<Caller, AuthErro
     if record.revoked_at.is_some() {
         return Err(AuthError::Revoked);
     }
-    let role = record.role;
-    Ok(Caller {
-        key_id: record.id,
-        role,
-        department: record.department_code,
+    let id = record.id.clone();
+    Caller::from_key(record.id, record.role, record.department_code).ok_or_else(|| {
+        AuthError::Store(StoreError::Corrupt(format!(
+            "api key {id} is an operator key without a department"
+        )))
     })
 }
 
@@ -173,7 +173,7 @@ pub async fn create(
     };
     let writes = WriteSet::new()
         .change(Change::InsertApiKey(record.clone()))
-        .event(created_event(&record, Some(&caller.key_id), now).to_new_event());
+        .event(created_event(&record, Some(caller.key_id()), now).to_new_event());
     let indices = ctx.store.apply(writes).await?;
     Ok((record, token, indices.first().copied().unwrap_or_default()))
 }
@@ -192,7 +192,7 @@ pub async fn revoke(ctx: &Context, caller: &Caller, id: &str) -> Result<(i64, u6
         ));
     }
     let now = ctx.clock.now();
-    let mut event = Event::new(EventType::ApiKeyRevoked, now, id).actor(Some(&caller.key_id));
+    let mut event = Event::new(EventType::ApiKeyRevoked, now, id).actor(Some(caller.key_id()));
     if let Some(d) = &record.department_code {
         event = event.department(d.as_str());
     }

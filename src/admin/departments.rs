@@ -66,7 +66,7 @@ pub async fn create(
         ca_serial: issued.certificate.serial.clone(),
         created_at: now.unix_timestamp(),
     };
-    let actor = Some(caller.key_id.as_str());
+    let actor = Some(caller.key_id());
     let created = Event::new(EventType::DepartmentCreated, now, code.as_str())
         .department(code.as_str())
         .actor(actor)
@@ -182,7 +182,7 @@ pub async fn revoke_certificate(
         now,
         subject.unwrap_or(&cert.serial),
     )
-    .actor(Some(&caller.key_id))
+    .actor(Some(caller.key_id()))
     .data("serial", &cert.serial)
     .data("kind", cert.kind.as_str())
     .data("issuer", &cert.issuer)

@@ -57,9 +57,9 @@ pub async fn entries(
 }
 
 fn visible(caller: &Caller, record: &EventRecord) -> bool {
-    match &caller.department {
+    match caller.department() {
         None => true,
-        Some(d) => record.department_code.as_deref() == Some(d.as_str()),
+        Some(d) => record.department_code.as_deref() == Some(d),
     }
 }
 
@@ -70,14 +70,14 @@ pub async fn search(
     mut query: EventQuery,
 ) -> Result<Vec<EntryView>, ServiceError> {
     caller.require(&[Role::Auditor])?;
-    if let Some(own) = &caller.department {
+    if let Some(own) = caller.department() {
         match &query.department_code {
             Some(asked) if asked != own => {
                 return Err(ServiceError::Forbidden(
                     "this auditor key is bound to another department".into(),
                 ))
             }
-            _ => query.department_code = Some(own.clone()),
+            _ => query.department_code = Some(own.to_owned()),
         }
     }
     Ok(store

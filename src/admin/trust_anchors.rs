@@ -110,7 +110,7 @@ pub async fn add(
         disabled: false,
     };
     let event = Event::new(EventType::TrustAnchorAdded, now, record.id.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("label", &record.label)
         .data("purposes", &record.purposes)
         .data(
@@ -220,7 +220,7 @@ pub async fn set_disabled(
         EventType::TrustAnchorEnabled
     };
     let event = Event::new(kind, ctx.clock.now(), id)
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("sha256", &anchor.record.sha256);
     let change = Change::SetTrustAnchorDisabled {
         id: id.to_owned(),
@@ -235,7 +235,7 @@ pub async fn set_disabled(
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), ServiceError> {
     let anchor = registered(ctx, caller, id).await?;
     let event = Event::new(EventType::TrustAnchorDeleted, ctx.clock.now(), id)
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("sha256", &anchor.record.sha256)
         .data("subject", &anchor.record.subject);
     apply(ctx, Change::DeleteTrustAnchor { id: id.to_owned() }, event).await

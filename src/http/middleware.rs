@@ -177,7 +177,7 @@ async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
             match (token, req.app_data::<web::Data<Context>>()) {
                 (Some(token), Some(ctx)) => match api_keys::authenticate(ctx, &token).await {
                     Ok(caller) => {
-                        tracing::debug!(key = %caller.key_id, role = caller.role.as_str(), "authenticated");
+                        tracing::debug!(key = %caller.key_id(), role = caller.role().as_str(), "authenticated");
                         AuthOutcome::Caller(caller)
                     }
                     Err(api_keys::AuthError::Store(e)) => {

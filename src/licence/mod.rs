@@ -161,9 +161,7 @@ pub async fn register_type(
         }
     }
     caller.require(&[Role::Operator])?;
-    let department = caller.department.clone().ok_or_else(|| {
-        ServiceError::Forbidden("an operator key must belong to a department".into())
-    })?;
+    let department = caller.require_operator()?.to_owned();
     let fields = serde_json::to_string(&input.fields)
         .map_err(|_| ServiceError::invalid("fields", "cannot be encoded"))?;
     // The sequence is per department; concurrent registrations retry on the unique constraint.
@@ -192,7 +190,7 @@ pub async fn register_type(
             record.type_code.as_str(),
         )
         .department(department.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("name", &name)
         .data(
             "fields",
@@ -668,7 +666,7 @@ fn issued_event(
         .map(|t| sha256_hex(t.split_once('~').map_or(t, |(jwt, _)| jwt)));
     Event::new(EventType::LicenceIssued, now, record.identifier.as_str())
         .department(record.issuer_code.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("type_code", &record.type_code)
         .data("holder_hash", &record.holder_hash)
         .data("holder_name_hash", ctx.pii.hash(&record.holder_name))
@@ -694,7 +692,7 @@ pub async fn issue(
         ));
     }
     caller.require(&[Role::Operator])?;
-    let department = caller.department.clone().unwrap_or_default();
+    let department = caller.require_operator()?.to_owned();
     let licence_type = own_type(ctx, &input.type_code, &department).await?;
     let now = ctx.clock.now();
     let checked = check_licence(&input, &licence_type, today(now))?;
@@ -813,7 +811,7 @@ pub async fn change_status(
     };
     let event = Event::new(event_type, now, record.identifier.as_str())
         .department(record.issuer_code.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("reason", &reason)
         .data("from", &record.status);
     let writes = WriteSet::new()
@@ -853,13 +851,16 @@ fn check_purpose(purpose: Option<&str>) -> Result<String, ServiceError> {
 /// Whether the caller reads a licence of `issuer` as that issuing department's operator (the
 /// only reads that need no purpose and are not logged).
 fn is_issuing_operator(caller: &Caller, issuer: &str) -> bool {
-    caller.role == Role::Operator && caller.department.as_deref() == Some(issuer)
+    matches!(caller, Caller::Operator { department, .. } if department == issuer)
 }
 
 /// An auditor bound to a department reads only that department's licences.
 fn auditor_scope(caller: &Caller, issuer: &str) -> Result<(), ServiceError> {
-    match (&caller.role, &caller.department) {
-        (Role::Auditor, Some(d)) if d != issuer => Err(ServiceError::Forbidden(
+    match caller {
+        Caller::Auditor {
+            department: Some(d),
+            ..
+        } if d != issuer => Err(ServiceError::Forbidden(
             "this auditor key is bound to another department".into(),
         )),
         _ => Ok(()),
@@ -875,11 +876,11 @@ fn read_event(
     purpose: &str,
 ) -> Event {
     let mut event = Event::new(event_type, ctx.clock.now(), subject)
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("purpose", purpose)
-        .data("role", caller.role.as_str());
-    if let Some(d) = &caller.department {
-        event = event.department(d.as_str());
+        .data("role", caller.role().as_str());
+    if let Some(d) = caller.department() {
+        event = event.department(d);
     }
     event
 }
@@ -928,7 +929,11 @@ pub async fn by_holder(
     let purpose = check_purpose(purpose)?;
     let holder_hash = ctx.pii.hash(&code);
     let mut records = ctx.store.licences_by_holder(&holder_hash).await?;
-    if let (Role::Auditor, Some(d)) = (&caller.role, &caller.department) {
+    if let Caller::Auditor {
+        department: Some(d),
+        ..
+    } = caller
+    {
         records.retain(|r| &r.issuer_code == d);
     }
     let event = read_event(

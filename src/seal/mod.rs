@@ -72,8 +72,7 @@ pub async fn create(
             "must be between 1 and 3650",
         ));
     }
-    caller.require(&[Role::Operator])?;
-    let department = caller.department.clone().unwrap_or_default();
+    let department = caller.require_operator()?.to_owned();
     let now = ctx.clock.now();
     let issued = ctx
         .pki
@@ -99,11 +98,11 @@ pub async fn create(
     };
     let created = Event::new(EventType::SealCreated, now, record.id.as_str())
         .department(department.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("name", name)
         .data("kind", kind)
         .data("certificate_serial", &record.certificate_serial);
-    let (writes, certificate) = issued.into_writes(now, Some(&caller.key_id), Some(created));
+    let (writes, certificate) = issued.into_writes(now, Some(caller.key_id()), Some(created));
     let indices = ctx
         .store
         .apply(writes.change(Change::InsertSeal(record.clone())))
@@ -140,7 +139,7 @@ pub async fn get(ctx: &Context, caller: &Caller, id: &str) -> Result<Seal, Servi
         .seal(id)
         .await?
         .ok_or(ServiceError::NotFound("seal"))?;
-    if caller.department.as_deref() != Some(record.department_code.as_str()) {
+    if caller.department() != Some(record.department_code.as_str()) {
         return Err(ServiceError::NotFound("seal"));
     }
     with_certificate(ctx, record).await
@@ -148,8 +147,7 @@ pub async fn get(ctx: &Context, caller: &Caller, id: &str) -> Result<Seal, Servi
 
 /// The caller's department's seals.
 pub async fn list(ctx: &Context, caller: &Caller) -> Result<Vec<Seal>, ServiceError> {
-    caller.require(&[Role::Operator])?;
-    let department = caller.department.clone().unwrap_or_default();
+    let department = caller.require_operator()?.to_owned();
     let mut out = Vec::new();
     for record in ctx.store.seals_of(&department).await? {
         out.push(with_certificate(ctx, record).await?);
@@ -192,7 +190,7 @@ pub async fn set_appearance(
     let sha256 = hex::encode(crate::pki::cms::sha256(&png));
     let event = Event::new(EventType::SealAppearanceSet, now, seal.record.id.as_str())
         .department(seal.record.department_code.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("image_sha256", &sha256)
         .data("media_type", "image/png")
         .data("state", "pending");
@@ -205,7 +203,7 @@ pub async fn set_appearance(
                     png,
                     sha256,
                     at: now.unix_timestamp(),
-                    by: caller.key_id.clone(),
+                    by: caller.key_id().to_owned(),
                 })
                 .event(event.to_new_event()),
         )
@@ -215,7 +213,7 @@ pub async fn set_appearance(
 
 /// A seal for an admin's review: any department's (admins approve seal images for all).
 async fn for_review(ctx: &Context, caller: &Caller, id: &str) -> Result<SealRecord, ServiceError> {
-    match caller.role {
+    match caller.role() {
         Role::Admin => ctx
             .store
             .seal(id)
@@ -275,7 +273,7 @@ pub async fn approve_appearance(
     let now = ctx.clock.now();
     let event = Event::new(EventType::SealAppearanceApproved, now, record.id.as_str())
         .department(record.department_code.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("image_sha256", &sha256);
     let indices = ctx
         .store
@@ -285,7 +283,7 @@ pub async fn approve_appearance(
                     seal_id: record.id.clone(),
                     sha256,
                     at: now.unix_timestamp(),
-                    by: caller.key_id.clone(),
+                    by: caller.key_id().to_owned(),
                 })
                 .event(event.to_new_event()),
         )
@@ -663,7 +661,7 @@ pub async fn stamp(
     let output_sha256 = hex::encode(stamped.sha256);
     let event = Event::new(EventType::DocumentStamped, now, seal.record.id.as_str())
         .department(seal.record.department_code.as_str())
-        .actor(Some(&caller.key_id))
+        .actor(Some(caller.key_id()))
         .data("input_sha256", &input_sha256)
         .data("output_sha256", &output_sha256)
         .data("certificate_serial", &seal.certificate.serial)
