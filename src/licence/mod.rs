@@ -25,7 +25,7 @@ use crate::log::{Event, EventType};
 pub use crate::pii::PiiHasher;
 use crate::pki::chain::verify_chain;
 use crate::pki::signers::CachedSigner;
-use crate::store::CertKind;
+use crate::store::{CertKind, LicenceState};
 use crate::store::{
     Change, DepartmentRecord, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet,
 };
@@ -251,10 +251,10 @@ impl Status {
 /// `valid_until` (or before `valid_from`: not yet valid counts as not valid, reported expired
 /// only after the end), else valid.
 pub fn effective_status(record: &LicenceRecord, today: Date) -> Status {
-    match record.status.as_str() {
-        "revoked" => Status::Revoked,
-        "suspended" => Status::Suspended,
-        _ => match record
+    match record.status {
+        LicenceState::Revoked => Status::Revoked,
+        LicenceState::Suspended => Status::Suspended,
+        LicenceState::Valid => match record
             .valid_until
             .as_deref()
             .and_then(|d| Date::parse(d, DATE_FORMAT).ok())
@@ -740,7 +740,7 @@ pub async fn issue(
         valid_until: checked.valid_until.map(format_date),
         area_code: checked.area_code,
         face: checked.face,
-        status: "valid".into(),
+        status: LicenceState::Valid,
         status_reason: None,
         status_at: None,
         previous_identifier: input.previous_identifier,
@@ -799,9 +799,13 @@ pub async fn change_status(
                 "the licence is revoked already; revocation is final".into(),
             ))
         }
-        (StatusAction::Revoke, _) => ("revoked", EventType::LicenceRevoked),
-        (StatusAction::Suspend, Status::Valid) => ("suspended", EventType::LicenceSuspended),
-        (StatusAction::Reinstate, Status::Suspended) => ("valid", EventType::LicenceReinstated),
+        (StatusAction::Revoke, _) => (LicenceState::Revoked, EventType::LicenceRevoked),
+        (StatusAction::Suspend, Status::Valid) => {
+            (LicenceState::Suspended, EventType::LicenceSuspended)
+        }
+        (StatusAction::Reinstate, Status::Suspended) => {
+            (LicenceState::Valid, EventType::LicenceReinstated)
+        }
         (StatusAction::Suspend, s) | (StatusAction::Reinstate, s) => {
             return Err(ServiceError::Conflict(format!(
                 "the licence is {}",
@@ -813,12 +817,12 @@ pub async fn change_status(
         .department(record.issuer_code.as_str())
         .actor(Some(caller.key_id()))
         .data("reason", &reason)
-        .data("from", &record.status);
+        .data("from", record.status.as_str());
     let writes = WriteSet::new()
         .change(Change::SetLicenceStatus {
             identifier: record.identifier.clone(),
-            from: record.status.clone(),
-            to: to.to_owned(),
+            from: record.status,
+            to,
             reason: reason.clone(),
             at: now.unix_timestamp(),
         })
@@ -830,7 +834,7 @@ pub async fn change_status(
         other => other.into(),
     })?;
     let mut updated = record;
-    updated.status = to.to_owned();
+    updated.status = to;
     updated.status_reason = Some(reason);
     updated.status_at = Some(now.unix_timestamp());
     Ok((updated, indices.first().copied().unwrap_or_default()))

@@ -33,11 +33,11 @@ pub const ANSWER_REUSE_SECONDS: i64 = 1;
 /// Reusable answers: request bytes → (unix time made, response).
 pub type ReusedAnswers = std::collections::HashMap<Vec<u8>, (i64, Vec<u8>)>;
 /// Recently read statuses: serial → (unix time read, status).
-pub type RecentStatuses = std::collections::HashMap<String, (i64, Option<KnownStatus>)>;
+pub type RecentStatuses = std::collections::HashMap<String, (i64, Option<OcspRow>)>;
 
 /// What OCSP needs of a certificate row.
 #[derive(Debug, Clone)]
-pub struct KnownStatus {
+pub struct OcspRow {
     issuer: String,
     revoked_at: Option<i64>,
     reason: Option<String>,
@@ -298,7 +298,7 @@ impl Pki {
         &self,
         serial: &str,
         now: i64,
-    ) -> Result<Option<KnownStatus>, PkiError> {
+    ) -> Result<Option<OcspRow>, PkiError> {
         if let Some((at, status)) = self
             .ocsp_statuses
             .lock()
@@ -309,7 +309,7 @@ impl Pki {
                 return Ok(status);
             }
         }
-        let status = self.store.certificate(serial).await?.map(|c| KnownStatus {
+        let status = self.store.certificate(serial).await?.map(|c| OcspRow {
             issuer: c.issuer,
             revoked_at: c.revoked_at,
             reason: c.revocation_reason,

@@ -100,6 +100,35 @@ impl Role {
     }
 }
 
+/// A licence's stored status (expiry is derived from its dates, never stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenceState {
+    Valid,
+    Suspended,
+    Revoked,
+}
+
+impl LicenceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenceState::Valid => "valid",
+            LicenceState::Suspended => "suspended",
+            LicenceState::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LicenceState> {
+        [
+            LicenceState::Valid,
+            LicenceState::Suspended,
+            LicenceState::Revoked,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
 /// What a certificate is for; stored and answered by these names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -246,8 +275,8 @@ pub struct LicenceRecord {
     pub area_code: Option<String>,
     /// Canonical JSON object of the face fields (照面信息).
     pub face: String,
-    /// Stored status: `valid`, `suspended` or `revoked` (expiry is derived from the dates).
-    pub status: String,
+    /// Stored status (expiry is derived from the dates).
+    pub status: LicenceState,
     pub status_reason: Option<String>,
     pub status_at: Option<i64>,
     pub previous_identifier: Option<String>,
@@ -389,8 +418,8 @@ pub enum Change {
     /// Change a licence's status, only if it is still `from`; `NotFound` otherwise.
     SetLicenceStatus {
         identifier: String,
-        from: String,
-        to: String,
+        from: LicenceState,
+        to: LicenceState,
         reason: String,
         at: i64,
     },

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ApiKeyRecord, AppearanceState, Backend, CertKind, CertificateRecord, Change, CheckpointRecord,
-    CrlRecord, DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceTypeRecord, NodeId,
-    Repository, Role, SealRecord, StoreError, StoredKey, TrustAnchorRecord, WriteSet,
+    CrlRecord, DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceState,
+    LicenceTypeRecord, NodeId, Repository, Role, SealRecord, StoreError, StoredKey,
+    TrustAnchorRecord, WriteSet,
 };
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
@@ -496,7 +497,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             .bind(&l.valid_until)
             .bind(&l.area_code)
             .bind(&l.face)
-            .bind(&l.status)
+            .bind(l.status.as_str())
             .bind(&l.status_reason)
             .bind(l.status_at)
             .bind(&l.previous_identifier)
@@ -518,11 +519,11 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
             let done = sqlx::query(
                 "UPDATE licences SET status = $1, status_reason = $2, status_at = $3 WHERE identifier = $4 AND status = $5",
             )
-            .bind(to)
+            .bind(to.as_str())
             .bind(reason)
             .bind(*at)
             .bind(identifier)
-            .bind(from)
+            .bind(from.as_str())
             .execute(conn)
             .await
             .map_err(map_err)?;
@@ -578,7 +579,12 @@ fn licence_from_row(row: &AnyRow) -> Result<LicenceRecord, sqlx::Error> {
         valid_until: row.try_get("valid_until")?,
         area_code: row.try_get("area_code")?,
         face: row.try_get("face")?,
-        status: row.try_get("status")?,
+        status: {
+            let status: String = row.try_get("status")?;
+            LicenceState::parse(&status).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown licence status {status:?}").into())
+            })?
+        },
         status_reason: row.try_get("status_reason")?,
         status_at: row.try_get("status_at")?,
         previous_identifier: row.try_get("previous_identifier")?,

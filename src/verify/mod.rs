@@ -100,15 +100,37 @@ pub struct CertView {
     pub not_after: String,
 }
 
+/// A certificate's revocation status at some time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertStatus {
+    Good,
+    Revoked,
+    Unknown,
+}
+
+/// Where a revocation status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatusSource {
+    /// The service's own database (its own certificates).
+    Database,
+    /// An OCSP response in the document's DSS.
+    DssOcsp,
+    /// A CRL in the document's DSS.
+    DssCrl,
+    /// Validation data exists, but none of it is fresh at the time.
+    Stale,
+    None,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RevocationView {
     /// The certificate it is about.
     pub subject: String,
-    /// `good`, `revoked` or `unknown`.
-    pub at_signing_time: &'static str,
-    pub now: &'static str,
-    /// `database`, `dss-ocsp`, `dss-crl`, or `none`.
-    pub source: &'static str,
+    pub at_signing_time: CertStatus,
+    pub now: CertStatus,
+    pub source: StatusSource,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -355,7 +377,7 @@ fn revocation_views(
         let subject = x.subject().to_string();
         let mut ignored = Vec::new();
         let found = match known.get(&serial) {
-            Some(k) => revocation::Found::Status("database", k.clone()),
+            Some(k) => revocation::Found::Status(StatusSource::Database, k.clone()),
             None => revocation::from_dss(
                 cert,
                 issuer,
@@ -371,12 +393,12 @@ fn revocation_views(
             revocation::Found::Stale | revocation::Found::None => {
                 views.push(RevocationView {
                     subject: subject.clone(),
-                    at_signing_time: "unknown",
-                    now: "unknown",
+                    at_signing_time: CertStatus::Unknown,
+                    now: CertStatus::Unknown,
                     source: if matches!(found, revocation::Found::Stale) {
-                        "stale"
+                        StatusSource::Stale
                     } else {
-                        "none"
+                        StatusSource::None
                     },
                     revoked_at: None,
                     reason: None,
@@ -392,13 +414,13 @@ fn revocation_views(
         views.push(RevocationView {
             subject,
             at_signing_time: match status.revoked_at {
-                Some(r) if r <= t => "revoked",
-                _ => "good",
+                Some(r) if r <= t => CertStatus::Revoked,
+                _ => CertStatus::Good,
             },
             now: if status.revoked_at.is_some() {
-                "revoked"
+                CertStatus::Revoked
             } else {
-                "good"
+                CertStatus::Good
             },
             source,
             revoked_at: status.revoked_at.map(rfc3339),
@@ -609,7 +631,10 @@ fn judge(
         }
         if !unknown.is_empty() {
             if required {
-                let stale = report.revocation.iter().any(|v| v.source == "stale");
+                let stale = report
+                    .revocation
+                    .iter()
+                    .any(|v| v.source == StatusSource::Stale);
                 notes.push(format!(
                     "no {}revocation status could be had for: {}",
                     if stale { "fresh " } else { "" },

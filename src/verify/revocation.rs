@@ -14,7 +14,7 @@ use crate::pki::chain::issued_by;
 /// Where a status came from, or why there is none.
 #[derive(Debug, Clone)]
 pub enum Found {
-    Status(&'static str, KnownStatus),
+    Status(super::StatusSource, KnownStatus),
     /// Validation data exists for the certificate but none of it is fresh at the time.
     Stale,
     None,
@@ -101,7 +101,7 @@ pub fn from_dss(
             continue;
         }
         return Found::Status(
-            "dss-crl",
+            super::StatusSource::DssCrl,
             KnownStatus {
                 revoked_at: entry.map(|e| e.revocation_date.timestamp()),
                 reason: entry
@@ -212,7 +212,7 @@ fn ocsp_status(
             },
             x509_ocsp::CertStatus::Unknown(_) => continue,
         };
-        return Found::Status("dss-ocsp", status);
+        return Found::Status(super::StatusSource::DssOcsp, status);
     }
     if stale {
         Found::Stale
