@@ -13,13 +13,15 @@ use time::OffsetDateTime;
 
 use super::PkiError;
 
-/// organizationIdentifier (X.520, 2.5.4.97): the department's unified social credit code.
-pub const OID_ORGANIZATION_IDENTIFIER: &[u64] = &[2, 5, 4, 97];
-/// id-pe-authorityInfoAccess (RFC 5280 §4.2.2.1).
-const OID_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
-/// id-ad-ocsp (RFC 5280 §4.2.2.1).
-const ID_AD_OCSP: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+pub use super::oid::arcs::ORGANIZATION_IDENTIFIER as OID_ORGANIZATION_IDENTIFIER;
+use super::oid::arcs::{
+    AUTHORITY_INFO_ACCESS as OID_AUTHORITY_INFO_ACCESS,
+    EXTENDED_KEY_USAGE as OID_EXTENDED_KEY_USAGE,
+};
+use super::oid::{
+    AD_OCSP as ID_AD_OCSP, KP_OCSP_SIGNING as ID_KP_OCSP_SIGNING,
+    KP_TIME_STAMPING as ID_KP_TIME_STAMPING,
+};
 
 /// A fresh serial: 16 random bytes, top bits `01` so it is positive and always 16 bytes long
 /// (126 bits of entropy; CA/B Forum asks for at least 64).
@@ -179,14 +181,6 @@ pub fn ocsp_responder_params(
         ));
     Ok(params)
 }
-
-const ID_KP_OCSP_SIGNING: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
-
-/// id-ce-extKeyUsage and id-kp-timeStamping (RFC 5280 §4.2.1.12).
-const OID_EXTENDED_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
-const ID_KP_TIME_STAMPING: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 
 /// The subject of a department's certificates: C, O = name, organizationIdentifier = code, CN.
 pub fn department_dn(code: &str, name: &str, common_name: &str) -> DistinguishedName {

@@ -18,20 +18,12 @@ use x509_cert::Certificate;
 use super::PkiError;
 use crate::keys::{KeyAlgorithm, Signer};
 
-pub const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-pub const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
-pub const ID_CT_TST_INFO: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
-pub const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
-pub const ID_MESSAGE_DIGEST: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-pub const ID_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
-pub const ID_TIMESTAMP_TOKEN: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
-pub const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-pub const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+pub use super::oid::{
+    CONTENT_TYPE as ID_CONTENT_TYPE, CT_TST_INFO as ID_CT_TST_INFO, DATA as ID_DATA,
+    ECDSA_WITH_SHA256, ED25519 as ID_ED25519, MESSAGE_DIGEST as ID_MESSAGE_DIGEST,
+    SHA256 as ID_SHA256, SIGNED_DATA as ID_SIGNED_DATA,
+    SIGNING_CERTIFICATE_V2 as ID_SIGNING_CERTIFICATE_V2, TIMESTAMP_TOKEN as ID_TIMESTAMP_TOKEN,
+};
 
 /// ESSCertIDv2 (RFC 5035 §3); hashAlgorithm is left out, meaning its DEFAULT SHA-256.
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod chain;
 pub mod cms;
 pub mod ocsp;
+pub mod oid;
 pub mod revocation;
 pub mod signers;
 pub mod tsa;

@@ -46,16 +46,10 @@ pub struct OcspRow {
 /// Most answers kept for reuse.
 const MAX_REUSED_ANSWERS: usize = 10_000;
 
-const OID_SHA1: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-const OID_SHA256: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
-const OID_ECDSA_SHA256: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const OID_ED25519: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
-const OID_NONCE: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+use super::oid::{
+    ECDSA_WITH_SHA256 as OID_ECDSA_SHA256, ED25519 as OID_ED25519, OCSP_NONCE as OID_NONCE,
+    SHA1 as OID_SHA1, SHA256 as OID_SHA256,
+};
 
 /// A CA as OCSP requests name it: hashes of its subject and key under SHA-1 and SHA-256.
 #[derive(Clone)]

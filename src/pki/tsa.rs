@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cmpv2::status::{PkiStatus, PkiStatusInfo};
 use cms::content_info::ContentInfo;
-use der::asn1::{BitString, GeneralizedTime, Int, ObjectIdentifier, OctetString};
+use der::asn1::{BitString, GeneralizedTime, Int, OctetString};
 use der::{Decode, Encode, Sequence};
 use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
@@ -18,9 +18,8 @@ use super::PkiError;
 use crate::keys::Signer;
 
 /// The TSA policy: ETSI EN 319 421's best practices time-stamp policy (0.4.0.2023.1.1).
-pub const TSA_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.2023.1.1");
-const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
-const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+pub use super::oid::TSA_POLICY;
+use super::oid::{SHA384 as ID_SHA384, SHA512 as ID_SHA512};
 /// Largest request accepted (a request is a hash and a few small fields).
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 

@@ -10,17 +10,7 @@ use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Decode, Encode, Reader, SliceReader, Tagged};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
-const OID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
-const OID_SHA384: &str = "2.16.840.1.101.3.4.2.2";
-const OID_SHA512: &str = "2.16.840.1.101.3.4.2.3";
-const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
-const OID_TIMESTAMP_TOKEN: &str = "1.2.840.113549.1.9.16.2.14";
-const OID_TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
-const OID_DATA: &str = "1.2.840.113549.1.7.1";
-const OID_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
-const OID_SIGNING_CERTIFICATE: &str = "1.2.840.113549.1.9.16.2.12";
-const OID_SIGNING_CERTIFICATE_V2: &str = "1.2.840.113549.1.9.16.2.47";
-const OID_SHA1: &str = "1.3.14.3.2.26";
+use crate::pki::oid;
 
 /// ESSCertIDv2 (RFC 5035): the hash of the signer's certificate, SHA-256 unless stated.
 #[derive(Clone, Debug, der::Sequence)]
@@ -64,10 +54,10 @@ pub enum Digest {
 
 impl Digest {
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Digest> {
-        match oid.to_string().as_str() {
-            OID_SHA256 => Some(Digest::Sha256),
-            OID_SHA384 => Some(Digest::Sha384),
-            OID_SHA512 => Some(Digest::Sha512),
+        match *oid {
+            oid::SHA256 => Some(Digest::Sha256),
+            oid::SHA384 => Some(Digest::Sha384),
+            oid::SHA512 => Some(Digest::Sha512),
             _ => None,
         }
     }
@@ -228,11 +218,11 @@ pub fn verify_signature(
         .is_ok()
 }
 
-fn attribute<'a>(
-    attrs: &'a Option<x509_cert::attr::Attributes>,
-    oid: &str,
-) -> Option<&'a x509_cert::attr::Attribute> {
-    attrs.as_ref()?.iter().find(|a| a.oid.to_string() == oid)
+fn attribute(
+    attrs: &Option<x509_cert::attr::Attributes>,
+    oid: ObjectIdentifier,
+) -> Option<&x509_cert::attr::Attribute> {
+    attrs.as_ref()?.iter().find(|a| a.oid == oid)
 }
 
 /// Checks one signer: the message digest attribute against `expected` (computed by the
@@ -241,7 +231,7 @@ fn check_signer(
     info: &SignerInfo,
     certs: &[Vec<u8>],
     expected: &dyn Fn(Digest) -> Vec<u8>,
-    content_type: &str,
+    content_type: ObjectIdentifier,
 ) -> SignerCheck {
     let mut out = SignerCheck {
         certs: certs.to_vec(),
@@ -262,7 +252,7 @@ fn check_signer(
     let wanted = expected(digest);
     out.digest_ok = attrs
         .iter()
-        .find(|a| a.oid.to_string() == OID_MESSAGE_DIGEST)
+        .find(|a| a.oid == oid::MESSAGE_DIGEST)
         .and_then(|a| a.values.iter().next())
         .and_then(|v| v.decode_as::<OctetString>().ok())
         .is_some_and(|d| d.as_bytes() == wanted.as_slice());
@@ -270,10 +260,10 @@ fn check_signer(
     // signing-certificate attribute must name the certificate that verifies (RFC 5035).
     let signed_type = attrs
         .iter()
-        .find(|a| a.oid.to_string() == OID_CONTENT_TYPE)
+        .find(|a| a.oid == oid::CONTENT_TYPE)
         .and_then(|a| a.values.iter().next())
         .and_then(|v| v.decode_as::<ObjectIdentifier>().ok());
-    if signed_type.map(|t| t.to_string()).as_deref() != Some(content_type) {
+    if signed_type != Some(content_type) {
         out.problem = Some(
             "the signed content-type attribute is missing or does not name what is signed".into(),
         );
@@ -317,14 +307,14 @@ pub fn check_detached(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Sign
             ..Default::default()
         };
     };
-    if sd.encap_content_info.econtent_type.to_string() != OID_DATA {
+    if sd.encap_content_info.econtent_type != oid::DATA {
         return SignerCheck {
             problem: Some("a detached PDF signature must sign id-data content".into()),
             ..Default::default()
         };
     }
-    let mut out = check_signer(info, &certs, digest_of, OID_DATA);
-    if let Some(attr) = attribute(&info.unsigned_attrs, OID_TIMESTAMP_TOKEN) {
+    let mut out = check_signer(info, &certs, digest_of, oid::DATA);
+    if let Some(attr) = attribute(&info.unsigned_attrs, oid::TIMESTAMP_TOKEN) {
         if let Some(token) = attr.values.iter().next().and_then(|v| v.to_der().ok()) {
             let signature = info.signature.as_bytes().to_vec();
             out.timestamp = check_token(&token, &|d| d.of(&signature)).map(Box::new);
@@ -337,7 +327,7 @@ pub fn check_detached(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Sign
 /// digest of what it time-stamps, under the imprint's algorithm). `None` if unreadable.
 pub fn check_token(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Option<TokenCheck> {
     let sd = parse_signed_data(der).ok()?;
-    if sd.encap_content_info.econtent_type.to_string() != OID_TST_INFO {
+    if sd.encap_content_info.econtent_type != oid::CT_TST_INFO {
         return None;
     }
     let econtent = sd.encap_content_info.econtent.as_ref()?;
@@ -345,7 +335,7 @@ pub fn check_token(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Option<
     let (imprint, time) = tst_fields(&tst_der)?;
     let certs = certificates(&sd);
     let info = sd.signer_infos.0.iter().next()?;
-    let check = check_signer(info, &certs, &|d| d.of(&tst_der), OID_TST_INFO);
+    let check = check_signer(info, &certs, &|d| d.of(&tst_der), oid::CT_TST_INFO);
     let imprint_ok = Digest::from_oid(&imprint.hash_algorithm.oid)
         .is_some_and(|d| imprint.hashed_message.as_bytes() == digest_of(d).as_slice());
     Some(TokenCheck {
@@ -360,23 +350,20 @@ pub fn check_token(der: &[u8], digest_of: &dyn Fn(Digest) -> Vec<u8>) -> Option<
 
 /// Why the ESS signing-certificate(-v2) attribute does not name `cert`, if it is present.
 fn ess_problem(attrs: &x509_cert::attr::Attributes, cert: &[u8]) -> Option<String> {
-    let value = |oid: &str| {
+    let value = |wanted: ObjectIdentifier| {
         attrs
             .iter()
-            .find(|a| a.oid.to_string() == oid)
+            .find(|a| a.oid == wanted)
             .and_then(|a| a.values.iter().next())
             .and_then(|v| v.to_der().ok())
     };
-    if let Some(der) = value(OID_SIGNING_CERTIFICATE_V2) {
+    if let Some(der) = value(oid::SIGNING_CERTIFICATE_V2) {
         let Ok(sc) = SigningCertificateV2::from_der(&der) else {
             return Some("the signing-certificate-v2 attribute cannot be read".into());
         };
         let first = sc.certs.first()?;
-        let alg = first
-            .hash_algorithm
-            .as_ref()
-            .map_or_else(|| OID_SHA256.to_owned(), |a| a.oid.to_string());
-        let Some(digest) = Digest::from_oid(&alg.parse().ok()?) else {
+        let alg = first.hash_algorithm.as_ref().map_or(oid::SHA256, |a| a.oid);
+        let Some(digest) = Digest::from_oid(&alg) else {
             return Some(format!(
                 "the signing-certificate-v2 hash algorithm {alg} is not supported"
             ));
@@ -389,12 +376,11 @@ fn ess_problem(attrs: &x509_cert::attr::Attributes, cert: &[u8]) -> Option<Strin
         }
         return None;
     }
-    if let Some(der) = value(OID_SIGNING_CERTIFICATE) {
+    if let Some(der) = value(oid::SIGNING_CERTIFICATE) {
         let Ok(sc) = SigningCertificate::from_der(&der) else {
             return Some("the signing-certificate attribute cannot be read".into());
         };
         let first = sc.certs.first()?;
-        let _ = OID_SHA1;
         let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert);
         if first.cert_hash.as_bytes() != sha1.as_ref() {
             return Some(
