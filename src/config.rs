@@ -211,30 +211,23 @@ pub struct ServeSettings {
 impl ServeSettings {
     /// Settings for a server on `127.0.0.1:0` with data in `data_dir` (tests and scripts).
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        ServeSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data_dir.into(),
-            database_url: None,
-            public_url: None,
-            master_key: None,
-            admin_token: None,
-            max_upload_bytes: 100 * 1024 * 1024,
-            max_public_verify_bytes: MAX_PUBLIC_VERIFY_BYTES,
-            max_concurrent_documents: MAX_CONCURRENT_DOCUMENTS,
-            max_json_bytes: 1024 * 1024,
-            max_pdf_objects: crate::pdf::MAX_OBJECTS,
-            max_pdf_signatures: crate::pdf::MAX_SIGNATURES,
-            max_query_bytes: MAX_QUERY_BYTES,
-            public_rate: 100,
-            public_burst: 200,
-            trusted_proxies: TrustedProxies::default(),
-            proxy_header: ProxyHeader::XForwardedFor,
-            auth_failures_per_minute: 10,
-            client_timeout_seconds: 10,
-            request_timeout_seconds: 120,
-            root_ca_name: "trustd Root CA".to_owned(),
-            log_origin: None,
-        }
+        let mut settings = Self::defaults();
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.data_dir = data_dir.into();
+        settings
+    }
+
+    /// Every setting at its default, as the flags' attributes above say (the one place the
+    /// defaults are written), whatever `TRUSTD_*` variables the environment holds.
+    pub fn defaults() -> Self {
+        use clap::{Args as _, FromArgMatches as _};
+        let command = Self::augment_args(clap::Command::new("trustd-serve"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        command
+            .try_get_matches_from(["trustd-serve"])
+            .and_then(|m| Self::from_arg_matches(&m))
+            // The defaults parse: every default is a literal of its type (tested below).
+            .unwrap_or_else(|e| unreachable!("the settings' defaults do not parse: {e}"))
     }
 
     pub fn database_url(&self) -> String {
@@ -278,4 +271,26 @@ pub fn parse_trusted(list: &str) -> Result<Vec<IpNet>, String> {
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_flags() {
+        let d = ServeSettings::defaults();
+        assert_eq!(d.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(d.data_dir, PathBuf::from("./data"));
+        assert_eq!(
+            (d.public_rate, d.public_burst, d.auth_failures_per_minute),
+            (100, 200, 10)
+        );
+        assert_eq!(d.max_query_bytes, MAX_QUERY_BYTES);
+        assert_eq!(d.proxy_header, ProxyHeader::XForwardedFor);
+        assert!(d.trusted_proxies.0.is_empty() && d.master_key.is_none());
+        let t = ServeSettings::for_data_dir("/tmp/x");
+        assert_eq!((t.listen.port(), t.data_dir), (0, PathBuf::from("/tmp/x")));
+        assert_eq!(t.root_ca_name, d.root_ca_name);
+    }
 }
