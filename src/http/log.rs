@@ -96,6 +96,10 @@ pub struct SearchQuery {
 }
 
 fn event_query(q: &SearchQuery) -> Result<EventQuery, ApiError> {
+    if let Some(d) = &q.department {
+        crate::codes::CreditCode::parse(d)
+            .map_err(|e| ApiError::unprocessable("department", e.to_string()))?;
+    }
     if let Some(t) = &q.event_type {
         if EventType::parse(t).is_none() {
             return Err(ApiError::unprocessable("type", "is not an event type"));

@@ -899,12 +899,14 @@ pub async fn read(
     purpose: Option<&str>,
 ) -> Result<(LicenceRecord, Option<u64>), ServiceError> {
     caller.require(&[Role::Operator, Role::Auditor])?;
+    // A purpose given is checked even when none is needed.
+    let given = purpose.map(|p| check_text("purpose", p, 200)).transpose()?;
     let record = load(ctx, identifier).await?;
     if is_issuing_operator(caller, &record.issuer_code) {
         return Ok((record, None));
     }
     auditor_scope(caller, &record.issuer_code)?;
-    let purpose = check_purpose(purpose)?;
+    let purpose = check_purpose(given.as_deref())?;
     let event = read_event(
         EventType::LicenceRead,
         ctx,

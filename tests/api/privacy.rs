@@ -388,6 +388,20 @@ async fn auditors_are_scoped_and_logged(app: TestApp) {
     assert_eq!(event["department"], a.as_str());
     assert_eq!(event["data"]["purpose"], "投诉核查 2026-117");
     assert_eq!(event["data"]["role"], "auditor");
+    // A purpose given is checked even where none is needed; a department filter must be a
+    // credit code.
+    assert_problem(
+        app.get(&format!("/api/v1/licences/{id}?purpose=%07"), Some(&op_a))
+            .await,
+        422,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/log/search?department=", Some(&auditor_all))
+            .await,
+        422,
+    )
+    .await;
     // The unbound auditor reads any department's, logged without a department.
     let resp = app
         .get(

@@ -49,3 +49,30 @@ async fn spec_is_served_byte_identical() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), spec_text());
 }
+
+/// The spec's enums are the service's own lists: event types and roles.
+#[test]
+fn spec_enums_are_the_services_lists() {
+    let spec: serde_yaml::Value = serde_yaml::from_str(&spec_text()).unwrap();
+    let listed = |v: &serde_yaml::Value| -> Vec<String> {
+        v.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let events = listed(&spec["components"]["schemas"]["EventType"]["enum"]);
+    let ours: Vec<String> = trustd::log::EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    assert_eq!(events, ours);
+    let roles = listed(
+        &spec["paths"]["/api/v1/api-keys"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["properties"]["role"]["enum"],
+    );
+    for r in &roles {
+        assert!(trustd::auth::Role::parse(r).is_some(), "{r}");
+    }
+    assert_eq!(roles.len(), 4);
+}
