@@ -302,13 +302,7 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
             }
         }
     };
-    let ca = ctx
-        .store
-        .certificates_of_kind(CertKind::DepartmentCa, Some(department))
-        .await?
-        .into_iter()
-        .rfind(|c| c.revoked_at.is_none())
-        .ok_or(ServiceError::Pki(crate::pki::PkiError::CaRevoked))?;
+    let ca = ctx.pki.department_ca(department).await?;
     let cached = Arc::new(CachedSigner {
         signer: ctx.pki.signer(&cert.key_id).await?,
         serial: cert.serial.clone(),
@@ -1364,12 +1358,14 @@ pub async fn jwks(ctx: &Context) -> Result<Value, ServiceError> {
         if stored.public_key.len() != 65 {
             continue;
         }
+        // The CA that issued this signer (a department may have had several).
         let ca = match &cert.department_code {
             Some(d) => ctx
                 .store
                 .certificates_of_kind(CertKind::DepartmentCa, Some(d))
                 .await?
-                .pop(),
+                .into_iter()
+                .find(|ca| crate::pki::chain::issued_by(&cert.der, &ca.der)),
             None => None,
         };
         let mut x5c = vec![STANDARD.encode(&cert.der)];

@@ -1,0 +1,477 @@
+//! Writing: each change of a write set as SQL, and the group-commit writer that applies write
+//! sets in savepoints of one transaction with their log entries.
+
+use sqlx::{Acquire, AnyPool, Row};
+use tokio::sync::mpsc;
+
+use super::rows::{EVENT_COLUMNS, LICENCE_COLUMNS};
+use super::{map_err, to_u64, Change, StoreError, WriteJob, WriteSet, MAX_GROUP};
+
+/// Applies one change of a write set inside the caller's transaction.
+async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result<(), StoreError> {
+    match change {
+        Change::InsertMeta { .. }
+        | Change::InsertDepartment { .. }
+        | Change::InsertApiKey { .. }
+        | Change::SetApiKeyHash { .. }
+        | Change::RevokeApiKey { .. } => apply_admin_change(conn, change).await,
+        Change::InsertKey { .. }
+        | Change::InsertCertificate { .. }
+        | Change::RevokeCertificate { .. }
+        | Change::InsertCrl { .. }
+        | Change::InsertTrustAnchor { .. }
+        | Change::SetTrustAnchorDisabled { .. }
+        | Change::DeleteTrustAnchor { .. } => apply_pki_change(conn, change).await,
+        Change::InsertSeal { .. }
+        | Change::SetSealAppearance { .. }
+        | Change::ApproveSealAppearance { .. } => apply_seal_change(conn, change).await,
+        Change::InsertLicenceType { .. }
+        | Change::InsertLicence { .. }
+        | Change::SetLicenceStatus { .. } => apply_licence_change(conn, change).await,
+    }
+}
+
+/// A change routed to the wrong writer: a bug, reported rather than ignored.
+fn misrouted() -> StoreError {
+    StoreError::Corrupt("a change was routed to the wrong writer".into())
+}
+
+/// Installation metadata, departments and API keys.
+async fn apply_admin_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change,
+) -> Result<(), StoreError> {
+    match change {
+        Change::InsertMeta { key, value } => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+                .bind(key)
+                .bind(value)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+        }
+        Change::InsertDepartment(d) => {
+            sqlx::query("INSERT INTO departments (code, name, ca_serial, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&d.code)
+                .bind(&d.name)
+                .bind(&d.ca_serial)
+                .bind(d.created_at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+        }
+        Change::InsertApiKey(k) => {
+            sqlx::query(
+                "INSERT INTO api_keys (id, token_hash, role, department_code, label, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&k.id)
+            .bind(&k.token_hash)
+            .bind(k.role.as_str())
+            .bind(&k.department_code)
+            .bind(&k.label)
+            .bind(k.created_at)
+            .bind(k.revoked_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::SetApiKeyHash { id, token_hash } => {
+            let done = sqlx::query("UPDATE api_keys SET token_hash = $1 WHERE id = $2")
+                .bind(token_hash)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Change::RevokeApiKey { id, at } => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(*at)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        _ => return Err(misrouted()),
+    }
+    Ok(())
+}
+
+/// Keys, certificates, revocations, CRLs and trust anchors.
+async fn apply_pki_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change,
+) -> Result<(), StoreError> {
+    match change {
+        Change::InsertKey(k) => {
+            sqlx::query(
+                "INSERT INTO keys (id, algorithm, public_key, sealed_private_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&k.id)
+            .bind(&k.algorithm)
+            .bind(&k.public_key)
+            .bind(&k.sealed_private_key)
+            .bind(k.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::InsertCertificate(c) => {
+            sqlx::query(
+                "INSERT INTO certificates (serial, issuer, kind, subject, department_code, key_id, der, \
+                 not_before, not_after, revoked_at, revocation_reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&c.serial)
+            .bind(&c.issuer)
+            .bind(c.kind.as_str())
+            .bind(&c.subject)
+            .bind(&c.department_code)
+            .bind(&c.key_id)
+            .bind(&c.der)
+            .bind(c.not_before)
+            .bind(c.not_after)
+            .bind(c.revoked_at)
+            .bind(&c.revocation_reason)
+            .bind(c.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::RevokeCertificate {
+            serial,
+            at,
+            reason,
+            invalidity_date,
+        } => {
+            let done = sqlx::query(
+                "UPDATE certificates SET revoked_at = $1, revocation_reason = $2, invalidity_date = $3 \
+                 WHERE serial = $4 AND revoked_at IS NULL",
+            )
+            .bind(*at)
+            .bind(reason)
+            .bind(*invalidity_date)
+            .bind(serial)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Change::InsertCrl(crl) => {
+            sqlx::query(
+                "INSERT INTO crls (ca, number, der, this_update, next_update, revoked_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&crl.ca)
+            .bind(crl.number)
+            .bind(&crl.der)
+            .bind(crl.this_update)
+            .bind(crl.next_update)
+            .bind(crl.revoked_count)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::InsertTrustAnchor(t) => {
+            sqlx::query(
+                "INSERT INTO trust_anchors (id, label, der, sha256, subject, not_before, not_after, created_at, \
+                 purposes, revocation_required, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&t.id)
+            .bind(&t.label)
+            .bind(&t.der)
+            .bind(&t.sha256)
+            .bind(&t.subject)
+            .bind(t.not_before)
+            .bind(t.not_after)
+            .bind(t.created_at)
+            .bind(&t.purposes)
+            .bind(i64::from(t.revocation_required))
+            .bind(i64::from(t.disabled))
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::SetTrustAnchorDisabled { id, disabled } => {
+            let done = sqlx::query("UPDATE trust_anchors SET disabled = $1 WHERE id = $2")
+                .bind(i64::from(*disabled))
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Change::DeleteTrustAnchor { id } => {
+            let done = sqlx::query("DELETE FROM trust_anchors WHERE id = $1")
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        _ => return Err(misrouted()),
+    }
+    Ok(())
+}
+
+/// Seals and their appearance images.
+async fn apply_seal_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change,
+) -> Result<(), StoreError> {
+    match change {
+        Change::InsertSeal(seal) => {
+            sqlx::query(
+                "INSERT INTO seals (id, department_code, name, kind, certificate_serial, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&seal.id)
+            .bind(&seal.department_code)
+            .bind(&seal.name)
+            .bind(&seal.kind)
+            .bind(&seal.certificate_serial)
+            .bind(seal.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::SetSealAppearance {
+            seal_id,
+            png,
+            sha256,
+            at,
+            by,
+        } => {
+            sqlx::query(
+                "INSERT INTO seal_appearance_uploads (seal_id, png, sha256, uploaded_at, uploaded_by) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (seal_id) DO UPDATE SET png = excluded.png, sha256 = excluded.sha256, \
+                 uploaded_at = excluded.uploaded_at, uploaded_by = excluded.uploaded_by",
+            )
+            .bind(seal_id)
+            .bind(png)
+            .bind(sha256)
+            .bind(*at)
+            .bind(by)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::ApproveSealAppearance {
+            seal_id,
+            sha256,
+            at,
+            by,
+        } => {
+            // SQLite needs the WHERE for INSERT … SELECT … ON CONFLICT to parse.
+            let done = sqlx::query(
+                "INSERT INTO seal_appearances (seal_id, png, sha256, updated_at, approved_by) \
+                 SELECT seal_id, png, sha256, $3, $4 FROM seal_appearance_uploads \
+                 WHERE seal_id = $1 AND sha256 = $2 \
+                 ON CONFLICT (seal_id) DO UPDATE SET png = excluded.png, sha256 = excluded.sha256, \
+                 updated_at = excluded.updated_at, approved_by = excluded.approved_by",
+            )
+            .bind(seal_id)
+            .bind(sha256)
+            .bind(*at)
+            .bind(by)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query("DELETE FROM seal_appearance_uploads WHERE seal_id = $1")
+                .bind(seal_id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+        }
+        _ => return Err(misrouted()),
+    }
+    Ok(())
+}
+
+/// Licence types, licences and their status.
+async fn apply_licence_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change,
+) -> Result<(), StoreError> {
+    match change {
+        Change::InsertLicenceType(t) => {
+            sqlx::query(
+                "INSERT INTO licence_types (type_code, department_code, seq, name, fields, holder_kind, \
+                 validity_days, token_omits_holder_code, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&t.type_code)
+            .bind(&t.department_code)
+            .bind(t.seq)
+            .bind(&t.name)
+            .bind(&t.fields)
+            .bind(&t.holder_kind)
+            .bind(t.validity_days)
+            .bind(i64::from(t.token_omits_holder_code))
+            .bind(t.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::InsertLicence(l) => {
+            sqlx::query(&format!(
+                "INSERT INTO licences ({LICENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            ))
+            .bind(&l.identifier)
+            .bind(&l.type_code)
+            .bind(&l.number)
+            .bind(&l.holder_name)
+            .bind(&l.holder_code_type)
+            .bind(&l.holder_code)
+            .bind(&l.holder_hash)
+            .bind(&l.issuer_code)
+            .bind(&l.issue_date)
+            .bind(&l.valid_from)
+            .bind(&l.valid_until)
+            .bind(&l.area_code)
+            .bind(&l.face)
+            .bind(l.status.as_str())
+            .bind(&l.status_reason)
+            .bind(l.status_at)
+            .bind(&l.previous_identifier)
+            .bind(&l.signer_serial)
+            .bind(&l.token)
+            .bind(l.created_at)
+            .bind(&l.sd_jwt)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
+        Change::SetLicenceStatus {
+            identifier,
+            from,
+            to,
+            reason,
+            at,
+        } => {
+            let done = sqlx::query(
+                "UPDATE licences SET status = $1, status_reason = $2, status_at = $3 WHERE identifier = $4 AND status = $5",
+            )
+            .bind(to.as_str())
+            .bind(reason)
+            .bind(*at)
+            .bind(identifier)
+            .bind(from.as_str())
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        _ => return Err(misrouted()),
+    }
+    Ok(())
+}
+
+/// The group-commit writer: takes every write set waiting (up to [`MAX_GROUP`]), applies each
+/// inside its own savepoint of one transaction (a failing set is rolled back alone and gets its
+/// error), commits once and only then answers each caller. One fsync acknowledges many writes,
+/// and on PostgreSQL the log's counter row is locked once per group rather than once per write.
+pub(super) async fn group_commit(pool: AnyPool, mut queue: mpsc::Receiver<WriteJob>) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        let jobs: Vec<WriteJob> = std::mem::take(&mut batch);
+        match commit_group(&pool, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = jobs.len(), "group commit failed");
+                let detail = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(format!(
+                        "commit failed: {detail}"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(
+    pool: &AnyPool,
+    jobs: &[WriteJob],
+) -> Result<Vec<Result<Vec<u64>, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut savepoint = tx.begin().await.map_err(map_err)?;
+        match apply_writes(&mut savepoint, &job.writes).await {
+            Ok(indices) => {
+                savepoint.commit().await.map_err(map_err)?;
+                results.push(Ok(indices));
+            }
+            Err(e) => {
+                savepoint.rollback().await.map_err(map_err)?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(results)
+}
+
+/// Applies one write set's changes and appends its events (inside the caller's transaction).
+async fn apply_writes(
+    conn: &mut sqlx::AnyConnection,
+    writes: &WriteSet,
+) -> Result<Vec<u64>, StoreError> {
+    for change in &writes.changes {
+        apply_change(conn, change).await?;
+    }
+    let mut indices = Vec::with_capacity(writes.events.len());
+    for event in &writes.events {
+        // The row lock taken by this UPDATE serialises writers across instances (PostgreSQL)
+        // until commit, so indices are dense and the one returned is final.
+        let size: i64 =
+            sqlx::query("UPDATE log_state SET size = size + 1 WHERE id = 1 RETURNING size")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(map_err)?
+                .try_get(0)
+                .map_err(map_err)?;
+        let index = size - 1;
+        sqlx::query(&format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(index)
+        .bind(&event.entry)
+        .bind(event.leaf_hash.as_slice())
+        .bind(&event.event_type)
+        .bind(&event.department_code)
+        .bind(&event.subject)
+        .bind(event.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        indices.push(to_u64(index)?);
+    }
+    Ok(indices)
+}
