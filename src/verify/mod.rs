@@ -451,41 +451,158 @@ fn chain_verdict(e: &ChainError) -> &'static str {
 }
 
 /// The indication of one signature, with the report's revocation views and notes.
-fn judge(
-    s: &pdf::Found,
-    analysis: &pdf::Analysis,
-    anchors: &[Anchor],
-    pool: &[Vec<u8>],
-    known: &HashMap<String, KnownStatus>,
-    now: i64,
-) -> SignatureReport {
-    let mut notes = Vec::new();
+/// An indication with its sub-indication.
+type Verdict = (Indication, Option<&'static str>);
+
+fn verdict(i: Indication, sub: &'static str) -> Verdict {
+    (i, Some(sub))
+}
+
+/// The signature's own integrity: its format, the digest of the signed bytes, the signature
+/// value, and what later revisions changed. `None` when all hold.
+fn integrity_verdict(s: &pdf::Found, doc_ts: bool, notes: &mut Vec<String>) -> Option<Verdict> {
     let check = &s.check;
-    let doc_ts = s.kind == "document-timestamp";
-    let ts = check.timestamp.as_deref();
-    let pool = full_pool(s, analysis, pool);
-    // A signature time-stamp counts as proof of existence only when it is trustworthy.
-    let ts_problem = if doc_ts {
-        None
-    } else {
-        ts.and_then(|t| timestamp_problem(t, anchors, &pool, analysis, known))
-    };
-    let poe = if doc_ts {
-        None
-    } else {
-        ts.filter(|_| ts_problem.is_none()).map(|t| t.time)
-    };
-    if let Some(p) = &ts_problem {
-        notes.push(format!(
-            "the signature time-stamp is ignored and proves nothing: {p}"
+    if let Some(problem) = &s.format_problem {
+        notes.push(problem.clone());
+        return Some(verdict(Indication::TotalFailed, "FORMAT_FAILURE"));
+    }
+    if let Some(problem) = &check.problem {
+        notes.push(problem.clone());
+        if check.signer.is_none() || !check.digest_ok {
+            return Some(verdict(Indication::TotalFailed, "FORMAT_FAILURE"));
+        }
+    }
+    if !check.digest_ok {
+        notes.push(if doc_ts {
+            "the document time-stamp's imprint does not match the signed bytes".into()
+        } else {
+            "the signed bytes do not match the signature's message digest".into()
+        });
+        return Some(verdict(Indication::TotalFailed, "HASH_FAILURE"));
+    }
+    if check.signer.is_none() {
+        return Some(verdict(
+            Indication::Indeterminate,
+            "NO_SIGNING_CERTIFICATE_FOUND",
         ));
     }
-    let chain = check
-        .signer
-        .as_ref()
-        .map(|c| build_chain(c, &pool))
-        .unwrap_or_default();
-    let mut report = SignatureReport {
+    if !check.signature_ok {
+        notes.push("the signature value does not verify with the signer's key".into());
+        return Some(verdict(Indication::TotalFailed, "SIG_CRYPTO_FAILURE"));
+    }
+    if s.modifications == changes::Modifications::Disallowed {
+        notes.extend(s.modification_notes.iter().cloned());
+        return Some(verdict(Indication::TotalFailed, "SIG_CONSTRAINTS_FAILURE"));
+    }
+    None
+}
+
+/// The anchor the chain leads to at `at`, or, when a certificate has expired since, at the
+/// proof of existence `poe`.
+fn anchor_verdict(
+    chain: &[Vec<u8>],
+    anchors: &[Anchor],
+    at: i64,
+    poe: Option<i64>,
+    purpose: Purpose,
+    notes: &mut Vec<String>,
+) -> Result<usize, Verdict> {
+    match trusted(chain, anchors, at, purpose) {
+        Ok(a) => Ok(a),
+        Err(ChainError::Expired(i)) => match poe.map(|t| trusted(chain, anchors, t, purpose)) {
+            Some(Ok(a)) => {
+                notes
+                    .push("a certificate has expired since; it was valid at the time-stamp".into());
+                Ok(a)
+            }
+            _ => {
+                notes.push(format!(
+                    "certificate {i} of the chain is outside its validity period now (expired or not yet valid), and no trusted time-stamp proves the signature was made while it was valid"
+                ));
+                Err(verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE"))
+            }
+        },
+        Err(e) => {
+            notes.push(format!("the certificate chain is not acceptable: {e}"));
+            Err(verdict(Indication::Indeterminate, chain_verdict(&e)))
+        }
+    }
+}
+
+/// The revocation judgement: the earliest effective revocation in the chain against the proof
+/// of existence, then the certificates without a status (an error when the anchor requires
+/// one; `stale` when what there is is too old). `None` when nothing stands in the way.
+fn revocation_verdict(
+    revoked: Option<&Revoked>,
+    unknown: &[String],
+    stale: bool,
+    poe: Option<i64>,
+    required: bool,
+    notes: &mut Vec<String>,
+) -> Option<Verdict> {
+    if let Some(r) = revoked {
+        let who = if r.leaf {
+            "the signer's certificate"
+        } else {
+            "a CA certificate of the chain"
+        };
+        match poe {
+            Some(t) if t < r.at => {
+                notes.push(format!(
+                    "{who} was revoked after the signature's time-stamp"
+                ));
+            }
+            Some(_) => {
+                notes.push(format!(
+                    "{who} was revoked before the signature's time-stamp"
+                ));
+                return Some(verdict(Indication::TotalFailed, "REVOKED"));
+            }
+            None => {
+                notes.push(format!(
+                    "{who} is revoked and no trusted time-stamp proves the signature was made before"
+                ));
+                let sub = if r.leaf {
+                    "REVOKED_NO_POE"
+                } else {
+                    "REVOKED_CA_NO_POE"
+                };
+                return Some(verdict(Indication::Indeterminate, sub));
+            }
+        }
+    }
+    if unknown.is_empty() {
+        return None;
+    }
+    if !required {
+        notes.push(
+            "no revocation status for some certificates; the trust anchor does not require it"
+                .into(),
+        );
+        return None;
+    }
+    notes.push(format!(
+        "no {}revocation status could be had for: {}",
+        if stale { "fresh " } else { "" },
+        unknown.join("; ")
+    ));
+    let sub = if stale {
+        "REVOCATION_OUT_OF_BOUNDS_NO_POE"
+    } else {
+        "TRY_LATER"
+    };
+    Some(verdict(Indication::Indeterminate, sub))
+}
+
+/// The report of one signature before its judgement: what it is and what was checked.
+fn base_report(
+    s: &pdf::Found,
+    ts: Option<&cms::TokenCheck>,
+    timestamp_ok: Option<bool>,
+    chain: &[Vec<u8>],
+) -> SignatureReport {
+    let check = &s.check;
+    SignatureReport {
         field: s.field.clone(),
         kind: s.kind,
         sub_filter: s.sub_filter.clone(),
@@ -500,8 +617,7 @@ fn judge(
             .and_then(|c| attribute(c, "2.5.4.97")),
         signing_time: s.claimed_time.clone(),
         timestamp_time: ts.map(|t| rfc3339(t.time)),
-        timestamp_ok: ts
-            .map(|t| t.imprint_ok && t.signature_ok && (doc_ts || ts_problem.is_none())),
+        timestamp_ok,
         digest_ok: check.digest_ok,
         signature_ok: check.signature_ok,
         covers_whole_document: s.whole_document,
@@ -516,39 +632,46 @@ fn judge(
         indication: Indication::TotalPassed,
         sub_indication: None,
         notes: Vec::new(),
-    };
-    let verdict = |i: Indication, sub: &'static str| (i, Some(sub));
-    let outcome: (Indication, Option<&'static str>) = 'judge: {
-        if let Some(problem) = &s.format_problem {
-            notes.push(problem.clone());
-            break 'judge verdict(Indication::TotalFailed, "FORMAT_FAILURE");
-        }
-        if let Some(problem) = &check.problem {
-            notes.push(problem.clone());
-            if check.signer.is_none() || !check.digest_ok {
-                break 'judge verdict(Indication::TotalFailed, "FORMAT_FAILURE");
-            }
-        }
-        if !check.digest_ok {
-            notes.push(if doc_ts {
-                "the document time-stamp's imprint does not match the signed bytes".into()
-            } else {
-                "the signed bytes do not match the signature's message digest".into()
-            });
-            break 'judge verdict(Indication::TotalFailed, "HASH_FAILURE");
-        }
-        if check.signer.is_none() {
-            break 'judge verdict(Indication::Indeterminate, "NO_SIGNING_CERTIFICATE_FOUND");
-        }
-        if !check.signature_ok {
-            notes.push("the signature value does not verify with the signer's key".into());
-            break 'judge verdict(Indication::TotalFailed, "SIG_CRYPTO_FAILURE");
-        }
-        if s.modifications == changes::Modifications::Disallowed {
-            notes.extend(s.modification_notes.iter().cloned());
-            break 'judge verdict(Indication::TotalFailed, "SIG_CONSTRAINTS_FAILURE");
-        }
+    }
+}
 
+fn judge(
+    s: &pdf::Found,
+    analysis: &pdf::Analysis,
+    anchors: &[Anchor],
+    pool: &[Vec<u8>],
+    known: &HashMap<String, KnownStatus>,
+    now: i64,
+) -> SignatureReport {
+    let mut notes = Vec::new();
+    let doc_ts = s.kind == "document-timestamp";
+    let ts = s.check.timestamp.as_deref();
+    let pool = full_pool(s, analysis, pool);
+    // A signature time-stamp counts as proof of existence only when it is trustworthy.
+    let ts_problem = ts
+        .filter(|_| !doc_ts)
+        .and_then(|t| timestamp_problem(t, anchors, &pool, analysis, known));
+    let poe = ts
+        .filter(|_| !doc_ts && ts_problem.is_none())
+        .map(|t| t.time);
+    if let Some(p) = &ts_problem {
+        notes.push(format!(
+            "the signature time-stamp is ignored and proves nothing: {p}"
+        ));
+    }
+    let chain = s
+        .check
+        .signer
+        .as_ref()
+        .map(|c| build_chain(c, &pool))
+        .unwrap_or_default();
+    let timestamp_ok =
+        ts.map(|t| t.imprint_ok && t.signature_ok && (doc_ts || ts_problem.is_none()));
+    let mut report = base_report(s, ts, timestamp_ok, &chain);
+    let outcome: Verdict = 'judge: {
+        if let Some(v) = integrity_verdict(s, doc_ts, &mut notes) {
+            break 'judge v;
+        }
         let (purpose, role) = if doc_ts {
             (Purpose::Timestamps, usage::Usage::TimeStamping)
         } else {
@@ -564,29 +687,9 @@ fn judge(
         } else {
             now
         };
-        let anchor = match trusted(&chain, anchors, at, purpose) {
+        let anchor = match anchor_verdict(&chain, anchors, at, poe, purpose, &mut notes) {
             Ok(a) => a,
-            Err(ChainError::Expired(i)) => {
-                match poe.map(|t| trusted(&chain, anchors, t, purpose)) {
-                    Some(Ok(a)) => {
-                        notes.push(
-                            "a certificate has expired since; it was valid at the time-stamp"
-                                .into(),
-                        );
-                        a
-                    }
-                    _ => {
-                        notes.push(format!(
-                        "certificate {i} of the chain is outside its validity period now (expired or not yet valid), and no trusted time-stamp proves the signature was made while it was valid"
-                    ));
-                        break 'judge verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE");
-                    }
-                }
-            }
-            Err(e) => {
-                notes.push(format!("the certificate chain is not acceptable: {e}"));
-                break 'judge verdict(Indication::Indeterminate, chain_verdict(&e));
-            }
+            Err(v) => break 'judge v,
         };
         report.trust_anchor = anchors.get(anchor).map(|a| a.label.clone());
         let required = anchors.get(anchor).is_none_or(|a| a.revocation_required);
@@ -595,64 +698,12 @@ fn judge(
         let signing_time = if doc_ts { at } else { poe.unwrap_or(now) };
         let (views, unknown, revoked) =
             revocation_views(&chain, anchors, analysis, known, signing_time);
+        let stale = views.iter().any(|v| v.source == StatusSource::Stale);
         report.revocation = views;
-        if let Some(r) = revoked {
-            let who = if r.leaf {
-                "the signer's certificate"
-            } else {
-                "a CA certificate of the chain"
-            };
-            match poe {
-                Some(t) if t < r.at => {
-                    notes.push(format!(
-                        "{who} was revoked after the signature's time-stamp"
-                    ));
-                }
-                Some(_) => {
-                    notes.push(format!(
-                        "{who} was revoked before the signature's time-stamp"
-                    ));
-                    break 'judge verdict(Indication::TotalFailed, "REVOKED");
-                }
-                None => {
-                    notes.push(format!(
-                        "{who} is revoked and no trusted time-stamp proves the signature was made before"
-                    ));
-                    break 'judge verdict(
-                        Indication::Indeterminate,
-                        if r.leaf {
-                            "REVOKED_NO_POE"
-                        } else {
-                            "REVOKED_CA_NO_POE"
-                        },
-                    );
-                }
-            }
-        }
-        if !unknown.is_empty() {
-            if required {
-                let stale = report
-                    .revocation
-                    .iter()
-                    .any(|v| v.source == StatusSource::Stale);
-                notes.push(format!(
-                    "no {}revocation status could be had for: {}",
-                    if stale { "fresh " } else { "" },
-                    unknown.join("; ")
-                ));
-                break 'judge verdict(
-                    Indication::Indeterminate,
-                    if stale {
-                        "REVOCATION_OUT_OF_BOUNDS_NO_POE"
-                    } else {
-                        "TRY_LATER"
-                    },
-                );
-            }
-            notes.push(
-                "no revocation status for some certificates; the trust anchor does not require it"
-                    .into(),
-            );
+        if let Some(v) =
+            revocation_verdict(revoked.as_ref(), &unknown, stale, poe, required, &mut notes)
+        {
+            break 'judge v;
         }
         // A signature time-stamp that is there but cannot be trusted proves nothing, and a
         // signature that presents one is not confirmed (as pyHanko and DSS judge it).
@@ -783,4 +834,62 @@ pub fn verify_offline(
 ) -> Result<Report, String> {
     let analysis = pdf::analyse(bytes, limits, &|| false).map_err(|e| e.to_string())?;
     Ok(report(&analysis, anchors, &[], &HashMap::new(), now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(
+        revoked: Option<Revoked>,
+        unknown: &[&str],
+        stale: bool,
+        poe: Option<i64>,
+        required: bool,
+    ) -> Option<Verdict> {
+        let unknown: Vec<String> = unknown.iter().map(|s| (*s).to_owned()).collect();
+        let mut notes = Vec::new();
+        let v = revocation_verdict(revoked.as_ref(), &unknown, stale, poe, required, &mut notes);
+        assert!(v.is_none() || !notes.is_empty(), "a verdict says why");
+        v
+    }
+
+    #[test]
+    fn revocation_is_judged_against_the_proof_of_existence() {
+        let leaf = |at| Some(Revoked { at, leaf: true });
+        let ca = |at| Some(Revoked { at, leaf: false });
+        assert_eq!(judged(None, &[], false, None, true), None);
+        // Revoked after a trusted time-stamp: still good.
+        assert_eq!(judged(leaf(100), &[], false, Some(50), true), None);
+        assert_eq!(
+            judged(leaf(100), &[], false, Some(150), true),
+            Some(verdict(Indication::TotalFailed, "REVOKED"))
+        );
+        assert_eq!(
+            judged(leaf(100), &[], false, None, true),
+            Some(verdict(Indication::Indeterminate, "REVOKED_NO_POE"))
+        );
+        assert_eq!(
+            judged(ca(100), &[], false, None, true),
+            Some(verdict(Indication::Indeterminate, "REVOKED_CA_NO_POE"))
+        );
+        // No status: an error only where the anchor requires one.
+        assert_eq!(
+            judged(None, &["CN=x"], false, None, true),
+            Some(verdict(Indication::Indeterminate, "TRY_LATER"))
+        );
+        assert_eq!(
+            judged(None, &["CN=x"], true, None, true),
+            Some(verdict(
+                Indication::Indeterminate,
+                "REVOCATION_OUT_OF_BOUNDS_NO_POE"
+            ))
+        );
+        assert_eq!(judged(None, &["CN=x"], false, None, false), None);
+        // A revocation is not excused by the anchor not requiring status.
+        assert_eq!(
+            judged(leaf(100), &[], false, None, false),
+            Some(verdict(Indication::Indeterminate, "REVOKED_NO_POE"))
+        );
+    }
 }
