@@ -65,6 +65,46 @@ fn new_request_id() -> String {
     hex::encode(id)
 }
 
+/// What is refused before a request is looked at: an over-long query string, a client over
+/// the public endpoints' rate, and a client that failed to authenticate too often (refused
+/// before its key is looked at, so guessing keys gets nowhere; other clients are not affected).
+fn admit(
+    req: &ServiceRequest,
+    client: std::net::IpAddr,
+    max_query: Option<usize>,
+    limiter: Option<&super::ratelimit::RateLimiter>,
+    throttle: Option<&AuthThrottle>,
+) -> Result<(), ApiError> {
+    if let Some(max) = max_query.filter(|max| req.query_string().len() > *max) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the query string is longer than {max} bytes"),
+        ));
+    }
+    if let (Some(limiter), true) = (limiter, super::ratelimit::is_public(req.path())) {
+        if let Err(retry_after) = limiter.check(client, Instant::now()) {
+            tracing::info!("rate limited");
+            return Err(too_many(
+                format!("too many requests from this address; retry in {retry_after} s"),
+                retry_after,
+            ));
+        }
+    }
+    if let (Some(throttle), true) = (throttle, req.headers().contains_key(AUTHORIZATION)) {
+        if let Err(retry_after) = throttle.0.peek(client, Instant::now()) {
+            tracing::warn!("authentication throttled");
+            return Err(too_many(
+                format!(
+                    "too many failed authentications from this address; retry in {retry_after} s"
+                ),
+                retry_after,
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn request_middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -93,39 +133,13 @@ pub async fn request_middleware(
         .unwrap_or(std::time::Duration::from_secs(120));
     let max_query = req.app_data::<web::Data<MaxQueryBytes>>().map(|m| m.0);
     async move {
-        if let Some(max) = max_query.filter(|max| req.query_string().len() > *max) {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::URI_TOO_LONG,
-                "uri-too-long",
-                format!("the query string is longer than {max} bytes"),
-            )
-            .into());
-        }
-        if let (Some(limiter), true) = (&limiter, super::ratelimit::is_public(req.path())) {
-            if let Err(retry_after) = limiter.check(client, Instant::now()) {
-                tracing::info!("rate limited");
-                return Err(too_many(
-                    format!("too many requests from this address; retry in {retry_after} s"),
-                    retry_after,
-                )
-                .into());
-            }
-        }
-        // A client that has failed to authenticate too often is refused before its key is
-        // looked at, so guessing keys gets nowhere; other clients are not affected.
-        let has_key = req.headers().contains_key(AUTHORIZATION);
-        if let (Some(throttle), true) = (&throttle, has_key) {
-            if let Err(retry_after) = throttle.0.peek(client, Instant::now()) {
-                tracing::warn!("authentication throttled");
-                return Err(too_many(
-                    format!(
-                        "too many failed authentications from this address; retry in {retry_after} s"
-                    ),
-                    retry_after,
-                )
-                .into());
-            }
-        }
+        admit(
+            &req,
+            client,
+            max_query,
+            limiter.as_ref().map(|l| l.get_ref()),
+            throttle.as_ref().map(|t| t.get_ref()),
+        )?;
         authenticate(&req).await?;
         let refused = matches!(
             req.extensions().get::<AuthOutcome>(),

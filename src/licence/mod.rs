@@ -115,18 +115,14 @@ pub fn type_fields(t: &LicenceTypeRecord) -> Vec<FieldSpec> {
     serde_json::from_str(&t.fields).unwrap_or_default()
 }
 
-/// Registers a licence type in the caller's department (operator).
-pub async fn register_type(
-    ctx: &Context,
-    caller: &Caller,
-    input: NewLicenceType,
-) -> Result<(LicenceTypeRecord, u64), ServiceError> {
-    let name = check_text("name", &input.name, 100)?;
-    if input.fields.is_empty() || input.fields.len() > 100 {
+/// A type's field list: 1 to 100 fields, keys of lower-case letters, digits and `_` (starting
+/// with a letter), each once, labels of 1 to 100 characters.
+fn check_fields(fields: &[FieldSpec]) -> Result<(), ServiceError> {
+    if fields.is_empty() || fields.len() > 100 {
         return Err(ServiceError::invalid("fields", "must list 1 to 100 fields"));
     }
     let mut keys = std::collections::HashSet::new();
-    for (i, f) in input.fields.iter().enumerate() {
+    for (i, f) in fields.iter().enumerate() {
         let valid_key = f.key.len() <= 64
             && f.key.starts_with(|c: char| c.is_ascii_lowercase())
             && f.key
@@ -146,6 +142,17 @@ pub async fn register_type(
         }
         check_text(&format!("fields[{i}].label"), &f.label, 100)?;
     }
+    Ok(())
+}
+
+/// Registers a licence type in the caller's department (operator).
+pub async fn register_type(
+    ctx: &Context,
+    caller: &Caller,
+    input: NewLicenceType,
+) -> Result<(LicenceTypeRecord, u64), ServiceError> {
+    let name = check_text("name", &input.name, 100)?;
+    check_fields(&input.fields)?;
     if HolderKind::parse(&input.holder_kind).is_none() {
         return Err(ServiceError::invalid(
             "holder_kind",

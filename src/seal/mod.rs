@@ -456,6 +456,40 @@ pub struct StampPlan {
     pub limits: crate::pdf::PdfLimits,
 }
 
+impl StampPlan {
+    /// The writer's request for the approval signature, or (`doc_timestamp`) for the B-LTA
+    /// document time-stamp: invisible, no image, reason or location, its own reserve.
+    fn request<'a>(
+        &'a self,
+        signing: &Signing,
+        field_name: String,
+        doc_timestamp: bool,
+        signing_time: &str,
+    ) -> pdf::SealRequest<'a> {
+        pdf::SealRequest {
+            placement: pdf::Placement {
+                visible: self.placement.visible && !doc_timestamp,
+                ..self.placement.clone()
+            },
+            field_name,
+            seal_name: &self.seal_name,
+            department_name: &self.department_name,
+            kind: &self.kind,
+            image: self.image.as_ref().filter(|_| !doc_timestamp),
+            reason: self.reason.as_deref().filter(|_| !doc_timestamp),
+            location: self.location.as_deref().filter(|_| !doc_timestamp),
+            signing_time: signing_time.to_owned(),
+            reserve: if doc_timestamp {
+                signing.timestamp_reserve()
+            } else {
+                signing.reserve(self.level)
+            },
+            doc_timestamp,
+            limits: self.limits,
+        }
+    }
+}
+
 impl Signing {
     /// Room for the CMS: the certificates it carries, the signature and attributes, and (B-T
     /// and up) the time-stamp token with the TSA certificate (RFC 3161), with a margin.
@@ -515,30 +549,8 @@ pub fn seal_document(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<pdf::Sealed, pdf::PdfError> {
     let signing_time = signing.signing_time();
-    let request = |field_name: String, doc_timestamp: bool| pdf::SealRequest {
-        placement: pdf::Placement {
-            visible: plan.placement.visible && !doc_timestamp,
-            ..plan.placement.clone()
-        },
-        field_name,
-        seal_name: &plan.seal_name,
-        department_name: &plan.department_name,
-        kind: &plan.kind,
-        image: if doc_timestamp {
-            None
-        } else {
-            plan.image.as_ref()
-        },
-        reason: plan.reason.as_deref().filter(|_| !doc_timestamp),
-        location: plan.location.as_deref().filter(|_| !doc_timestamp),
-        signing_time: signing_time.clone(),
-        reserve: if doc_timestamp {
-            signing.timestamp_reserve()
-        } else {
-            signing.reserve(plan.level)
-        },
-        doc_timestamp,
-        limits: plan.limits,
+    let request = |field_name: String, doc_timestamp: bool| {
+        plan.request(signing, field_name, doc_timestamp, &signing_time)
     };
     if cancelled() {
         return Err(pdf::PdfError::Cancelled);
@@ -589,22 +601,18 @@ pub fn seal_document(
     })
 }
 
-/// Seals a PDF with one of the caller's department's seals.
-pub async fn stamp(
+/// Everything the stamping decides before the document is read: the level's validation
+/// material, the approved image, a unique field name.
+async fn plan(
     ctx: &Context,
-    caller: &Caller,
-    id: &str,
-    mut document: crate::upload::Upload,
+    seal: &Seal,
     options: StampOptions,
-    ticket: crate::work::Ticket,
-) -> Result<Stamped, ServiceError> {
-    let now = ctx.clock.now();
-    let seal = usable_seal(ctx, caller, id, now).await?;
-    let ca = ctx.pki.department_ca(&seal.record.department_code).await?;
-    let root = ctx.pki.root().await?;
+    (ca, root): (&[u8], &[u8]),
+    now: time::OffsetDateTime,
+) -> Result<StampPlan, ServiceError> {
     let validation = match options.level {
         Level::LongTerm | Level::LongTermArchive => {
-            Some(validation_material(ctx, &seal, &ca.der, &root.der, now).await?)
+            Some(validation_material(ctx, seal, ca, root, now).await?)
         }
         Level::Basic | Level::Timestamped => None,
     };
@@ -619,11 +627,12 @@ pub async fn stamp(
         .seal_appearance(&seal.record.id)
         .await?
         .and_then(|png| image::decode_png(&png).ok());
-    let plan = StampPlan {
+    Ok(StampPlan {
         level: options.level,
         placement: options.placement,
         reason: options.reason,
         location: options.location,
+        // Unique per signature, even for two in the same second.
         field_name: format!(
             "Seal-{}-{}-{}",
             seal.record.id,
@@ -636,7 +645,24 @@ pub async fn stamp(
         image,
         validation,
         limits: ctx.pdf_limits,
-    };
+    })
+}
+
+/// Seals a PDF with one of the caller's department's seals.
+pub async fn stamp(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+    mut document: crate::upload::Upload,
+    options: StampOptions,
+    ticket: crate::work::Ticket,
+) -> Result<Stamped, ServiceError> {
+    let now = ctx.clock.now();
+    let seal = usable_seal(ctx, caller, id, now).await?;
+    let ca = ctx.pki.department_ca(&seal.record.department_code).await?;
+    let root = ctx.pki.root().await?;
+    let plan = plan(ctx, &seal, options, (&ca.der, &root.der), now).await?;
+    let level = plan.level;
     let signing = Signing {
         signer: ctx.pki.signer(&seal.certificate.key_id).await?,
         certificate: seal.certificate.der.clone(),
@@ -665,7 +691,7 @@ pub async fn stamp(
         .data("input_sha256", &input_sha256)
         .data("output_sha256", &output_sha256)
         .data("certificate_serial", &seal.certificate.serial)
-        .data("level", options.level.as_str())
+        .data("level", level.as_str())
         .data("visible", stamped.visible);
     let indices = ctx
         .store

@@ -594,6 +594,15 @@ fn revocation_verdict(
     Some(verdict(Indication::Indeterminate, sub))
 }
 
+/// What a signature's chain must be trusted for, and the role its signer must have.
+fn purpose_of(doc_ts: bool) -> (Purpose, usage::Usage) {
+    if doc_ts {
+        (Purpose::Timestamps, usage::Usage::TimeStamping)
+    } else {
+        (Purpose::Documents, usage::Usage::Signer)
+    }
+}
+
 /// The report of one signature before its judgement: what it is and what was checked.
 fn base_report(
     s: &pdf::Found,
@@ -672,11 +681,7 @@ fn judge(
         if let Some(v) = integrity_verdict(s, doc_ts, &mut notes) {
             break 'judge v;
         }
-        let (purpose, role) = if doc_ts {
-            (Purpose::Timestamps, usage::Usage::TimeStamping)
-        } else {
-            (Purpose::Documents, usage::Usage::Signer)
-        };
+        let (purpose, role) = purpose_of(doc_ts);
         if let Some(p) = usage::problem(&chain[0], role) {
             notes.push(p);
             break 'judge verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
