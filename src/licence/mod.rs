@@ -1158,43 +1158,22 @@ fn claim_path(full: &str) -> &str {
 /// issuance; for an SD-JWT also each disclosure against the signed digests. A bad signature or
 /// disclosure is an answer, not an error; only input that is not a token at all is refused.
 pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, ServiceError> {
-    if token.len() > token::MAX_TOKEN_BYTES {
-        return Err(ServiceError::invalid(
-            "token",
-            token::TokenError::TooLarge.to_string(),
-        ));
-    }
-    let token = token.trim();
-    let (jwt, disclosures, expected_type) = if token.contains('~') {
-        let parts =
-            sd_jwt::split(token).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
-        (parts.jwt, Some(parts.disclosures), sd_jwt::SD_TOKEN_TYPE)
-    } else {
-        (token, None, token::TOKEN_TYPE)
-    };
-    let decoded = token::decode(jwt).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
+    let presented = Presented::parse(token)?;
+    let decoded =
+        token::decode(presented.jwt).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
     let now = ctx.clock.now();
-    let signature_valid = decoded.signature_valid() && decoded.header["typ"] == expected_type;
-    let roots = vec![ctx.pki.root().await?.der];
     let mut problem = None;
+    let signature_valid =
+        decoded.signature_valid() && decoded.header["typ"] == presented.expected_type;
     if !signature_valid {
         problem = Some("the signature does not verify, or the token type is wrong".to_owned());
     }
-    let chain_valid = match verify_chain(&decoded.chain, &roots, now.unix_timestamp()) {
-        Err(_) => {
-            problem
-                .get_or_insert_with(|| "the x5c chain does not lead to this service's root".into());
-            false
-        }
-        Ok(_) => match signer_problem(ctx, &decoded).await? {
-            Some(p) => {
-                problem.get_or_insert_with(|| p.to_owned());
-                false
-            }
-            None => true,
-        },
-    };
-    let (disclosures_valid, disclosed) = match &disclosures {
+    let chain_problem = chain_problem(ctx, &decoded, now).await?;
+    let chain_valid = chain_problem.is_none();
+    if let Some(p) = chain_problem {
+        problem.get_or_insert_with(|| p.to_owned());
+    }
+    let (disclosures_valid, disclosed) = match &presented.disclosures {
         None => (None, None),
         Some(list) => match sd_jwt::reveal(&decoded.payload, list) {
             Ok((_, found)) => {
@@ -1213,54 +1192,129 @@ pub async fn verify_token(ctx: &Context, token: &str) -> Result<VerifyReport, Se
         },
     };
     let identifier = decoded.payload["jti"].as_str().map(str::to_owned);
-    let record = match &identifier {
-        Some(id) if LicenceIdentifier::parse(id).is_ok() => ctx.store.licence(id).await?,
-        _ => None,
-    };
-    let (status, issuer, log_index, matches) = match &record {
-        Some(r) => {
-            let name = ctx
-                .department(&r.issuer_code)
-                .await?
-                .map(|d| d.name)
-                .unwrap_or_default();
-            let matches = match &disclosures {
-                None => r.token == token,
-                Some(_) => r
-                    .sd_jwt
-                    .as_deref()
-                    .and_then(|stored| stored.split('~').next())
-                    .is_some_and(|stored| stored == jwt),
-            };
-            (
-                effective_status(r, today(now)),
-                Some(Party {
-                    code: r.issuer_code.clone(),
-                    name,
-                }),
-                ctx.issuance_index(&r.identifier).await?,
-                matches,
-            )
-        }
-        None => (Status::NotFound, None, None, false),
-    };
+    let found = registry_view(ctx, identifier.as_deref(), &presented, now).await?;
     Ok(VerifyReport {
-        format: if disclosures.is_some() {
+        format: if presented.disclosures.is_some() {
             "sd-jwt"
         } else {
             "jws"
         },
         signature_valid,
         chain_valid,
-        status,
+        status: found.status,
         identifier,
-        issuer,
-        log_index,
-        token_matches_record: matches,
+        issuer: found.issuer,
+        log_index: found.log_index,
+        token_matches_record: found.matches,
         disclosures_valid,
         disclosed,
         problem,
         checked_at: crate::clock::rfc3339(now.unix_timestamp()),
+    })
+}
+
+/// A token as presented: a full JWS, or an SD-JWT's issuer-signed part and disclosures.
+struct Presented<'a> {
+    whole: &'a str,
+    jwt: &'a str,
+    disclosures: Option<Vec<&'a str>>,
+    expected_type: &'static str,
+}
+
+impl<'a> Presented<'a> {
+    fn parse(token: &'a str) -> Result<Self, ServiceError> {
+        if token.len() > token::MAX_TOKEN_BYTES {
+            return Err(ServiceError::invalid(
+                "token",
+                token::TokenError::TooLarge.to_string(),
+            ));
+        }
+        let whole = token.trim();
+        if !whole.contains('~') {
+            return Ok(Presented {
+                whole,
+                jwt: whole,
+                disclosures: None,
+                expected_type: token::TOKEN_TYPE,
+            });
+        }
+        let parts =
+            sd_jwt::split(whole).map_err(|e| ServiceError::invalid("token", e.to_string()))?;
+        Ok(Presented {
+            whole,
+            jwt: parts.jwt,
+            disclosures: Some(parts.disclosures),
+            expected_type: sd_jwt::SD_TOKEN_TYPE,
+        })
+    }
+
+    /// Whether this is the token the service issued for `record` (for an SD-JWT: the same
+    /// issuer-signed part).
+    fn matches(&self, record: &LicenceRecord) -> bool {
+        match &self.disclosures {
+            None => record.token == self.whole,
+            Some(_) => record
+                .sd_jwt
+                .as_deref()
+                .and_then(|stored| stored.split('~').next())
+                .is_some_and(|stored| stored == self.jwt),
+        }
+    }
+}
+
+/// Why the token's chain does not vouch for it: it must lead to this service's root, through
+/// a licence signer of the token's department that is not revoked, under a CA that is not.
+async fn chain_problem(
+    ctx: &Context,
+    decoded: &token::DecodedToken,
+    now: OffsetDateTime,
+) -> Result<Option<&'static str>, ServiceError> {
+    let roots = vec![ctx.pki.root().await?.der];
+    if verify_chain(&decoded.chain, &roots, now.unix_timestamp()).is_err() {
+        return Ok(Some("the x5c chain does not lead to this service's root"));
+    }
+    signer_problem(ctx, decoded).await
+}
+
+/// What the registry says of the token's licence.
+struct RegistryView {
+    status: Status,
+    issuer: Option<Party>,
+    log_index: Option<u64>,
+    matches: bool,
+}
+
+async fn registry_view(
+    ctx: &Context,
+    identifier: Option<&str>,
+    presented: &Presented<'_>,
+    now: OffsetDateTime,
+) -> Result<RegistryView, ServiceError> {
+    let record = match identifier {
+        Some(id) if LicenceIdentifier::parse(id).is_ok() => ctx.store.licence(id).await?,
+        _ => None,
+    };
+    let Some(r) = record else {
+        return Ok(RegistryView {
+            status: Status::NotFound,
+            issuer: None,
+            log_index: None,
+            matches: false,
+        });
+    };
+    let name = ctx
+        .department(&r.issuer_code)
+        .await?
+        .map(|d| d.name)
+        .unwrap_or_default();
+    Ok(RegistryView {
+        status: effective_status(&r, today(now)),
+        issuer: Some(Party {
+            code: r.issuer_code.clone(),
+            name,
+        }),
+        log_index: ctx.issuance_index(&r.identifier).await?,
+        matches: presented.matches(&r),
     })
 }
 

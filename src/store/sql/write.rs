@@ -18,10 +18,10 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
         Change::InsertKey { .. }
         | Change::InsertCertificate { .. }
         | Change::RevokeCertificate { .. }
-        | Change::InsertCrl { .. }
-        | Change::InsertTrustAnchor { .. }
+        | Change::InsertCrl { .. } => apply_pki_change(conn, change).await,
+        Change::InsertTrustAnchor { .. }
         | Change::SetTrustAnchorDisabled { .. }
-        | Change::DeleteTrustAnchor { .. } => apply_pki_change(conn, change).await,
+        | Change::DeleteTrustAnchor { .. } => apply_anchor_change(conn, change).await,
         Change::InsertSeal { .. }
         | Change::SetSealAppearance { .. }
         | Change::ApproveSealAppearance { .. } => apply_seal_change(conn, change).await,
@@ -105,7 +105,7 @@ async fn apply_admin_change(
     Ok(())
 }
 
-/// Keys, certificates, revocations, CRLs and trust anchors.
+/// Keys, certificates, revocations and CRLs.
 async fn apply_pki_change(
     conn: &mut sqlx::AnyConnection,
     change: &Change,
@@ -183,6 +183,17 @@ async fn apply_pki_change(
             .await
             .map_err(map_err)?;
         }
+        _ => return Err(misrouted()),
+    }
+    Ok(())
+}
+
+/// Trust anchors.
+async fn apply_anchor_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change,
+) -> Result<(), StoreError> {
+    match change {
         Change::InsertTrustAnchor(t) => {
             sqlx::query(
                 "INSERT INTO trust_anchors (id, label, der, sha256, subject, not_before, not_after, created_at, \
