@@ -168,6 +168,156 @@ fn load_master_key(settings: &ServeSettings) -> Result<MasterKey, StartupError> 
         .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())))
 }
 
+/// Writes the generated admin key to `<data dir>/admin-token` (0600) and says where it is; the
+/// key itself is printed only on the operator's terminal: standard error that goes to a file,
+/// journald or a container log gets where to find it, never the key.
+fn announce_admin_token(settings: &ServeSettings, token: &str) -> std::io::Result<()> {
+    let path = settings.data_dir.join("admin-token");
+    let _ = std::fs::remove_file(&path);
+    write_private_file(&path, token.as_bytes())?;
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\ntrustd: first start. Admin API key (shown once, also in {}):\n\n    {}\n",
+            path.display(),
+            token
+        );
+    } else {
+        eprintln!(
+            "\ntrustd: first start. The admin API key is in {} (readable by this user only).\n",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The issuance log with its key and origin, checkpointed before serving so that a checkpoint
+/// always exists.
+async fn open_log(
+    store: &Arc<dyn Repository>,
+    pki: &Pki,
+    clock: &dyn Clock,
+) -> Result<Arc<TransparencyLog>, StartupError> {
+    let log_key_id = meta_string(store.as_ref(), META_LOG_KEY).await?;
+    let origin = meta_string(store.as_ref(), META_LOG_ORIGIN).await?;
+    let log = Arc::new(TransparencyLog::new(
+        store.clone(),
+        pki.signer(&log_key_id).await?,
+        origin,
+    )?);
+    while log.integrate(clock.now()).await?.is_some() {}
+    Ok(log)
+}
+
+/// What every service receives.
+async fn context(
+    settings: &ServeSettings,
+    store: Arc<dyn Repository>,
+    pki: Arc<Pki>,
+    log: Arc<TransparencyLog>,
+    clock: Arc<dyn Clock>,
+    public_url: String,
+) -> Result<Context, StartupError> {
+    let salt = store
+        .meta(META_PII_SALT)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("pii salt missing".into()))?;
+    let salt = pki
+        .vault()
+        .open(PII_SALT_BINDING, &salt)
+        .map_err(|_| StartupError::WrongMasterKey)?;
+    let tsa = Arc::new(ensure_tsa(&store, &pki, clock.as_ref()).await?);
+    Ok(Context {
+        tsa,
+        store,
+        pii: crate::pii::PiiHasher::new(&salt),
+        departments: crate::cache::ImmutableCache::new(10_000),
+        licence_types: crate::cache::ImmutableCache::new(10_000),
+        issuance_index: crate::cache::ImmutableCache::new(100_000),
+        licence_signers: crate::pki::signers::SignerCache::default(),
+        pki,
+        log,
+        clock,
+        public_url,
+        max_upload_bytes: settings.max_upload_bytes,
+        max_public_verify_bytes: settings.max_public_verify_bytes,
+        documents: crate::work::Slots::new(settings.max_concurrent_documents),
+        pdf_limits: crate::pdf::PdfLimits {
+            max_objects: settings.max_pdf_objects,
+            max_signatures: settings.max_pdf_signatures,
+        },
+    })
+}
+
+/// Integrates new log entries and signs checkpoints, every `INTEGRATE_EVERY`.
+fn spawn_integrator(
+    log: Arc<TransparencyLog>,
+    clock: Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INTEGRATE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = log.integrate(clock.now()).await {
+                tracing::error!(error = %e, "log integration failed");
+            }
+        }
+    })
+}
+
+/// The HTTP server on `listener`: the routes, the middleware and its limits.
+fn serve(
+    settings: &ServeSettings,
+    context: Arc<Context>,
+    listener: TcpListener,
+) -> std::io::Result<Server> {
+    let data = web::Data::from(context);
+    let metrics = web::Data::new(Metrics::default());
+    let max_upload = settings.max_upload_bytes;
+    let limiter = web::Data::new(http::ratelimit::RateLimiter::new(
+        settings.public_rate,
+        settings.public_burst,
+    ));
+    let auth_throttle = web::Data::new(http::middleware::AuthThrottle(
+        http::ratelimit::RateLimiter::per_minute(settings.auth_failures_per_minute),
+    ));
+    let client_address = web::Data::new(http::client::ClientAddress::new(
+        settings.trusted_proxies.0.clone(),
+        settings.proxy_header,
+    ));
+    let json_limit = web::Data::new(http::json::JsonLimit(settings.max_json_bytes));
+    let request_timeout = web::Data::new(http::middleware::RequestTimeout(
+        std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
+    ));
+    let max_query = web::Data::new(http::middleware::MaxQueryBytes(settings.max_query_bytes));
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(metrics.clone())
+            .app_data(limiter.clone())
+            .app_data(auth_throttle.clone())
+            .app_data(client_address.clone())
+            .app_data(json_limit.clone())
+            .app_data(request_timeout.clone())
+            .app_data(max_query.clone())
+            .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
+            .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
+            .app_data(web::PayloadConfig::new(max_upload))
+            .wrap(actix_web::middleware::from_fn(request_middleware))
+            .configure(http::configure)
+            .default_service(web::to(http::not_found))
+    })
+    .shutdown_timeout(10)
+    .client_request_timeout(std::time::Duration::from_secs(
+        settings.client_timeout_seconds.max(1),
+    ))
+    .client_disconnect_timeout(std::time::Duration::from_secs(5))
+    .keep_alive(std::time::Duration::from_secs(30))
+    .listen(listener)?
+    .run())
+}
+
 /// What the first start created and must tell the operator.
 struct Bootstrapped {
     generated_admin_token: Option<Zeroizing<String>>,
@@ -188,19 +338,6 @@ async fn bootstrap(
         None => None,
     };
     if store.meta(META_ROOT_SERIAL).await?.is_none() {
-        let now = clock.now();
-        let root = pki.build_root(&settings.root_ca_name, now)?;
-        let (log_signer, log_key) = pki.new_key(KeyAlgorithm::Ed25519, now.unix_timestamp())?;
-        let origin = match &settings.log_origin {
-            Some(o) => o.clone(),
-            None => format!(
-                "{}/trustd-log",
-                public_url
-                    .trim_start_matches("https://")
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-            ),
-        };
         let (token, generated) = match &admin_token {
             Some(t) => (t.clone(), false),
             None => {
@@ -208,61 +345,10 @@ async fn bootstrap(
                 (Zeroizing::new(t.token.as_str().to_owned()), true)
             }
         };
-        let admin = bootstrap_admin(
-            api_keys::claimed_id(&token),
-            api_keys::token_hash(&token),
-            now.unix_timestamp(),
-        );
-        let check = pki
-            .vault()
-            .seal(MASTER_KEY_CHECK_BINDING, MASTER_KEY_CHECK_VALUE)
-            .map_err(PkiError::from)?;
-        let mut salt = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
-            .map_err(|_| PkiError::KeyGeneration)?;
-        // Sealed like a key: the salt is what keeps the log's hashes of personal data opaque.
-        let pii_salt = pki
-            .vault()
-            .seal(PII_SALT_BINDING, &salt)
-            .map_err(PkiError::from)?;
-        let root_created = Event::new(
-            EventType::RootCreated,
-            now,
-            root.certificate.serial.as_str(),
-        )
-        .data("log_key_id", log_signer.key_id())
-        .data("log_origin", &origin);
-        let writes = WriteSet::new()
-            .change(Change::InsertMeta {
-                key: META_MASTER_KEY_CHECK.into(),
-                value: check,
-            })
-            .change(Change::InsertKey(root.key))
-            .change(Change::InsertCertificate(root.certificate.clone()))
-            .change(Change::InsertMeta {
-                key: META_ROOT_SERIAL.into(),
-                value: root.certificate.serial.clone().into_bytes(),
-            })
-            .change(Change::InsertKey(log_key))
-            .change(Change::InsertMeta {
-                key: META_LOG_KEY.into(),
-                value: log_signer.key_id().as_bytes().to_vec(),
-            })
-            .change(Change::InsertMeta {
-                key: META_LOG_ORIGIN.into(),
-                value: origin.into_bytes(),
-            })
-            .change(Change::InsertMeta {
-                key: META_PII_SALT.into(),
-                value: pii_salt,
-            })
-            .change(Change::InsertApiKey(admin.clone()))
-            .event(root_created.to_new_event())
-            .event(certificate_event(&root.certificate, now).to_new_event())
-            .event(api_keys::created_event(&admin, None, now).to_new_event());
+        let (writes, root_serial) = first_start(pki, settings, public_url, &token, clock.now())?;
         match store.apply(writes).await {
             Ok(_) => {
-                tracing::info!(serial = %root.certificate.serial, "created the root CA, the log key and the admin key");
+                tracing::info!(serial = %root_serial, "created the root CA, the log key and the admin key");
                 return Ok(Bootstrapped {
                     generated_admin_token: generated.then_some(token),
                 });
@@ -282,44 +368,117 @@ async fn bootstrap(
         .open(MASTER_KEY_CHECK_BINDING, &check)
         .map_err(|_| StartupError::WrongMasterKey)?;
     if let Some(token) = admin_token {
-        // TRUSTD_ADMIN_TOKEN on a later start: make it the admin key it claims to be, replacing
-        // the hash of that key (so the previous value of the variable stops working).
-        let id = api_keys::claimed_id(&token).to_owned();
-        let hash = api_keys::token_hash(&token);
-        let stored = store.api_key(&id).await?;
-        let now = clock.now();
-        let writes = match stored {
-            Some(k) if k.token_hash == hash && k.revoked_at.is_none() => None,
-            Some(k) if k.role == Role::Admin && k.revoked_at.is_none() => Some(
-                WriteSet::new()
-                    .change(Change::SetApiKeyHash {
-                        id: id.clone(),
-                        token_hash: hash,
-                    })
-                    .event(
-                        Event::new(EventType::ApiKeyReplaced, now, id.as_str())
-                            .data("reason", "TRUSTD_ADMIN_TOKEN changed")
-                            .to_new_event(),
-                    ),
-            ),
-            Some(_) => return Err(StartupError::AdminTokenClash),
-            None => {
-                let admin = bootstrap_admin(&id, hash, now.unix_timestamp());
-                Some(
-                    WriteSet::new()
-                        .change(Change::InsertApiKey(admin.clone()))
-                        .event(api_keys::created_event(&admin, None, now).to_new_event()),
-                )
-            }
-        };
-        if let Some(writes) = writes {
-            store.apply(writes).await?;
-            tracing::info!("the admin key was set from TRUSTD_ADMIN_TOKEN");
-        }
+        apply_admin_token(store, &token, clock.now()).await?;
     }
     Ok(Bootstrapped {
         generated_admin_token: None,
     })
+}
+
+/// The origin line of the log's checkpoints: the setting, or the public URL's host and path.
+fn log_origin(settings: &ServeSettings, public_url: &str) -> String {
+    match &settings.log_origin {
+        Some(o) => o.clone(),
+        None => format!(
+            "{}/trustd-log",
+            public_url
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+        ),
+    }
+}
+
+/// The write set of a first start: the master-key check, the root CA, the log key and origin,
+/// the sealed salt of the personal-data hashes, the admin key, and their log entries. Returns
+/// it with the root's serial.
+fn first_start(
+    pki: &Pki,
+    settings: &ServeSettings,
+    public_url: &str,
+    admin_token: &str,
+    now: time::OffsetDateTime,
+) -> Result<(WriteSet, String), StartupError> {
+    let root = pki.build_root(&settings.root_ca_name, now)?;
+    let (log_signer, log_key) = pki.new_key(KeyAlgorithm::Ed25519, now.unix_timestamp())?;
+    let origin = log_origin(settings, public_url);
+    let admin = bootstrap_admin(
+        api_keys::claimed_id(admin_token),
+        api_keys::token_hash(admin_token),
+        now.unix_timestamp(),
+    );
+    let check = pki
+        .vault()
+        .seal(MASTER_KEY_CHECK_BINDING, MASTER_KEY_CHECK_VALUE)
+        .map_err(PkiError::from)?;
+    let mut salt = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+        .map_err(|_| PkiError::KeyGeneration)?;
+    // Sealed like a key: the salt is what keeps the log's hashes of personal data opaque.
+    let pii_salt = pki
+        .vault()
+        .seal(PII_SALT_BINDING, &salt)
+        .map_err(PkiError::from)?;
+    let root_created = Event::new(
+        EventType::RootCreated,
+        now,
+        root.certificate.serial.as_str(),
+    )
+    .data("log_key_id", log_signer.key_id())
+    .data("log_origin", &origin);
+    let meta = |key: &str, value: Vec<u8>| Change::InsertMeta {
+        key: key.into(),
+        value,
+    };
+    let serial = root.certificate.serial.clone();
+    let writes = WriteSet::new()
+        .change(meta(META_MASTER_KEY_CHECK, check))
+        .change(Change::InsertKey(root.key))
+        .change(Change::InsertCertificate(root.certificate.clone()))
+        .change(meta(META_ROOT_SERIAL, serial.clone().into_bytes()))
+        .change(Change::InsertKey(log_key))
+        .change(meta(META_LOG_KEY, log_signer.key_id().as_bytes().to_vec()))
+        .change(meta(META_LOG_ORIGIN, origin.into_bytes()))
+        .change(meta(META_PII_SALT, pii_salt))
+        .change(Change::InsertApiKey(admin.clone()))
+        .event(root_created.to_new_event())
+        .event(certificate_event(&root.certificate, now).to_new_event())
+        .event(api_keys::created_event(&admin, None, now).to_new_event());
+    Ok((writes, serial))
+}
+
+/// `TRUSTD_ADMIN_TOKEN` on a later start: make it the admin key it claims to be, replacing
+/// the hash of that key (so the previous value of the variable stops working).
+async fn apply_admin_token(
+    store: &Arc<dyn Repository>,
+    token: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), StartupError> {
+    let id = api_keys::claimed_id(token).to_owned();
+    let hash = api_keys::token_hash(token);
+    let writes = match store.api_key(&id).await? {
+        Some(k) if k.token_hash == hash && k.revoked_at.is_none() => return Ok(()),
+        Some(k) if k.role == Role::Admin && k.revoked_at.is_none() => WriteSet::new()
+            .change(Change::SetApiKeyHash {
+                id: id.clone(),
+                token_hash: hash,
+            })
+            .event(
+                Event::new(EventType::ApiKeyReplaced, now, id.as_str())
+                    .data("reason", "TRUSTD_ADMIN_TOKEN changed")
+                    .to_new_event(),
+            ),
+        Some(_) => return Err(StartupError::AdminTokenClash),
+        None => {
+            let admin = bootstrap_admin(&id, hash, now.unix_timestamp());
+            WriteSet::new()
+                .change(Change::InsertApiKey(admin.clone()))
+                .event(api_keys::created_event(&admin, None, now).to_new_event())
+        }
+    };
+    store.apply(writes).await?;
+    tracing::info!("the admin key was set from TRUSTD_ADMIN_TOKEN");
+    Ok(())
 }
 
 fn bootstrap_admin(id: &str, token_hash: Vec<u8>, now: i64) -> ApiKeyRecord {
@@ -412,123 +571,26 @@ impl Application {
         let pki = Arc::new(Pki::new(vault, store.clone(), public_url.clone()));
         let boot = bootstrap(&store, &pki, &settings, &public_url, clock.as_ref()).await?;
         if let Some(token) = &boot.generated_admin_token {
-            let path = settings.data_dir.join("admin-token");
-            let _ = std::fs::remove_file(&path);
-            write_private_file(&path, token.as_bytes()).map_err(dir_err)?;
-            // Printed once, and only on the operator's terminal: standard error that goes to a
-            // file, journald or a container log gets where to find it, never the key.
-            use std::io::IsTerminal;
-            if std::io::stderr().is_terminal() {
-                eprintln!(
-                    "\ntrustd: first start. Admin API key (shown once, also in {}):\n\n    {}\n",
-                    path.display(),
-                    token.as_str()
-                );
-            } else {
-                eprintln!(
-                    "\ntrustd: first start. The admin API key is in {} (readable by this user only).\n",
-                    path.display()
-                );
-            }
+            announce_admin_token(&settings, token).map_err(dir_err)?;
         }
-        let log_key_id = meta_string(store.as_ref(), META_LOG_KEY).await?;
-        let origin = meta_string(store.as_ref(), META_LOG_ORIGIN).await?;
-        let log = Arc::new(TransparencyLog::new(
-            store.clone(),
-            pki.signer(&log_key_id).await?,
-            origin,
-        )?);
-        // Checkpoint what is there before serving, so a checkpoint always exists.
-        while log.integrate(clock.now()).await?.is_some() {}
-
-        let salt = store
-            .meta(META_PII_SALT)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("pii salt missing".into()))?;
-        let salt = pki
-            .vault()
-            .open(PII_SALT_BINDING, &salt)
-            .map_err(|_| StartupError::WrongMasterKey)?;
-        let tsa = Arc::new(ensure_tsa(&store, &pki, clock.as_ref()).await?);
-        let context = Arc::new(Context {
-            tsa,
-            store,
-            pii: crate::pii::PiiHasher::new(&salt),
-            departments: crate::cache::ImmutableCache::new(10_000),
-            licence_types: crate::cache::ImmutableCache::new(10_000),
-            issuance_index: crate::cache::ImmutableCache::new(100_000),
-            licence_signers: crate::pki::signers::SignerCache::default(),
-            pki,
-            log: log.clone(),
-            clock: clock.clone(),
-            public_url,
-            max_upload_bytes: settings.max_upload_bytes,
-            max_public_verify_bytes: settings.max_public_verify_bytes,
-            documents: crate::work::Slots::new(settings.max_concurrent_documents),
-            pdf_limits: crate::pdf::PdfLimits {
-                max_objects: settings.max_pdf_objects,
-                max_signatures: settings.max_pdf_signatures,
-            },
-        });
-        let integrator = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(INTEGRATE_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = log.integrate(clock.now()).await {
-                    tracing::error!(error = %e, "log integration failed");
-                }
-            }
-        });
-
-        let data = web::Data::from(context.clone());
-        let metrics = web::Data::new(Metrics::default());
-        let max_upload = settings.max_upload_bytes;
-        let limiter = web::Data::new(http::ratelimit::RateLimiter::new(
-            settings.public_rate,
-            settings.public_burst,
-        ));
-        let auth_throttle = web::Data::new(http::middleware::AuthThrottle(
-            http::ratelimit::RateLimiter::per_minute(settings.auth_failures_per_minute),
-        ));
-        let client_address = web::Data::new(http::client::ClientAddress::new(
-            settings.trusted_proxies.0.clone(),
-            settings.proxy_header,
-        ));
-        let json_limit = web::Data::new(http::json::JsonLimit(settings.max_json_bytes));
-        let request_timeout = web::Data::new(http::middleware::RequestTimeout(
-            std::time::Duration::from_secs(settings.request_timeout_seconds.max(1)),
-        ));
-        let max_query = web::Data::new(http::middleware::MaxQueryBytes(settings.max_query_bytes));
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(metrics.clone())
-                .app_data(limiter.clone())
-                .app_data(auth_throttle.clone())
-                .app_data(client_address.clone())
-                .app_data(json_limit.clone())
-                .app_data(request_timeout.clone())
-                .app_data(max_query.clone())
-                .app_data(web::QueryConfig::default().error_handler(http::problem::query_error))
-                .app_data(web::PathConfig::default().error_handler(http::problem::path_error))
-                .app_data(web::PayloadConfig::new(max_upload))
-                .wrap(actix_web::middleware::from_fn(request_middleware))
-                .configure(http::configure)
-                .default_service(web::to(http::not_found))
-        })
-        .shutdown_timeout(10)
-        .client_request_timeout(std::time::Duration::from_secs(
-            settings.client_timeout_seconds.max(1),
-        ))
-        .client_disconnect_timeout(std::time::Duration::from_secs(5))
-        .keep_alive(std::time::Duration::from_secs(30))
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            addr: local.to_string(),
-            source,
-        })?
-        .run();
+        let log = open_log(&store, &pki, clock.as_ref()).await?;
+        let context = Arc::new(
+            context(
+                &settings,
+                store,
+                pki,
+                log.clone(),
+                clock.clone(),
+                public_url,
+            )
+            .await?,
+        );
+        let integrator = spawn_integrator(log, clock);
+        let server =
+            serve(&settings, context.clone(), listener).map_err(|source| StartupError::Bind {
+                addr: local.to_string(),
+                source,
+            })?;
         tracing::info!(address = %local, public_url = %context.public_url, "trustd listening");
         Ok(Application {
             port: local.port(),
