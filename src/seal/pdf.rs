@@ -156,15 +156,33 @@ pub struct Sealed {
     pub visible: bool,
 }
 
-/// Seals `original` with one approval signature in an incremental update. `original_digest`
-/// is a SHA-256 context that has hashed exactly `original` (done while it was received).
-pub fn seal(
-    original: &[u8],
-    original_digest: ring::digest::Context,
-    request: SealRequest<'_>,
-    sign: Box<SignFn<'_>>,
-) -> Result<Sealed, PdfError> {
-    let ins = inspect(original, request.placement.page, &request.limits)?;
+/// Object numbers for the update's new objects, from the document's size on.
+struct Ids {
+    next: u32,
+}
+
+impl Ids {
+    fn take(&mut self) -> u32 {
+        self.next += 1;
+        self.next - 1
+    }
+}
+
+/// Where the signature goes: a new field, or (certified documents) the first empty one, and
+/// whether it is drawn.
+struct FieldPlan {
+    fill: Option<(ObjectId, [f64; 4])>,
+    visible: bool,
+    sig_id: u32,
+    ap_id: u32,
+    field_id: u32,
+}
+
+fn plan_field(
+    ins: &Inspected,
+    request: &SealRequest<'_>,
+    ids: &mut Ids,
+) -> Result<FieldPlan, PdfError> {
     let doc = &ins.doc;
     let certified = {
         let catalog = doc
@@ -186,30 +204,31 @@ pub fn seal(
             Some((_, [x0, y0, x1, y1])) => x1 - x0 >= 1.0 && y1 - y0 >= 1.0,
             None => !certified,
         };
-    let size = doc.reference_table.size.max(
-        doc.trailer
-            .get(b"Size")
-            .ok()
-            .and_then(|s| s.as_i64().ok())
-            .unwrap_or(0) as u32,
-    );
-    let sig_id = size;
-    let mut next = size + 1;
-    let mut new_id = || {
-        next += 1;
-        next - 1
-    };
-    let ap_id = if visible { new_id() } else { 0 };
+    let sig_id = ids.take();
+    let ap_id = if visible { ids.take() } else { 0 };
     let field_id = match fill {
         Some((id, _)) => id.0,
-        None => new_id(),
+        None => ids.take(),
     };
+    Ok(FieldPlan {
+        fill,
+        visible,
+        sig_id,
+        ap_id,
+        field_id,
+    })
+}
 
-    // Placement: (x, y) from the crop box's lower-left corner, in the page's displayed
-    // orientation; converted to default user space for rotated pages.
-    let side = request.placement.width;
+/// The widget's rectangle: (x, y) from the crop box's lower-left corner, in the page's
+/// displayed orientation, converted to default user space for rotated pages; empty when the
+/// seal is not drawn.
+fn widget_rect(ins: &Inspected, placement: &Placement, visible: bool) -> Vec<Object> {
+    if !visible {
+        return vec![0.into(), 0.into(), 0.into(), 0.into()];
+    }
+    let side = placement.width;
     let [cx0, cy0, cx1, cy1] = ins.crop;
-    let (px, py) = (request.placement.x, request.placement.y);
+    let (px, py) = (placement.x, placement.y);
     let (w, h) = (cx1 - cx0, cy1 - cy0);
     let (llx, lly) = match ins.rotate {
         90 => (cx0 + w - py - side, cy0 + px),
@@ -217,22 +236,116 @@ pub fn seal(
         270 => (cx0 + py, cy0 + h - px - side),
         _ => (cx0 + px, cy0 + py),
     };
-    let rect = if visible {
-        vec![
-            llx.into(),
-            lly.into(),
-            (llx + side).into(),
-            (lly + side).into(),
-        ]
-    } else {
-        vec![0.into(), 0.into(), 0.into(), 0.into()]
-    };
+    vec![
+        llx.into(),
+        lly.into(),
+        (llx + side).into(),
+        (lly + side).into(),
+    ]
+}
 
-    let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
-    // The widget annotation merged with its signature field: a new one, or the empty field
-    // being filled.
-    let mut field = match fill {
-        Some((id, _)) => doc
+/// The appearance stream of a drawn seal (the generated seal, or the department's image as
+/// large as fits, centred), counter-rotated to stand upright on a rotated page. Image objects
+/// it needs are pushed to `objects`.
+fn appearance_stream(
+    request: &SealRequest<'_>,
+    (box_w, box_h, rotate): (f64, f64, i64),
+    ids: &mut Ids,
+    objects: &mut Vec<(u32, Vec<u8>)>,
+) -> Result<Vec<u8>, PdfError> {
+    let side = request.placement.width;
+    let mut xobject = Dictionary::new();
+    let mut deflated = false;
+    let content = match request.image {
+        None => {
+            let ops = super::appearance::pdf_operators_deflated(
+                box_w,
+                box_h,
+                request.department_name,
+                request.kind,
+            );
+            if !ops.is_empty() {
+                deflated = true;
+                xobject.set("Filter", Object::Name(b"FlateDecode".to_vec()));
+            }
+            if deflated {
+                ops.to_vec()
+            } else {
+                super::appearance::pdf_operators(
+                    box_w,
+                    box_h,
+                    request.department_name,
+                    request.kind,
+                )
+            }
+        }
+        Some(image) => {
+            let img_id = ids.take();
+            let (iw, ih) = (f64::from(image.width), f64::from(image.height));
+            let k = (box_w / iw).min(box_h / ih);
+            let (dw, dh) = (iw * k, ih * k);
+            let mut img = image_xobject(image.width, image.height, b"DeviceRGB");
+            if let Some(alpha) = &image.alpha {
+                let mask_id = ids.take();
+                let mask = image_xobject(image.width, image.height, b"DeviceGray");
+                objects.push((mask_id, compressed_stream(mask, alpha.clone())?));
+                img.set("SMask", Object::Reference((mask_id, 0)));
+            }
+            objects.push((img_id, compressed_stream(img, image.rgb.clone())?));
+            let mut xobjects = Dictionary::new();
+            xobjects.set("Im0", Object::Reference((img_id, 0)));
+            let mut resources = Dictionary::new();
+            resources.set("XObject", Object::Dictionary(xobjects));
+            xobject.set("Resources", Object::Dictionary(resources));
+            format!(
+                "q {dw:.3} 0 0 {dh:.3} {:.3} {:.3} cm /Im0 Do Q\n",
+                (box_w - dw) / 2.0,
+                (box_h - dh) / 2.0
+            )
+            .into_bytes()
+        }
+    };
+    xobject.set("Type", Object::Name(b"XObject".to_vec()));
+    xobject.set("Subtype", Object::Name(b"Form".to_vec()));
+    xobject.set(
+        "BBox",
+        Object::Array(vec![0.into(), 0.into(), box_w.into(), box_h.into()]),
+    );
+    if rotate != 0 {
+        let (m, tx, ty) = match rotate {
+            90 => ([0.0, 1.0, -1.0, 0.0], side, 0.0),
+            180 => ([-1.0, 0.0, 0.0, -1.0], side, side),
+            _ => ([0.0, -1.0, 1.0, 0.0], 0.0, side),
+        };
+        xobject.set(
+            "Matrix",
+            Object::Array(vec![
+                m[0].into(),
+                m[1].into(),
+                m[2].into(),
+                m[3].into(),
+                tx.into(),
+                ty.into(),
+            ]),
+        );
+    }
+    let mut stream = lopdf::Stream::new(xobject, content);
+    if !deflated {
+        let _ = stream.compress();
+    }
+    serialize(&Object::Stream(stream))
+}
+
+/// The widget annotation merged with its signature field (a new one, or the empty field being
+/// filled), pointing at the signature and, when drawn, its appearance.
+fn field_object(
+    ins: &Inspected,
+    request: &SealRequest<'_>,
+    plan: &FieldPlan,
+) -> Result<Dictionary, PdfError> {
+    let mut field = match plan.fill {
+        Some((id, _)) => ins
+            .doc
             .get_dictionary(id)
             .map_err(|_| malformed("signature field"))?
             .clone(),
@@ -243,105 +356,31 @@ pub fn seal(
             field.set("FT", Object::Name(b"Sig".to_vec()));
             field.set("T", pdf_string(&request.field_name));
             field.set("P", Object::Reference(ins.page));
-            field.set("Rect", Object::Array(rect));
+            field.set(
+                "Rect",
+                Object::Array(widget_rect(ins, &request.placement, plan.visible)),
+            );
             field.set("F", Object::Integer(132)); // Print + Locked
             field
         }
     };
-    field.set("V", Object::Reference((sig_id, 0)));
-    if visible {
+    field.set("V", Object::Reference((plan.sig_id, 0)));
+    if plan.visible {
         let mut ap = Dictionary::new();
-        ap.set("N", Object::Reference((ap_id, 0)));
+        ap.set("N", Object::Reference((plan.ap_id, 0)));
         field.set("AP", Object::Dictionary(ap));
-        let (box_w, box_h, rotate) = match fill {
-            Some((_, [x0, y0, x1, y1])) => (x1 - x0, y1 - y0, 0),
-            None => (side, side, ins.rotate),
-        };
-        let mut xobject = Dictionary::new();
-        let mut deflated = false;
-        let content = match request.image {
-            None => {
-                let ops = super::appearance::pdf_operators_deflated(
-                    box_w,
-                    box_h,
-                    request.department_name,
-                    request.kind,
-                );
-                if !ops.is_empty() {
-                    deflated = true;
-                    xobject.set("Filter", Object::Name(b"FlateDecode".to_vec()));
-                }
-                if deflated {
-                    ops.to_vec()
-                } else {
-                    super::appearance::pdf_operators(
-                        box_w,
-                        box_h,
-                        request.department_name,
-                        request.kind,
-                    )
-                }
-            }
-            Some(image) => {
-                // The department's own image, as large as fits, centred, aspect kept.
-                let img_id = new_id();
-                let (iw, ih) = (f64::from(image.width), f64::from(image.height));
-                let k = (box_w / iw).min(box_h / ih);
-                let (dw, dh) = (iw * k, ih * k);
-                let mut img = image_xobject(image.width, image.height, b"DeviceRGB");
-                if let Some(alpha) = &image.alpha {
-                    let mask_id = new_id();
-                    let mask = image_xobject(image.width, image.height, b"DeviceGray");
-                    objects.push((mask_id, compressed_stream(mask, alpha.clone())?));
-                    img.set("SMask", Object::Reference((mask_id, 0)));
-                }
-                objects.push((img_id, compressed_stream(img, image.rgb.clone())?));
-                let mut xobjects = Dictionary::new();
-                xobjects.set("Im0", Object::Reference((img_id, 0)));
-                let mut resources = Dictionary::new();
-                resources.set("XObject", Object::Dictionary(xobjects));
-                xobject.set("Resources", Object::Dictionary(resources));
-                format!(
-                    "q {dw:.3} 0 0 {dh:.3} {:.3} {:.3} cm /Im0 Do Q\n",
-                    (box_w - dw) / 2.0,
-                    (box_h - dh) / 2.0
-                )
-                .into_bytes()
-            }
-        };
-        xobject.set("Type", Object::Name(b"XObject".to_vec()));
-        xobject.set("Subtype", Object::Name(b"Form".to_vec()));
-        xobject.set(
-            "BBox",
-            Object::Array(vec![0.into(), 0.into(), box_w.into(), box_h.into()]),
-        );
-        // Counter-rotate so the seal stands upright on a rotated page.
-        if rotate != 0 {
-            let (m, tx, ty) = match rotate {
-                90 => ([0.0, 1.0, -1.0, 0.0], side, 0.0),
-                180 => ([-1.0, 0.0, 0.0, -1.0], side, side),
-                _ => ([0.0, -1.0, 1.0, 0.0], 0.0, side),
-            };
-            xobject.set(
-                "Matrix",
-                Object::Array(vec![
-                    m[0].into(),
-                    m[1].into(),
-                    m[2].into(),
-                    m[3].into(),
-                    tx.into(),
-                    ty.into(),
-                ]),
-            );
-        }
-        let mut stream = lopdf::Stream::new(xobject, content);
-        if !deflated {
-            let _ = stream.compress();
-        }
-        objects.push((ap_id, serialize(&Object::Stream(stream))?));
     }
-    objects.push((field_id, serialize(&Object::Dictionary(field))?));
+    Ok(field)
+}
 
+/// A new field goes into the page's /Annots and the AcroForm's /Fields; the AcroForm gets
+/// SigFlags = SignaturesExist | AppendOnly.
+fn form_updates(
+    ins: &Inspected,
+    plan: &FieldPlan,
+    objects: &mut Vec<(u32, Vec<u8>)>,
+) -> Result<(), PdfError> {
+    let doc = &ins.doc;
     let mut catalog = doc
         .get_dictionary(ins.root)
         .map_err(|_| malformed("catalog"))?
@@ -355,22 +394,20 @@ pub fn seal(
         _ => (Dictionary::new(), None),
     };
     let sig_flags_set = form.get(b"SigFlags").and_then(Object::as_i64).ok() == Some(3);
-    if fill.is_none() {
-        // The page, with the widget in /Annots.
+    if plan.fill.is_none() {
         let mut page = doc
             .get_dictionary(ins.page)
             .map_err(|_| malformed("page"))?
             .clone();
         let mut annots: Vec<Object> = array_of(doc, &page, b"Annots");
-        annots.push(Object::Reference((field_id, 0)));
+        annots.push(Object::Reference((plan.field_id, 0)));
         page.set("Annots", Object::Array(annots));
         objects.push((ins.page.0, serialize(&Object::Dictionary(page))?));
         let mut fields: Vec<Object> = array_of(doc, &form, b"Fields");
-        fields.push(Object::Reference((field_id, 0)));
+        fields.push(Object::Reference((plan.field_id, 0)));
         form.set("Fields", Object::Array(fields));
     }
-    // The AcroForm: our field added, SigFlags = SignaturesExist | AppendOnly.
-    if fill.is_none() || !sig_flags_set {
+    if plan.fill.is_none() || !sig_flags_set {
         form.set("SigFlags", Object::Integer(3));
         match form_id {
             Some(id) => objects.push((id.0, serialize(&Object::Dictionary(form))?)),
@@ -380,8 +417,12 @@ pub fn seal(
             }
         }
     }
+    Ok(())
+}
 
-    // The signature dictionary, with fixed-width placeholders for /ByteRange and /Contents.
+/// The signature dictionary with fixed-width placeholders for /ByteRange and /Contents, and
+/// where in it the /Contents hex digits start.
+fn signature_dictionary(request: &SealRequest<'_>) -> Result<(Vec<u8>, usize), PdfError> {
     let byte_range_placeholder = format!("[0 {:>10} {:>10} {:>10}]", 0, 0, 0);
     let mut sig = Vec::new();
     sig.extend_from_slice(if request.doc_timestamp {
@@ -398,9 +439,44 @@ pub fn seal(
     if request.doc_timestamp {
         sig.extend_from_slice(b" >>");
     } else {
-        signature_details(&mut sig, &request)?;
+        signature_details(&mut sig, request)?;
     }
-    objects.push((sig_id, sig));
+    Ok((sig, contents_hex_at))
+}
+
+/// Seals `original` with one approval signature in an incremental update. `original_digest`
+/// is a SHA-256 context that has hashed exactly `original` (done while it was received).
+pub fn seal(
+    original: &[u8],
+    original_digest: ring::digest::Context,
+    request: SealRequest<'_>,
+    sign: Box<SignFn<'_>>,
+) -> Result<Sealed, PdfError> {
+    let ins = inspect(original, request.placement.page, &request.limits)?;
+    let doc = &ins.doc;
+    let size = doc.reference_table.size.max(
+        doc.trailer
+            .get(b"Size")
+            .ok()
+            .and_then(|s| s.as_i64().ok())
+            .unwrap_or(0) as u32,
+    );
+    let mut ids = Ids { next: size };
+    let plan = plan_field(&ins, &request, &mut ids)?;
+    let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
+    if plan.visible {
+        let drawn = match plan.fill {
+            Some((_, [x0, y0, x1, y1])) => (x1 - x0, y1 - y0, 0),
+            None => (request.placement.width, request.placement.width, ins.rotate),
+        };
+        let ap = appearance_stream(&request, drawn, &mut ids, &mut objects)?;
+        objects.push((plan.ap_id, ap));
+    }
+    let field = field_object(&ins, &request, &plan)?;
+    objects.push((plan.field_id, serialize(&Object::Dictionary(field))?));
+    form_updates(&ins, &plan, &mut objects)?;
+    let (sig, contents_hex_at) = signature_dictionary(&request)?;
+    objects.push((plan.sig_id, sig));
     objects.sort_by_key(|(n, _)| *n);
 
     // Write the update; offsets in the file are `base` plus offsets in `out`.
@@ -415,19 +491,42 @@ pub fn seal(
     for (num, body) in &objects {
         offsets.push((*num, base + out.len()));
         writeln!(out, "{num} 0 obj").map_err(|_| PdfError::Signing)?;
-        if *num == sig_id {
+        if *num == plan.sig_id {
             byte_range_at = out.len() + find(body, b"/ByteRange ").unwrap_or(0) + 11;
             contents_at = out.len() + contents_hex_at - 1; // the '<'
         }
         out.extend_from_slice(body);
         out.extend_from_slice(b"\nendobj\n");
     }
-    finish_update(&mut out, base, offsets, &ins.tail(), next)?;
+    finish_update(&mut out, base, offsets, &ins.tail(), ids.next)?;
+    let sha256 = sign_in_place(
+        &mut out,
+        original_digest,
+        base,
+        (byte_range_at, contents_at),
+        request.reserve,
+        sign,
+    )?;
+    Ok(Sealed {
+        update: out,
+        sha256,
+        visible: plan.visible,
+    })
+}
 
-    // ByteRange: everything but the /Contents hex string (ISO 32000 §12.8.1). `contents_at`
-    // and `byte_range_at` are offsets in `out`.
+/// Fills in the /ByteRange (everything but the /Contents hex string, ISO 32000 §12.8.1) and
+/// the signature over those bytes; returns the SHA-256 of the whole sealed file. Offsets are in
+/// `out`, which follows `base` bytes of the original.
+fn sign_in_place(
+    out: &mut [u8],
+    original_digest: ring::digest::Context,
+    base: usize,
+    (byte_range_at, contents_at): (usize, usize),
+    reserve: usize,
+    sign: Box<SignFn<'_>>,
+) -> Result<[u8; 32], PdfError> {
     let hex_start = contents_at;
-    let hex_end = contents_at + 2 + request.reserve * 2;
+    let hex_end = contents_at + 2 + reserve * 2;
     let ranges = format!(
         "[0 {:>10} {:>10} {:>10}]",
         base + hex_start,
@@ -441,20 +540,16 @@ pub fn seal(
     let mut digest = [0u8; 32];
     digest.copy_from_slice(ctx.finish().as_ref());
     let cms = sign(&digest)?;
-    if cms.len() > request.reserve {
+    if cms.len() > reserve {
         return Err(PdfError::Signing);
     }
     let hex = hex::encode_upper(&cms);
     out[hex_start + 1..hex_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
     let mut whole = original_digest;
-    whole.update(&out);
+    whole.update(out);
     let mut sha256 = [0u8; 32];
     sha256.copy_from_slice(whole.finish().as_ref());
-    Ok(Sealed {
-        update: out,
-        sha256,
-        visible,
-    })
+    Ok(sha256)
 }
 
 /// Validation material for the Document Security Store (ETSI EN 319 142-1 §5.4, PAdES B-LT).
