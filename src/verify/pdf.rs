@@ -387,7 +387,6 @@ pub fn analyse(
 ) -> Result<Analysis, PdfError> {
     let budget = Budget::default();
     let doc = load_within(bytes, limits, &budget)?;
-    let certification = certification_id(&doc);
     let mut out = Analysis {
         dss_certs: dss_items(&doc, b"Certs", &budget)?,
         dss_crls: dss_items(&doc, b"CRLs", &budget)?,
@@ -402,21 +401,7 @@ pub fn analyse(
         )));
     }
     let ends = crate::pdf::scan::revision_ends(bytes);
-    // Each signature's byte range, checked once; in file order: by where its bytes end.
-    let mut fields: Vec<_> = fields
-        .into_iter()
-        .map(|(field, sig, id)| {
-            let range = byte_range(&sig, bytes, &ends);
-            (field, sig, id, range)
-        })
-        .collect();
-    let end_of = |range: &Result<[usize; 4], String>| {
-        range
-            .as_ref()
-            .map(|[_, _, c, d]| c + d)
-            .unwrap_or(usize::MAX)
-    };
-    fields.sort_by_key(|(_, _, _, range)| end_of(range));
+    let fields = in_file_order(fields, bytes, &ends);
     let first = fields
         .first()
         .map(|(_, _, _, range)| end_of(range))
@@ -430,13 +415,72 @@ pub fn analyse(
             ends: ends.clone(),
         }
     };
+    let steps = revision_steps(&revs, &doc);
+    let bad = crate::pdf::query::bad_stream_lengths(bytes, &doc);
+    if let Some(first) = bad.first() {
+        out.warnings.push(format!(
+            "{} stream(s) declare a /Length that does not end at endstream (the first at byte {first}): readers may disagree on what they hold",
+            bad.len()
+        ));
+    }
+    let signed = Signed {
+        bytes,
+        certification: certification_id(&doc),
+        revs: &revs,
+        steps: &steps,
+        bad: &bad,
+        trailing: trailing_bytes(bytes, &ends),
+    };
+    for (field, sig, sig_id, range) in fields {
+        if cancelled() {
+            return Err(PdfError::Cancelled);
+        }
+        out.signatures
+            .push(signed.examine(field, &sig, sig_id, range));
+    }
+    Ok(out)
+}
+
+type Field = (
+    String,
+    Dictionary,
+    Option<ObjectId>,
+    Result<[usize; 4], String>,
+);
+
+/// Where a signature's bytes end (unreadable ranges last).
+fn end_of(range: &Result<[usize; 4], String>) -> usize {
+    range
+        .as_ref()
+        .map(|[_, _, c, d]| c + d)
+        .unwrap_or(usize::MAX)
+}
+
+/// Each signature with its byte range, checked once, in file order: by where its bytes end.
+fn in_file_order(
+    fields: Vec<(String, Dictionary, Option<ObjectId>)>,
+    bytes: &[u8],
+    ends: &[(usize, usize)],
+) -> Vec<Field> {
+    let mut fields: Vec<Field> = fields
+        .into_iter()
+        .map(|(field, sig, id)| {
+            let range = byte_range(&sig, bytes, ends);
+            (field, sig, id, range)
+        })
+        .collect();
+    fields.sort_by_key(|(_, _, _, range)| end_of(range));
+    fields
+}
+
+/// What changed from each revision to the next, by the end of the earlier one.
+fn revision_steps(revs: &Revisions, doc: &Document) -> Vec<(usize, Vec<Change>)> {
     let roles: Vec<changes::Roles> = revs
         .loaded
         .iter()
         .map(|(_, d)| changes::classify(d))
         .collect();
-    let steps: Vec<(usize, Vec<Change>)> = revs
-        .loaded
+    revs.loaded
         .iter()
         .zip(&roles)
         .zip(revs.loaded.iter().zip(&roles).skip(1))
@@ -451,31 +495,42 @@ pub fn analyse(
                         doc: new,
                         roles: new_roles,
                     },
-                    &doc,
+                    doc,
                     revs.number(*new_end),
                     changes::docmdp(old),
                 );
                 (*old_end, step)
             },
         )
-        .collect();
-    let trailing = trailing_bytes(bytes, &ends);
-    let bad = crate::pdf::query::bad_stream_lengths(bytes, &doc);
-    if let Some(first) = bad.first() {
-        out.warnings.push(format!(
-            "{} stream(s) declare a /Length that does not end at endstream (the first at byte {first}): readers may disagree on what they hold",
-            bad.len()
-        ));
-    }
-    for (field, sig, sig_id, range) in fields {
-        if cancelled() {
-            return Err(PdfError::Cancelled);
-        }
+        .collect()
+}
+
+/// What every signature of one document is judged against.
+struct Signed<'a> {
+    bytes: &'a [u8],
+    certification: Option<ObjectId>,
+    revs: &'a Revisions,
+    steps: &'a [(usize, Vec<Change>)],
+    /// Offsets of streams whose /Length does not end at endstream.
+    bad: &'a [usize],
+    /// Bytes after the last revision, as a change.
+    trailing: Option<Change>,
+}
+
+impl Signed<'_> {
+    /// One signature: its kind, its byte range and padding, its CMS, and what changed after it.
+    fn examine(
+        &self,
+        field: String,
+        sig: &Dictionary,
+        sig_id: Option<ObjectId>,
+        range: Result<[usize; 4], String>,
+    ) -> Found {
         let sub_filter = sig.get(b"SubFilter").map(text).unwrap_or_default();
         let doc_ts = sub_filter == "ETSI.RFC3161" || sig.has_type(b"DocTimeStamp");
         let kind = if doc_ts {
             "document-timestamp"
-        } else if sig_id.is_some() && sig_id == certification {
+        } else if sig_id.is_some() && sig_id == self.certification {
             "certification"
         } else {
             "approval"
@@ -500,73 +555,56 @@ pub fn analyse(
                 "the signature dictionary{} cannot be read: its /Contents or another value is not valid PDF syntax",
                 sig_id.map(|(n, g)| format!(" (object {n} {g})")).unwrap_or_default()
             ));
-            out.signatures.push(found);
-            continue;
+            return found;
         }
         let contents = match sig.get(b"Contents") {
             Ok(Object::String(s, _)) if !s.is_empty() => s.clone(),
             Ok(Object::String(..)) => {
                 found.format_problem = Some("the signature's /Contents is empty".into());
-                out.signatures.push(found);
-                continue;
+                return found;
             }
             _ => {
                 found.format_problem = Some("the signature has no /Contents string".into());
-                out.signatures.push(found);
-                continue;
+                return found;
             }
         };
         let range = match range {
             Ok(r) => r,
             Err(problem) => {
                 found.format_problem = Some(problem);
-                out.signatures.push(found);
-                continue;
+                return found;
             }
         };
         let [_, _, c, d] = range;
         found.byte_range = Some(range);
         found.covered_to = c + d;
-        found.whole_document = c + d == bytes.len();
-        found.revision = revs.number(c + d);
+        found.whole_document = c + d == self.bytes.len();
+        found.revision = self.revs.number(c + d);
         if let Some(problem) = padding_problem(&contents) {
             found.format_problem = Some(problem);
-            out.signatures.push(found);
-            continue;
+            return found;
         }
-        let digest_of = |alg: Digest| ranges_digest(bytes, range, alg);
-        found.check = if doc_ts {
-            match cms::check_token(&contents, &digest_of) {
-                Some(token) => SignerCheck {
-                    digest_ok: token.imprint_ok,
-                    signature_ok: token.signature_ok,
-                    signer: token.tsa.clone(),
-                    certs: token.certs.clone(),
-                    problem: token.problem.clone(),
-                    timestamp: Some(Box::new(token)),
-                },
-                None => SignerCheck {
-                    problem: Some("the document time-stamp is not an RFC 3161 token".into()),
-                    ..Default::default()
-                },
-            }
-        } else if matches!(
-            sub_filter.as_str(),
-            "adbe.pkcs7.detached" | "ETSI.CAdES.detached"
-        ) {
-            cms::check_detached(&contents, &digest_of)
-        } else {
-            SignerCheck {
-                problem: Some(format!("/SubFilter /{sub_filter} is not supported")),
-                ..Default::default()
-            }
-        };
-        let signed_end = c + d;
+        let digest_of = |alg: Digest| ranges_digest(self.bytes, range, alg);
+        found.check = signer_check(&contents, &sub_filter, doc_ts, &digest_of);
+        let list = self.changes_after(&found, c + d);
+        found.modifications = changes::verdict(&list);
+        found.modification_notes = list
+            .iter()
+            .filter(|c| !c.allowed)
+            .map(modification_note)
+            .collect();
+        found.changes = list;
+        found
+    }
+
+    /// What changed after the signed bytes: later revisions, streams of misleading length,
+    /// trailing bytes.
+    fn changes_after(&self, found: &Found, signed_end: usize) -> Vec<Change> {
         let mut list: Vec<Change> = Vec::new();
         if !found.whole_document {
-            let readable = revs.ends.iter().any(|&(e, eol)| {
+            let readable = self.revs.ends.iter().any(|&(e, eol)| {
                 (e == signed_end || eol == signed_end)
-                    && revs.loaded.iter().any(|(le, _)| *le == eol)
+                    && self.revs.loaded.iter().any(|(le, _)| *le == eol)
             });
             if !readable {
                 list.push(Change {
@@ -578,18 +616,19 @@ pub fn analyse(
                     why: "what was signed cannot be compared with what is shown".into(),
                 });
             }
-            for (old_end, step) in &steps {
+            for (old_end, step) in self.steps {
                 if *old_end >= signed_end {
                     list.extend(step.iter().cloned());
                 }
             }
         }
-        for &at in bad.iter().filter(|&&at| at >= signed_end) {
-            let revision = revs
+        for &at in self.bad.iter().filter(|&&at| at >= signed_end) {
+            let revision = self
+                .revs
                 .ends
                 .iter()
                 .position(|&(e, _)| e > at)
-                .map_or(revs.ends.len(), |i| i + 1);
+                .map_or(self.revs.ends.len(), |i| i + 1);
             list.push(Change {
                 revision,
                 object: None,
@@ -601,33 +640,61 @@ pub fn analyse(
                 why: "readers would disagree on what it holds".into(),
             });
         }
-        if let Some(t) = &trailing {
+        if let Some(t) = &self.trailing {
             list.push(t.clone());
         }
-        found.modifications = changes::verdict(&list);
-        found.modification_notes = list
-            .iter()
-            .filter(|c| !c.allowed)
-            .map(|c| {
-                let mut at = String::new();
-                if let Some(o) = &c.object {
-                    at.push_str(&format!("object {o}"));
-                }
-                if let Some(p) = c.page {
-                    at.push_str(&format!(
-                        "{}page {p}",
-                        if at.is_empty() { "" } else { ", " }
-                    ));
-                }
-                if at.is_empty() {
-                    format!("revision {}: {}: {}", c.revision, c.what, c.why)
-                } else {
-                    format!("revision {} ({at}): {}: {}", c.revision, c.what, c.why)
-                }
-            })
-            .collect();
-        found.changes = list;
-        out.signatures.push(found);
+        list
     }
-    Ok(out)
+}
+
+/// The CMS check a signature's /SubFilter calls for.
+fn signer_check(
+    contents: &[u8],
+    sub_filter: &str,
+    doc_ts: bool,
+    digest_of: &dyn Fn(Digest) -> Vec<u8>,
+) -> SignerCheck {
+    if doc_ts {
+        return match cms::check_token(contents, digest_of) {
+            Some(token) => SignerCheck {
+                digest_ok: token.imprint_ok,
+                signature_ok: token.signature_ok,
+                signer: token.tsa.clone(),
+                certs: token.certs.clone(),
+                problem: token.problem.clone(),
+                timestamp: Some(Box::new(token)),
+            },
+            None => SignerCheck {
+                problem: Some("the document time-stamp is not an RFC 3161 token".into()),
+                ..Default::default()
+            },
+        };
+    }
+    if matches!(sub_filter, "adbe.pkcs7.detached" | "ETSI.CAdES.detached") {
+        cms::check_detached(contents, digest_of)
+    } else {
+        SignerCheck {
+            problem: Some(format!("/SubFilter /{sub_filter} is not supported")),
+            ..Default::default()
+        }
+    }
+}
+
+/// A disallowed change as one line: revision, where, what, why.
+fn modification_note(c: &Change) -> String {
+    let mut at = String::new();
+    if let Some(o) = &c.object {
+        at.push_str(&format!("object {o}"));
+    }
+    if let Some(p) = c.page {
+        at.push_str(&format!(
+            "{}page {p}",
+            if at.is_empty() { "" } else { ", " }
+        ));
+    }
+    if at.is_empty() {
+        format!("revision {}: {}: {}", c.revision, c.what, c.why)
+    } else {
+        format!("revision {} ({at}): {}: {}", c.revision, c.what, c.why)
+    }
 }
