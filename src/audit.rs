@@ -107,13 +107,7 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
         base: args.url.trim_end_matches('/').to_owned(),
         token: args.token.clone(),
     };
-    let state: Option<AuditState> = match std::fs::read(&args.state) {
-        Ok(bytes) => {
-            Some(serde_json::from_slice(&bytes).map_err(|e| AuditError::State(e.to_string()))?)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(AuditError::State(e.to_string())),
-    };
+    let state = read_state(&args.state)?;
     let key = match (&args.key, &state) {
         (Some(k), _) => k.clone(),
         (None, Some(s)) => s.key.clone(),
@@ -130,103 +124,16 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
         .verify(&note, Some(verifier.name()))
         .map_err(|e| AuditError::Signature(e.to_string()))?;
     let (size, root) = (checkpoint.size(), *checkpoint.root());
-
-    // Consistency with the checkpoint seen last time.
     let previous = match &state {
-        Some(s) => {
-            let old_root: Hash = B64
-                .decode(&s.root)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| AuditError::State("root is malformed".into()))?;
-            if s.size > size {
-                return Err(AuditError::Shrank {
-                    seen: s.size,
-                    now: size,
-                });
-            }
-            if s.size > 0 {
-                let proof = client
-                    .json(
-                        &format!("/api/v1/log/proof/consistency?from={}&to={size}", s.size),
-                        false,
-                    )
-                    .await?;
-                verify_consistency(s.size, size, &old_root, &root, &hashes(&proof)?)
-                    .map_err(|e| AuditError::Consistency(format!("{} -> {size}: {e}", s.size)))?;
-            }
-            Some((s.size, old_root))
-        }
+        Some(s) => Some(consistent_with(&client, s, size, &root).await?),
         None => None,
     };
-
-    // Recompute the tree from every entry.
     let mut entries_checked = 0;
     if client.token.is_some() && size > 0 {
-        let mut tree = MemoryTree::new();
-        while tree.len() < size {
-            let start = tree.len();
-            let end = (start + 1000).min(size);
-            let page = client
-                .json(
-                    &format!("/api/v1/log/entries?start={start}&end={end}"),
-                    true,
-                )
-                .await?;
-            let list = page["entries"]
-                .as_array()
-                .ok_or_else(|| AuditError::Http("entries answer is malformed".into()))?;
-            for item in list {
-                let index = item["index"].as_u64().unwrap_or(u64::MAX);
-                if index != tree.len() {
-                    return Err(AuditError::Entries(format!(
-                        "expected entry {}, got {index} (a department-bound auditor key cannot audit the whole log)",
-                        tree.len()
-                    )));
-                }
-                let bytes = item["entry"]
-                    .as_str()
-                    .and_then(|s| B64.decode(s).ok())
-                    .ok_or_else(|| AuditError::Entries(format!("entry {index} is not base64")))?;
-                tree.push(leaf_hash(&bytes));
-            }
-            if list.is_empty() {
-                return Err(AuditError::Entries(format!(
-                    "entries from {start} are missing"
-                )));
-            }
-        }
-        if tree.root(size) != root {
-            return Err(AuditError::Entries(format!(
-                "the root recomputed from the {size} entries differs from the signed checkpoint"
-            )));
-        }
-        if let Some((old_size, old_root)) = previous {
-            if old_size > 0 && tree.root(old_size) != old_root {
-                return Err(AuditError::Consistency(format!(
-                    "entries 0..{old_size} no longer hash to the checkpoint seen before"
-                )));
-            }
-        }
-        // The server's inclusion proof for the newest entry matches our tree.
-        let last = size - 1;
-        let proof = client
-            .json(
-                &format!("/api/v1/log/proof/inclusion?index={last}&size={size}"),
-                false,
-            )
-            .await?;
-        verify_inclusion(
-            last,
-            size,
-            &tree.range_hash(last, size),
-            &hashes(&proof)?,
-            &root,
-        )
-        .map_err(|e| AuditError::Inclusion(e.to_string()))?;
+        let tree = recompute(&client, size).await?;
+        check_tree(&client, &tree, size, &root, previous).await?;
         entries_checked = size;
     }
-
     let new_state = AuditState {
         key,
         size,
@@ -241,4 +148,123 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
         entries_checked,
         previous_size: previous.map(|(s, _)| s),
     })
+}
+
+/// The state kept from the last run, if any.
+fn read_state(path: &std::path::Path) -> Result<Option<AuditState>, AuditError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| AuditError::State(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AuditError::State(e.to_string())),
+    }
+}
+
+/// The log has not shrunk since the checkpoint seen last time, and the server's consistency
+/// proof between the two verifies. Returns that checkpoint's size and root.
+async fn consistent_with(
+    client: &Client,
+    seen: &AuditState,
+    size: u64,
+    root: &Hash,
+) -> Result<(u64, Hash), AuditError> {
+    let old_root: Hash = B64
+        .decode(&seen.root)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| AuditError::State("root is malformed".into()))?;
+    if seen.size > size {
+        return Err(AuditError::Shrank {
+            seen: seen.size,
+            now: size,
+        });
+    }
+    if seen.size > 0 {
+        let proof = client
+            .json(
+                &format!("/api/v1/log/proof/consistency?from={}&to={size}", seen.size),
+                false,
+            )
+            .await?;
+        verify_consistency(seen.size, size, &old_root, root, &hashes(&proof)?)
+            .map_err(|e| AuditError::Consistency(format!("{} -> {size}: {e}", seen.size)))?;
+    }
+    Ok((seen.size, old_root))
+}
+
+/// The tree of every entry, read page by page, each entry hashed here.
+async fn recompute(client: &Client, size: u64) -> Result<MemoryTree, AuditError> {
+    let mut tree = MemoryTree::new();
+    while tree.len() < size {
+        let start = tree.len();
+        let end = (start + 1000).min(size);
+        let page = client
+            .json(
+                &format!("/api/v1/log/entries?start={start}&end={end}"),
+                true,
+            )
+            .await?;
+        let list = page["entries"]
+            .as_array()
+            .ok_or_else(|| AuditError::Http("entries answer is malformed".into()))?;
+        for item in list {
+            let index = item["index"].as_u64().unwrap_or(u64::MAX);
+            if index != tree.len() {
+                return Err(AuditError::Entries(format!(
+                    "expected entry {}, got {index} (a department-bound auditor key cannot audit the whole log)",
+                    tree.len()
+                )));
+            }
+            let bytes = item["entry"]
+                .as_str()
+                .and_then(|s| B64.decode(s).ok())
+                .ok_or_else(|| AuditError::Entries(format!("entry {index} is not base64")))?;
+            tree.push(leaf_hash(&bytes));
+        }
+        if list.is_empty() {
+            return Err(AuditError::Entries(format!(
+                "entries from {start} are missing"
+            )));
+        }
+    }
+    Ok(tree)
+}
+
+/// The recomputed tree has the signed root, still has the root seen before, and the server's
+/// inclusion proof for the newest entry matches it.
+async fn check_tree(
+    client: &Client,
+    tree: &MemoryTree,
+    size: u64,
+    root: &Hash,
+    previous: Option<(u64, Hash)>,
+) -> Result<(), AuditError> {
+    if tree.root(size) != *root {
+        return Err(AuditError::Entries(format!(
+            "the root recomputed from the {size} entries differs from the signed checkpoint"
+        )));
+    }
+    if let Some((old_size, old_root)) = previous {
+        if old_size > 0 && tree.root(old_size) != old_root {
+            return Err(AuditError::Consistency(format!(
+                "entries 0..{old_size} no longer hash to the checkpoint seen before"
+            )));
+        }
+    }
+    let last = size - 1;
+    let proof = client
+        .json(
+            &format!("/api/v1/log/proof/inclusion?index={last}&size={size}"),
+            false,
+        )
+        .await?;
+    verify_inclusion(
+        last,
+        size,
+        &tree.range_hash(last, size),
+        &hashes(&proof)?,
+        root,
+    )
+    .map_err(|e| AuditError::Inclusion(e.to_string()))
 }
