@@ -134,6 +134,34 @@ pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceE
     Ok(with_ca(ctx, record).await?.ca.der)
 }
 
+/// An RFC 5280 reason code name.
+fn check_reason(reason: &str) -> Result<(), ServiceError> {
+    if crate::pki::revocation::reason(reason).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = crate::pki::revocation::REASONS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    Err(ServiceError::invalid(
+        "reason",
+        format!("must be an RFC 5280 reason: {}", names.join(", ")),
+    ))
+}
+
+/// An invalidity date: an RFC 3339 time not in the future, as a unix time.
+fn check_invalidity_date(text: &str, now: time::OffsetDateTime) -> Result<i64, ServiceError> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| ServiceError::invalid("invalidity_date", "must be an RFC 3339 time"))?;
+    if t > now {
+        return Err(ServiceError::invalid(
+            "invalidity_date",
+            "must not be in the future",
+        ));
+    }
+    Ok(t.unix_timestamp())
+}
+
 /// Revokes a certificate (RFC 5280 reason name, optional RFC 3339 invalidity date not in the
 /// future), logs it, and refreshes the issuing CA's CRL. Returns the log index and the
 /// revocation time. Authorisation is the caller's business.
@@ -145,33 +173,11 @@ pub async fn revoke_certificate(
     invalidity_date: Option<&str>,
     subject: Option<&str>,
 ) -> Result<(u64, i64), ServiceError> {
-    if crate::pki::revocation::reason(reason).is_none() {
-        let names: Vec<&str> = crate::pki::revocation::REASONS
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        return Err(ServiceError::invalid(
-            "reason",
-            format!("must be an RFC 5280 reason: {}", names.join(", ")),
-        ));
-    }
+    check_reason(reason)?;
     let now = ctx.clock.now();
-    let invalidity = match invalidity_date {
-        None => None,
-        Some(s) => {
-            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| {
-                    ServiceError::invalid("invalidity_date", "must be an RFC 3339 time")
-                })?;
-            if t > now {
-                return Err(ServiceError::invalid(
-                    "invalidity_date",
-                    "must not be in the future",
-                ));
-            }
-            Some(t.unix_timestamp())
-        }
-    };
+    let invalidity = invalidity_date
+        .map(|d| check_invalidity_date(d, now))
+        .transpose()?;
     if cert.revoked_at.is_some() {
         return Err(ServiceError::Conflict(
             "the certificate is already revoked".into(),

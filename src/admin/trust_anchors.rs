@@ -54,24 +54,9 @@ fn new_id() -> Result<String, ServiceError> {
     Ok(format!("ta_{}", hex::encode(b)))
 }
 
-/// Registers an external root (admin): a self-signed CA certificate, logged.
-pub async fn add(
-    ctx: &Context,
-    caller: &Caller,
-    label: &str,
-    pem: &str,
-    policy: Policy,
-) -> Result<(Anchor, u64), ServiceError> {
-    caller.require_admin()?;
-    let label = label.trim();
-    if label.is_empty() || label.chars().count() > 200 || label.chars().any(char::is_control) {
-        return Err(ServiceError::invalid(
-            "label",
-            "must be 1 to 200 characters, no control characters",
-        ));
-    }
-    let der = pem_certificate(pem)?;
-    let (rest, cert) = X509Certificate::from_der(&der)
+/// A self-signed CA certificate (a root) and nothing after it: its subject and validity.
+fn root_facts(der: &[u8]) -> Result<(String, i64, i64), ServiceError> {
+    let (rest, cert) = X509Certificate::from_der(der)
         .map_err(|_| ServiceError::invalid("pem", "is not an X.509 certificate"))?;
     if !rest.is_empty() {
         return Err(ServiceError::invalid(
@@ -90,14 +75,39 @@ pub async fn add(
             "must be a self-signed CA certificate (a root)",
         ));
     }
+    Ok((
+        cert.subject().to_string(),
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    ))
+}
+
+/// Registers an external root (admin): a self-signed CA certificate, logged.
+pub async fn add(
+    ctx: &Context,
+    caller: &Caller,
+    label: &str,
+    pem: &str,
+    policy: Policy,
+) -> Result<(Anchor, u64), ServiceError> {
+    caller.require_admin()?;
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 200 || label.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "label",
+            "must be 1 to 200 characters, no control characters",
+        ));
+    }
+    let der = pem_certificate(pem)?;
+    let (subject, not_before, not_after) = root_facts(&der)?;
     let now = ctx.clock.now();
     let record = TrustAnchorRecord {
         id: new_id()?,
         label: label.to_owned(),
         sha256: hex::encode(crate::pki::cms::sha256(&der)),
-        subject: cert.subject().to_string(),
-        not_before: cert.validity().not_before.timestamp(),
-        not_after: cert.validity().not_after.timestamp(),
+        subject,
+        not_before,
+        not_after,
         created_at: now.unix_timestamp(),
         der,
         purposes: policy

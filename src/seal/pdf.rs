@@ -244,6 +244,59 @@ fn widget_rect(ins: &Inspected, placement: &Placement, visible: bool) -> Vec<Obj
     ]
 }
 
+/// The department's own image as large as fits in the box, centred, aspect kept: its image
+/// (and soft-mask) objects go to `objects`, its resources into `xobject`; returns the content.
+fn image_content(
+    image: &super::image::Image,
+    (box_w, box_h): (f64, f64),
+    ids: &mut Ids,
+    objects: &mut Vec<(u32, Vec<u8>)>,
+    xobject: &mut Dictionary,
+) -> Result<Vec<u8>, PdfError> {
+    let img_id = ids.take();
+    let (iw, ih) = (f64::from(image.width), f64::from(image.height));
+    let k = (box_w / iw).min(box_h / ih);
+    let (dw, dh) = (iw * k, ih * k);
+    let mut img = image_xobject(image.width, image.height, b"DeviceRGB");
+    if let Some(alpha) = &image.alpha {
+        let mask_id = ids.take();
+        let mask = image_xobject(image.width, image.height, b"DeviceGray");
+        objects.push((mask_id, compressed_stream(mask, alpha.clone())?));
+        img.set("SMask", Object::Reference((mask_id, 0)));
+    }
+    objects.push((img_id, compressed_stream(img, image.rgb.clone())?));
+    let mut xobjects = Dictionary::new();
+    xobjects.set("Im0", Object::Reference((img_id, 0)));
+    let mut resources = Dictionary::new();
+    resources.set("XObject", Object::Dictionary(xobjects));
+    xobject.set("Resources", Object::Dictionary(resources));
+    Ok(format!(
+        "q {dw:.3} 0 0 {dh:.3} {:.3} {:.3} cm /Im0 Do Q\n",
+        (box_w - dw) / 2.0,
+        (box_h - dh) / 2.0
+    )
+    .into_bytes())
+}
+
+/// The form matrix that counter-rotates a `side`-wide seal so it stands upright on a page
+/// rotated by `rotate` degrees; `None` for an unrotated page.
+fn upright(rotate: i64, side: f64) -> Option<Object> {
+    let (m, tx, ty) = match rotate {
+        0 => return None,
+        90 => ([0.0, 1.0, -1.0, 0.0], side, 0.0),
+        180 => ([-1.0, 0.0, 0.0, -1.0], side, side),
+        _ => ([0.0, -1.0, 1.0, 0.0], 0.0, side),
+    };
+    Some(Object::Array(vec![
+        m[0].into(),
+        m[1].into(),
+        m[2].into(),
+        m[3].into(),
+        tx.into(),
+        ty.into(),
+    ]))
+}
+
 /// The appearance stream of a drawn seal (the generated seal, or the department's image as
 /// large as fits, centred), counter-rotated to stand upright on a rotated page. Image objects
 /// it needs are pushed to `objects`.
@@ -258,18 +311,16 @@ fn appearance_stream(
     let mut deflated = false;
     let content = match request.image {
         None => {
-            let ops = super::appearance::pdf_operators_deflated(
+            let deflated_ops = super::appearance::pdf_operators_deflated(
                 box_w,
                 box_h,
                 request.department_name,
                 request.kind,
             );
-            if !ops.is_empty() {
-                deflated = true;
-                xobject.set("Filter", Object::Name(b"FlateDecode".to_vec()));
-            }
+            deflated = !deflated_ops.is_empty();
             if deflated {
-                ops.to_vec()
+                xobject.set("Filter", Object::Name(b"FlateDecode".to_vec()));
+                deflated_ops.to_vec()
             } else {
                 super::appearance::pdf_operators(
                     box_w,
@@ -279,31 +330,7 @@ fn appearance_stream(
                 )
             }
         }
-        Some(image) => {
-            let img_id = ids.take();
-            let (iw, ih) = (f64::from(image.width), f64::from(image.height));
-            let k = (box_w / iw).min(box_h / ih);
-            let (dw, dh) = (iw * k, ih * k);
-            let mut img = image_xobject(image.width, image.height, b"DeviceRGB");
-            if let Some(alpha) = &image.alpha {
-                let mask_id = ids.take();
-                let mask = image_xobject(image.width, image.height, b"DeviceGray");
-                objects.push((mask_id, compressed_stream(mask, alpha.clone())?));
-                img.set("SMask", Object::Reference((mask_id, 0)));
-            }
-            objects.push((img_id, compressed_stream(img, image.rgb.clone())?));
-            let mut xobjects = Dictionary::new();
-            xobjects.set("Im0", Object::Reference((img_id, 0)));
-            let mut resources = Dictionary::new();
-            resources.set("XObject", Object::Dictionary(xobjects));
-            xobject.set("Resources", Object::Dictionary(resources));
-            format!(
-                "q {dw:.3} 0 0 {dh:.3} {:.3} {:.3} cm /Im0 Do Q\n",
-                (box_w - dw) / 2.0,
-                (box_h - dh) / 2.0
-            )
-            .into_bytes()
-        }
+        Some(image) => image_content(image, (box_w, box_h), ids, objects, &mut xobject)?,
     };
     xobject.set("Type", Object::Name(b"XObject".to_vec()));
     xobject.set("Subtype", Object::Name(b"Form".to_vec()));
@@ -311,23 +338,8 @@ fn appearance_stream(
         "BBox",
         Object::Array(vec![0.into(), 0.into(), box_w.into(), box_h.into()]),
     );
-    if rotate != 0 {
-        let (m, tx, ty) = match rotate {
-            90 => ([0.0, 1.0, -1.0, 0.0], side, 0.0),
-            180 => ([-1.0, 0.0, 0.0, -1.0], side, side),
-            _ => ([0.0, -1.0, 1.0, 0.0], 0.0, side),
-        };
-        xobject.set(
-            "Matrix",
-            Object::Array(vec![
-                m[0].into(),
-                m[1].into(),
-                m[2].into(),
-                m[3].into(),
-                tx.into(),
-                ty.into(),
-            ]),
-        );
+    if let Some(matrix) = upright(rotate, side) {
+        xobject.set("Matrix", matrix);
     }
     let mut stream = lopdf::Stream::new(xobject, content);
     if !deflated {
