@@ -367,7 +367,6 @@ fn revocation_views(
         let Ok((_, x)) = X509Certificate::from_der(cert) else {
             continue;
         };
-        let serial = hex::encode(x.raw_serial());
         let issuer = chain.get(i + 1).map(Vec::as_slice).or_else(|| {
             anchors
                 .iter()
@@ -375,69 +374,91 @@ fn revocation_views(
                 .map(|a| a.der.as_slice())
         });
         let subject = x.subject().to_string();
-        let mut ignored = Vec::new();
-        let found = match known.get(&serial) {
-            Some(k) => revocation::Found::Status(StatusSource::Database, k.clone()),
-            None => revocation::from_dss(
-                cert,
-                issuer,
-                &analysis.dss_ocsps,
-                &analysis.dss_crls,
-                t,
-                &mut ignored,
-            ),
-        };
-        ignored.dedup();
-        let (source, status) = match found {
-            revocation::Found::Status(src, k) => (src, k),
-            revocation::Found::Stale | revocation::Found::None => {
-                views.push(RevocationView {
-                    subject: subject.clone(),
-                    at_signing_time: CertStatus::Unknown,
-                    now: CertStatus::Unknown,
-                    source: if matches!(found, revocation::Found::Stale) {
-                        StatusSource::Stale
-                    } else {
-                        StatusSource::None
-                    },
-                    revoked_at: None,
-                    reason: None,
-                    ignored: ignored.clone(),
-                });
-                unknown.push(match ignored.first() {
-                    Some(why) => format!("{subject} ({why})"),
-                    None => subject,
-                });
-                continue;
-            }
-        };
-        views.push(RevocationView {
-            subject,
-            at_signing_time: match status.revoked_at {
-                Some(r) if r <= t => CertStatus::Revoked,
-                _ => CertStatus::Good,
-            },
-            now: if status.revoked_at.is_some() {
-                CertStatus::Revoked
-            } else {
-                CertStatus::Good
-            },
-            source,
-            revoked_at: status.revoked_at.map(rfc3339),
-            reason: status.reason.clone(),
-            ignored,
-        });
-        if let Some(at) = status.revoked_at {
-            let effective = status.invalidity_date.map_or(at, |d| d.min(at));
-            if revoked.as_ref().is_none_or(|r| effective < r.at) {
-                revoked = Some(Revoked {
-                    at: effective,
-                    leaf: i == 0,
-                });
+        let serial = hex::encode(x.raw_serial());
+        let (view, status) = status_of(cert, issuer, &serial, subject, analysis, known, t);
+        match status {
+            None => unknown.push(match view.ignored.first() {
+                Some(why) => format!("{} ({why})", view.subject),
+                None => view.subject.clone(),
+            }),
+            Some(status) => {
+                if let Some(at) = status.revoked_at {
+                    let effective = status.invalidity_date.map_or(at, |d| d.min(at));
+                    if revoked.as_ref().is_none_or(|r| effective < r.at) {
+                        revoked = Some(Revoked {
+                            at: effective,
+                            leaf: i == 0,
+                        });
+                    }
+                }
             }
         }
+        views.push(view);
     }
     (views, unknown, revoked)
+}
+
+/// One certificate's revocation view at `t`, and its status when one could be had: from the
+/// service's database for its own certificates, else from the document's DSS.
+fn status_of(
+    cert: &[u8],
+    issuer: Option<&[u8]>,
+    serial: &str,
+    subject: String,
+    analysis: &pdf::Analysis,
+    known: &HashMap<String, KnownStatus>,
+    t: i64,
+) -> (RevocationView, Option<KnownStatus>) {
+    let mut ignored = Vec::new();
+    let found = match known.get(serial) {
+        Some(k) => revocation::Found::Status(StatusSource::Database, k.clone()),
+        None => revocation::from_dss(
+            cert,
+            issuer,
+            &analysis.dss_ocsps,
+            &analysis.dss_crls,
+            t,
+            &mut ignored,
+        ),
+    };
+    ignored.dedup();
+    let (source, status) = match found {
+        revocation::Found::Status(src, k) => (src, k),
+        revocation::Found::Stale | revocation::Found::None => {
+            let source = if matches!(found, revocation::Found::Stale) {
+                StatusSource::Stale
+            } else {
+                StatusSource::None
+            };
+            let view = RevocationView {
+                subject,
+                at_signing_time: CertStatus::Unknown,
+                now: CertStatus::Unknown,
+                source,
+                revoked_at: None,
+                reason: None,
+                ignored,
+            };
+            return (view, None);
+        }
+    };
+    let view = RevocationView {
+        subject,
+        at_signing_time: match status.revoked_at {
+            Some(r) if r <= t => CertStatus::Revoked,
+            _ => CertStatus::Good,
+        },
+        now: if status.revoked_at.is_some() {
+            CertStatus::Revoked
+        } else {
+            CertStatus::Good
+        },
+        source,
+        revoked_at: status.revoked_at.map(rfc3339),
+        reason: status.reason.clone(),
+        ignored,
+    };
+    (view, Some(status))
 }
 
 fn chain_verdict(e: &ChainError) -> &'static str {
