@@ -317,6 +317,35 @@ impl Pki {
         Ok(status)
     }
 
+    /// What this CA's responder says of one certificate it is asked about: good, revoked
+    /// (with time and reason), or unknown (another CA's, or not one this service issued).
+    async fn status_for(
+        &self,
+        ca: &KnownCa,
+        id: &CertId,
+        now: OffsetDateTime,
+    ) -> Result<CertStatus, PkiError> {
+        if !ca.matches(id) {
+            return Ok(CertStatus::unknown());
+        }
+        let serial = hex::encode(id.serial_number.as_bytes());
+        Ok(
+            match self
+                .certificate_status(&serial, now.unix_timestamp())
+                .await?
+            {
+                Some(c) if c.issuer == ca.name => match c.revoked_at {
+                    None => CertStatus::good(),
+                    Some(at) => CertStatus::revoked(RevokedInfo {
+                        revocation_time: generalized(at)?,
+                        revocation_reason: Some(crl_reason(c.reason.as_deref())),
+                    }),
+                },
+                _ => CertStatus::unknown(),
+            },
+        )
+    }
+
     async fn ocsp_answer(
         &self,
         request: &[u8],
@@ -345,28 +374,12 @@ impl Pki {
             generalized(now.unix_timestamp() + ANSWER_LIFETIME_SECONDS).map_err(internal)?;
         let mut responses = Vec::with_capacity(list.len());
         for r in list {
-            let id = &r.req_cert;
-            let status = if ca.matches(id) {
-                let serial = hex::encode(id.serial_number.as_bytes());
-                match self
-                    .certificate_status(&serial, now.unix_timestamp())
-                    .await
-                    .map_err(internal)?
-                {
-                    Some(c) if c.issuer == ca.name => match c.revoked_at {
-                        None => CertStatus::good(),
-                        Some(at) => CertStatus::revoked(RevokedInfo {
-                            revocation_time: generalized(at).map_err(internal)?,
-                            revocation_reason: Some(crl_reason(c.reason.as_deref())),
-                        }),
-                    },
-                    _ => CertStatus::unknown(),
-                }
-            } else {
-                CertStatus::unknown()
-            };
+            let status = self
+                .status_for(&ca, &r.req_cert, now)
+                .await
+                .map_err(internal)?;
             responses.push(SingleResponse {
-                cert_id: id.clone(),
+                cert_id: r.req_cert.clone(),
                 cert_status: status,
                 this_update,
                 next_update: Some(next_update),
@@ -389,32 +402,12 @@ impl Pki {
             responses,
             response_extensions: nonce.clone().map(|n| vec![n]),
         };
-        let tbs_der = tbs
-            .to_der()
-            .map_err(|_| OcspResponseStatus::InternalError)?;
-        let signature = responder
-            .signer
-            .sign(&tbs_der)
-            .map_err(|e| internal(e.into()))?;
-        let algorithm = match responder.signer.algorithm() {
-            KeyAlgorithm::Ed25519 => OID_ED25519,
-            _ => OID_ECDSA_SHA256,
-        };
-        let basic = BasicOcspResponse {
-            tbs_response_data: tbs,
-            signature_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
-                oid: algorithm,
-                parameters: None,
-            },
-            signature: BitString::from_bytes(&signature)
-                .map_err(|_| OcspResponseStatus::InternalError)?,
-            certs: Some(vec![x509_cert::Certificate::from_der(&responder.cert.der)
-                .map_err(|_| OcspResponseStatus::InternalError)?]),
-        };
-        OcspResponse::successful(basic)
-            .and_then(|r| r.to_der())
+        sign_response(&responder, tbs)
             .map(|der| (der, nonce.is_none()))
-            .map_err(|_| OcspResponseStatus::InternalError)
+            .map_err(|e| match e {
+                Some(e) => internal(e),
+                None => OcspResponseStatus::InternalError,
+            })
     }
 }
 
@@ -453,6 +446,34 @@ pub fn request_for(cert: &[u8], issuer: &[u8]) -> Result<Vec<u8>, PkiError> {
 }
 
 /// The RFC 5280 CRLReason of a stored reason name.
+/// The basic OCSP response over `tbs`, signed by the responder, with its certificate. `None`
+/// as the error when encoding fails, `Some` when signing does.
+fn sign_response(responder: &Responder, tbs: ResponseData) -> Result<Vec<u8>, Option<PkiError>> {
+    let tbs_der = tbs.to_der().map_err(|_| None)?;
+    let signature = responder
+        .signer
+        .sign(&tbs_der)
+        .map_err(|e| Some(PkiError::from(e)))?;
+    let algorithm = match responder.signer.algorithm() {
+        KeyAlgorithm::Ed25519 => OID_ED25519,
+        _ => OID_ECDSA_SHA256,
+    };
+    let basic = BasicOcspResponse {
+        tbs_response_data: tbs,
+        signature_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+            oid: algorithm,
+            parameters: None,
+        },
+        signature: BitString::from_bytes(&signature).map_err(|_| None)?,
+        certs: Some(vec![
+            x509_cert::Certificate::from_der(&responder.cert.der).map_err(|_| None)?
+        ]),
+    };
+    OcspResponse::successful(basic)
+        .and_then(|r| r.to_der())
+        .map_err(|_| None)
+}
+
 fn crl_reason(name: Option<&str>) -> x509_cert::ext::pkix::CrlReason {
     use x509_cert::ext::pkix::CrlReason;
     match super::revocation::reason_code(name) {

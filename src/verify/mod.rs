@@ -143,7 +143,7 @@ pub struct RevocationView {
 #[derive(Debug, Clone, Serialize)]
 pub struct SignatureReport {
     pub field: String,
-    pub kind: &'static str,
+    pub kind: pdf::SignatureKind,
     pub sub_filter: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<CertView>,
@@ -674,7 +674,7 @@ fn judge(
     now: i64,
 ) -> SignatureReport {
     let mut notes = Vec::new();
-    let doc_ts = s.kind == "document-timestamp";
+    let doc_ts = s.kind == pdf::SignatureKind::DocumentTimestamp;
     let ts = s.check.timestamp.as_deref();
     let pool = full_pool(s, analysis, pool);
     // A signature time-stamp counts as proof of existence only when it is trustworthy.
@@ -764,7 +764,9 @@ pub fn report(
         .map(|s| (s.indication, s.sub_indication));
     // Document time-stamps are time-stamps, not signatures: a document that has nothing else
     // is not signed by anybody.
-    let signed = signatures.iter().any(|s| s.kind != "document-timestamp");
+    let signed = signatures
+        .iter()
+        .any(|s| s.kind != pdf::SignatureKind::DocumentTimestamp);
     if !signed && !signatures.is_empty() {
         return Report {
             warnings: analysis.warnings.clone(),

@@ -12,12 +12,22 @@ use crate::pdf::{PdfError, PdfLimits};
 /// Most signatures verified in one document, and fields walked.
 const MAX_FIELDS: usize = 10_000;
 
+/// What a signature is (ISO 32000-2 §12.8): an approval signature, the certification
+/// signature (the one DocMDP names), or a document time-stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureKind {
+    Approval,
+    Certification,
+    DocumentTimestamp,
+}
+
 /// One signature as found in the file, with its checks.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub field: String,
     /// `approval`, `certification` or `document-timestamp`.
-    pub kind: &'static str,
+    pub kind: SignatureKind,
     pub sub_filter: String,
     /// `/M`, as written.
     pub claimed_time: Option<String>,
@@ -529,11 +539,11 @@ impl Signed<'_> {
         let sub_filter = sig.get(b"SubFilter").map(text).unwrap_or_default();
         let doc_ts = sub_filter == "ETSI.RFC3161" || sig.has_type(b"DocTimeStamp");
         let kind = if doc_ts {
-            "document-timestamp"
+            SignatureKind::DocumentTimestamp
         } else if sig_id.is_some() && sig_id == self.certification {
-            "certification"
+            SignatureKind::Certification
         } else {
-            "approval"
+            SignatureKind::Approval
         };
         let mut found = Found {
             field,

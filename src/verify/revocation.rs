@@ -120,28 +120,10 @@ pub fn from_dss(
     }
 }
 
-fn ocsp_status(
-    c: &X509Certificate<'_>,
-    issuer: &[u8],
-    i: &X509Certificate<'_>,
-    der: &[u8],
-    t: i64,
-    ignored: &mut Vec<String>,
-) -> Found {
-    let Ok(r) = x509_ocsp::OcspResponse::from_der(der) else {
-        return Found::None;
-    };
-    let Some(bytes) = r.response_bytes else {
-        return Found::None;
-    };
-    let Ok(basic) = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()) else {
-        return Found::None;
-    };
-    let Ok(tbs) = basic.tbs_response_data.to_der() else {
-        return Found::None;
-    };
-    // The key that signed it: the issuer's own, or a delegated responder's that the issuer
-    // certified for OCSP signing. Any other signer is ignored.
+/// Whether the OCSP response is signed by the issuer's own key, or by a delegated responder
+/// the issuer certified with id-kp-OCSPSigning (carried in the response). Any other signer is
+/// ignored.
+fn signed_by_issuer(basic: &x509_ocsp::BasicOcspResponse, issuer: &[u8], tbs: &[u8]) -> bool {
     let mut candidates: Vec<Vec<u8>> = vec![issuer.to_vec()];
     candidates.extend(
         basic
@@ -151,15 +133,39 @@ fn ocsp_status(
             .filter_map(|c| c.to_der().ok())
             .filter(|r| issued_by(r, issuer) && usage::problem(r, Usage::OcspSigning).is_none()),
     );
-    let signed = candidates.iter().any(|signer| {
+    candidates.iter().any(|signer| {
         super::cms::verify_signature(
             signer,
             &basic.signature_algorithm.oid,
             None,
-            &tbs,
+            tbs,
             basic.signature.raw_bytes(),
         )
-    });
+    })
+}
+
+/// The basic response an OCSP response carries, with the DER of what its signature covers.
+fn basic_response(der: &[u8]) -> Option<(x509_ocsp::BasicOcspResponse, Vec<u8>)> {
+    let bytes = x509_ocsp::OcspResponse::from_der(der)
+        .ok()?
+        .response_bytes?;
+    let basic = x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()).ok()?;
+    let tbs = basic.tbs_response_data.to_der().ok()?;
+    Some((basic, tbs))
+}
+
+fn ocsp_status(
+    c: &X509Certificate<'_>,
+    issuer: &[u8],
+    i: &X509Certificate<'_>,
+    der: &[u8],
+    t: i64,
+    ignored: &mut Vec<String>,
+) -> Found {
+    let Some((basic, tbs)) = basic_response(der) else {
+        return Found::None;
+    };
+    let signed = signed_by_issuer(&basic, issuer, &tbs);
     let about = |single: &x509_ocsp::SingleResponse| {
         single.cert_id.serial_number.as_bytes() == c.raw_serial()
     };

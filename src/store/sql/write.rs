@@ -15,10 +15,12 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
         | Change::InsertApiKey { .. }
         | Change::SetApiKeyHash { .. }
         | Change::RevokeApiKey { .. } => apply_admin_change(conn, change).await,
-        Change::InsertKey { .. }
-        | Change::InsertCertificate { .. }
-        | Change::RevokeCertificate { .. }
-        | Change::InsertCrl { .. } => apply_pki_change(conn, change).await,
+        Change::InsertKey { .. } | Change::InsertCertificate { .. } => {
+            apply_pki_change(conn, change).await
+        }
+        Change::RevokeCertificate { .. } | Change::InsertCrl { .. } => {
+            apply_revocation_change(conn, change).await
+        }
         Change::InsertTrustAnchor { .. }
         | Change::SetTrustAnchorDisabled { .. }
         | Change::DeleteTrustAnchor { .. } => apply_anchor_change(conn, change).await,
@@ -105,7 +107,7 @@ async fn apply_admin_change(
     Ok(())
 }
 
-/// Keys, certificates, revocations and CRLs.
+/// Keys and certificates.
 async fn apply_pki_change(
     conn: &mut sqlx::AnyConnection,
     change: &Change,
@@ -147,6 +149,17 @@ async fn apply_pki_change(
             .await
             .map_err(map_err)?;
         }
+        _ => return Err(misrouted()),
+    }
+    Ok(())
+}
+
+/// Revocations and CRLs.
+async fn apply_revocation_change(
+    conn: &mut sqlx::AnyConnection,
+    change: &Change,
+) -> Result<(), StoreError> {
+    match change {
         Change::RevokeCertificate {
             serial,
             at,
