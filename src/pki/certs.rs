@@ -89,6 +89,16 @@ fn with_revocation(params: &mut CertificateParams, urls: &RevocationUrls) -> Res
 }
 
 /// countryName is a PrintableString (RFC 5280 Appendix A, X520countryName).
+/// The subject of the service's own certificates (TSA, the root's OCSP responder):
+/// C = CN, O = trustd, CN.
+fn service_dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, country_cn());
+    dn.push(DnType::OrganizationName, "trustd");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
 fn country_cn() -> rcgen::DnValue {
     "CN".try_into()
         .map(rcgen::DnValue::PrintableString)
@@ -121,11 +131,12 @@ pub fn tsa_params(
     validity: Validity,
     urls: &RevocationUrls,
 ) -> Result<CertificateParams, PkiError> {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, country_cn());
-    dn.push(DnType::OrganizationName, "trustd");
-    dn.push(DnType::CommonName, common_name);
-    let mut params = base_params(dn, serial, validity.not_before, validity.not_after);
+    let mut params = base_params(
+        service_dn(common_name),
+        serial,
+        validity.not_before,
+        validity.not_after,
+    );
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -153,13 +164,7 @@ pub fn ocsp_responder_params(
 ) -> Result<CertificateParams, PkiError> {
     let dn = match department {
         Some((code, name)) => department_dn(code, name, common_name),
-        None => {
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CountryName, country_cn());
-            dn.push(DnType::OrganizationName, "trustd");
-            dn.push(DnType::CommonName, common_name);
-            dn
-        }
+        None => service_dn(common_name),
     };
     let mut params = base_params(dn, serial, validity.not_before, validity.not_after);
     params.is_ca = IsCa::ExplicitNoCa;

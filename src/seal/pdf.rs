@@ -46,6 +46,19 @@ struct Inspected {
 }
 
 impl Inspected {
+    /// The first object number the update may use: past the xref table and the trailer's
+    /// /Size, whichever is larger.
+    fn first_free(&self) -> u32 {
+        self.doc.reference_table.size.max(
+            self.doc
+                .trailer
+                .get(b"Size")
+                .ok()
+                .and_then(|s| s.as_i64().ok())
+                .unwrap_or(0) as u32,
+        )
+    }
+
     fn tail(&self) -> Tail<'_> {
         Tail {
             trailer: &self.doc.trailer,
@@ -465,15 +478,9 @@ pub fn seal(
     sign: Box<SignFn<'_>>,
 ) -> Result<Sealed, PdfError> {
     let ins = inspect(original, request.placement.page, &request.limits)?;
-    let doc = &ins.doc;
-    let size = doc.reference_table.size.max(
-        doc.trailer
-            .get(b"Size")
-            .ok()
-            .and_then(|s| s.as_i64().ok())
-            .unwrap_or(0) as u32,
-    );
-    let mut ids = Ids { next: size };
+    let mut ids = Ids {
+        next: ins.first_free(),
+    };
     let plan = plan_field(&ins, &request, &mut ids)?;
     let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
     if plan.visible {
@@ -581,14 +588,7 @@ pub fn add_dss(
 ) -> Result<Vec<u8>, PdfError> {
     let ins = inspect(document, Some(1), limits)?;
     let doc = &ins.doc;
-    let size = doc.reference_table.size.max(
-        doc.trailer
-            .get(b"Size")
-            .ok()
-            .and_then(|s| s.as_i64().ok())
-            .unwrap_or(0) as u32,
-    );
-    let mut next = size;
+    let mut next = ins.first_free();
     let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut catalog = doc
         .get_dictionary(ins.root)
