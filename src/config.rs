@@ -58,7 +58,7 @@ pub enum Command {
     Serve(Box<ServeSettings>),
     /// Independently check a running trustd's issuance log: checkpoint signature, entries, consistency.
     Audit(AuditArgs),
-    /// Verify a signed PDF offline (no server): prints the report as JSON; exit code 0 only for
+    /// Verify a signed PDF or sealed OFD offline (no server): prints the report as JSON; exit code 0 only for
     /// TOTAL-PASSED, 1 otherwise, 2 when the file cannot be read.
     Verify(VerifyArgs),
 }

@@ -18,6 +18,8 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub pii: PiiHasher,
     pub tsa: std::sync::Arc<crate::pki::tsa::Tsa>,
+    /// The SM2 TSA (under the SM2 root), for GB/T 38540 signatures.
+    pub tsa_sm2: std::sync::Arc<crate::pki::tsa::Tsa>,
     /// Facts that never change once written.
     pub departments: ImmutableCache<String, DepartmentRecord>,
     pub licence_types: ImmutableCache<String, LicenceTypeRecord>,
@@ -30,6 +32,7 @@ pub struct Context {
     /// Slots for stamping and verification.
     pub documents: crate::work::Slots,
     pub pdf_limits: crate::pdf::PdfLimits,
+    pub ofd_limits: crate::ofd::OfdLimits,
 }
 
 impl Context {

@@ -45,6 +45,20 @@ impl ServiceError {
     }
 }
 
+/// How an OFD package the reader refuses is answered.
+impl From<crate::ofd::OfdError> for ServiceError {
+    fn from(e: crate::ofd::OfdError) -> ServiceError {
+        let kind = match e {
+            crate::ofd::OfdError::Encrypted(_) => "encrypted-ofd",
+            _ => "malformed-ofd",
+        };
+        ServiceError::Document {
+            kind,
+            detail: e.to_string(),
+        }
+    }
+}
+
 /// How a document the reader refuses is answered.
 impl From<PdfError> for ServiceError {
     fn from(e: PdfError) -> ServiceError {

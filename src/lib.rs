@@ -17,6 +17,7 @@ pub mod http;
 pub mod keys;
 pub mod licence;
 pub mod log;
+pub mod ofd;
 pub mod pdf;
 pub mod pii;
 pub mod pki;

@@ -99,13 +99,24 @@ fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
         }
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    match trustd::verify::verify_offline(&bytes, &anchors, now, &Default::default()) {
-        Ok(report) => {
+    // An OFD is a zip package (`PK`); anything else is read as a PDF.
+    let result = if bytes.starts_with(b"PK") {
+        trustd::verify::ofd::verify_offline(&bytes, &anchors, now)
+            .map(|r| (serde_json::to_value(&r), r.indication))
+    } else {
+        trustd::verify::verify_offline(&bytes, &anchors, now, &Default::default())
+            .map(|r| (serde_json::to_value(&r), r.indication))
+    };
+    match result {
+        Ok((report, indication)) => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
+                report
+                    .ok()
+                    .and_then(|r| serde_json::to_string_pretty(&r).ok())
+                    .unwrap_or_default()
             );
-            if report.indication == trustd::verify::Indication::TotalPassed {
+            if indication == trustd::verify::Indication::TotalPassed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -42,6 +42,8 @@ pub enum StartupError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the national (SM2) hierarchy could not be completed: {0}")]
+    National(String),
     #[error("master key: {0}")]
     MasterKey(String),
     #[error("the master key does not decrypt this installation's keys: start with the master key it was created with (TRUSTD_MASTER_KEY or <data dir>/master.key)")]
@@ -226,9 +228,12 @@ async fn context(
         .vault()
         .open(PII_SALT_BINDING, &salt)
         .map_err(|_| StartupError::WrongMasterKey)?;
-    let tsa = Arc::new(ensure_tsa(&store, &pki, clock.as_ref()).await?);
+    let tsa = Arc::new(ensure_tsa(&store, &pki, clock.as_ref(), CertKind::Tsa).await?);
+    let tsa_sm2 = Arc::new(ensure_tsa(&store, &pki, clock.as_ref(), CertKind::Sm2Tsa).await?);
     Ok(Context {
         tsa,
+        tsa_sm2,
+        ofd_limits: crate::ofd::OfdLimits::default(),
         store,
         pii: crate::pii::PiiHasher::new(&salt),
         departments: crate::cache::ImmutableCache::new(10_000),
@@ -493,23 +498,29 @@ fn bootstrap_admin(id: &str, token_hash: Vec<u8>, now: i64) -> ApiKeyRecord {
     }
 }
 
-/// The TSA's certificate and key, issued by the root when the installation has none.
+/// The TSA's certificate and key (`kind` Tsa under the root, or Sm2Tsa under the SM2 root),
+/// issued when the installation has none usable.
 async fn ensure_tsa(
     store: &Arc<dyn Repository>,
     pki: &Pki,
     clock: &dyn Clock,
+    kind: CertKind,
 ) -> Result<crate::pki::tsa::Tsa, StartupError> {
     let now = clock.now();
     let usable = |c: &crate::store::CertificateRecord| {
         c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + 86_400
     };
     let mut current = store
-        .certificates_of_kind(CertKind::Tsa, None)
+        .certificates_of_kind(kind, None)
         .await?
         .into_iter()
         .rfind(usable);
     if current.is_none() {
-        let (writes, certificate) = pki.issue_tsa(now).await?.into_writes(now, None, None);
+        let issued = match kind {
+            CertKind::Sm2Tsa => pki.issue_sm2_tsa(now).await?,
+            _ => pki.issue_tsa(now).await?,
+        };
+        let (writes, certificate) = issued.into_writes(now, None, None);
         store.apply(writes).await?;
         tracing::info!(serial = %certificate.serial, "issued the TSA certificate");
         current = Some(certificate);
@@ -573,6 +584,14 @@ impl Application {
         if let Some(token) = &boot.generated_admin_token {
             announce_admin_token(&settings, token).map_err(dir_err)?;
         }
+        crate::seal::national::ensure_hierarchy(
+            &pki,
+            store.as_ref(),
+            &settings.root_ca_name,
+            clock.now(),
+        )
+        .await
+        .map_err(|e| StartupError::National(e.to_string()))?;
         let log = open_log(&store, &pki, clock.as_ref()).await?;
         let context = Arc::new(
             context(

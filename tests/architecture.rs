@@ -12,7 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
         &[
-            "cache", "clock", "codes", "pdf", "pii", "store", "upload", "work",
+            "cache", "clock", "codes", "ofd", "pdf", "pii", "store", "upload", "work",
         ],
     ),
     ("keys and settings", &["config", "keys"]),

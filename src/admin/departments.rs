@@ -73,7 +73,15 @@ pub async fn create(
         .data("name", name.as_str())
         .data("ca_serial", &issued.certificate.serial);
     let (writes, ca) = issued.into_writes(now, actor, Some(created));
-    let writes = writes.change(Change::InsertDepartment(record.clone()));
+    // The department's SM2 CA (the national hierarchy) is created with it.
+    let (sm2_writes, _) = ctx
+        .pki
+        .issue_sm2_department_ca(code.as_str(), name.as_str(), now)
+        .await?
+        .into_writes(now, actor, None);
+    let writes = writes
+        .change(Change::InsertDepartment(record.clone()))
+        .append(sm2_writes);
     let indices = ctx.store.apply(writes).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
             ServiceError::Conflict(format!("department {code} exists already"))
@@ -126,6 +134,16 @@ pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceE
     if ca == "root" {
         return Ok(ctx.pki.root().await?.der);
     }
+    if ca == crate::pki::sm2::ROOT_SM2 {
+        return Ok(ctx.pki.sm2_root().await?.der);
+    }
+    if let Some(code) = crate::pki::sm2::department_of(ca) {
+        ctx.store
+            .department(code)
+            .await?
+            .ok_or(ServiceError::NotFound("CA"))?;
+        return Ok(ctx.pki.department_sm2_ca(code).await?.der);
+    }
     let record = ctx
         .store
         .department(ca)
@@ -173,6 +191,20 @@ pub async fn revoke_certificate(
     invalidity_date: Option<&str>,
     subject: Option<&str>,
 ) -> Result<(u64, i64), ServiceError> {
+    revoke_with_twins(ctx, caller, cert, &[], reason, invalidity_date, subject).await
+}
+
+/// Revokes `cert` and, in the same write set, its `twins` (a seal's SM2 certificate beside its
+/// P-256 one) that are not revoked yet, each logged; the CRLs of their issuers are renewed.
+pub async fn revoke_with_twins(
+    ctx: &Context,
+    caller: &Caller,
+    cert: &CertificateRecord,
+    twins: &[CertificateRecord],
+    reason: &str,
+    invalidity_date: Option<&str>,
+    subject: Option<&str>,
+) -> Result<(u64, i64), ServiceError> {
     check_reason(reason)?;
     let now = ctx.clock.now();
     let invalidity = invalidity_date
@@ -199,29 +231,50 @@ pub async fn revoke_certificate(
     if let Some(d) = &cert.department_code {
         event = event.department(d.as_str());
     }
-    let indices = ctx
-        .store
-        .apply(
-            WriteSet::new()
-                .change(Change::RevokeCertificate {
-                    serial: cert.serial.clone(),
-                    at: now.unix_timestamp(),
-                    reason: reason.to_owned(),
-                    invalidity_date: invalidity,
-                })
-                .event(event.to_new_event()),
+    let mut writes = WriteSet::new()
+        .change(Change::RevokeCertificate {
+            serial: cert.serial.clone(),
+            at: now.unix_timestamp(),
+            reason: reason.to_owned(),
+            invalidity_date: invalidity,
+        })
+        .event(event.to_new_event());
+    for twin in twins.iter().filter(|t| t.revoked_at.is_none()) {
+        let mut e = Event::new(
+            EventType::CertificateRevoked,
+            now,
+            subject.unwrap_or(&twin.serial),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => {
-                ServiceError::Conflict("the certificate is already revoked".into())
-            }
-            e => e.into(),
-        })?;
+        .actor(Some(caller.key_id()))
+        .data("serial", &twin.serial)
+        .data("kind", twin.kind.as_str())
+        .data("issuer", &twin.issuer)
+        .data("reason", reason);
+        if let Some(t) = invalidity {
+            e = e.data("invalidity_date", t);
+        }
+        if let Some(d) = &twin.department_code {
+            e = e.department(d.as_str());
+        }
+        writes = writes
+            .change(Change::RevokeCertificate {
+                serial: twin.serial.clone(),
+                at: now.unix_timestamp(),
+                reason: reason.to_owned(),
+                invalidity_date: invalidity,
+            })
+            .event(e.to_new_event());
+    }
+    let indices = ctx.store.apply(writes).await.map_err(|e| match e {
+        StoreError::NotFound => ServiceError::Conflict("the certificate is already revoked".into()),
+        e => e.into(),
+    })?;
     ctx.pki.forget_ocsp_answers();
     // The CRL is regenerated now; a failure here is repaired on the next fetch.
-    if let Err(e) = ctx.pki.current_crl(&cert.issuer, now).await {
-        tracing::warn!(error = %e, issuer = %cert.issuer, "CRL refresh after a revocation failed");
+    for issuer in std::iter::once(&cert.issuer).chain(twins.iter().map(|t| &t.issuer)) {
+        if let Err(e) = ctx.pki.current_crl(issuer, now).await {
+            tracing::warn!(error = %e, issuer = %issuer, "CRL refresh after a revocation failed");
+        }
     }
     Ok((
         indices.first().copied().unwrap_or_default(),

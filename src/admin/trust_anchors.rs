@@ -158,23 +158,38 @@ pub async fn add(
 
 /// Every trusted root: the installation's own first, then the registered ones.
 pub async fn list(ctx: &Context) -> Result<Vec<Anchor>, ServiceError> {
-    let root = ctx.pki.root().await?;
-    let mut out = vec![Anchor {
-        record: TrustAnchorRecord {
-            id: "root".into(),
-            label: "trustd root CA (this installation)".into(),
-            sha256: hex::encode(crate::pki::cms::sha256(&root.der)),
-            subject: root.subject.clone(),
-            not_before: root.not_before,
-            not_after: root.not_after,
-            created_at: root.created_at,
-            der: root.der,
-            purposes: "documents,timestamps,licences".into(),
-            revocation_required: true,
-            disabled: false,
-        },
-        builtin: true,
-    }];
+    let builtin =
+        |id: &str, label: &str, root: crate::store::CertificateRecord, purposes: &str| Anchor {
+            record: TrustAnchorRecord {
+                id: id.into(),
+                label: label.into(),
+                sha256: hex::encode(crate::pki::cms::sha256(&root.der)),
+                subject: root.subject.clone(),
+                not_before: root.not_before,
+                not_after: root.not_after,
+                created_at: root.created_at,
+                der: root.der,
+                purposes: purposes.into(),
+                revocation_required: true,
+                disabled: false,
+            },
+            builtin: true,
+        };
+    let mut out = vec![
+        builtin(
+            "root",
+            "trustd root CA (this installation)",
+            ctx.pki.root().await?,
+            "documents,timestamps,licences",
+        ),
+        // The national hierarchy signs seals and time-stamps, never licences (ES256 only).
+        builtin(
+            crate::pki::sm2::ROOT_SM2,
+            "trustd SM2 root CA (this installation)",
+            ctx.pki.sm2_root().await?,
+            "documents,timestamps",
+        ),
+    ];
     out.extend(
         ctx.store
             .trust_anchors()
@@ -254,9 +269,9 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Serv
 /// A registered anchor an admin may change: not the installation's own root.
 async fn registered(ctx: &Context, caller: &Caller, id: &str) -> Result<Anchor, ServiceError> {
     caller.require_admin()?;
-    if id == "root" {
+    if id == "root" || id == crate::pki::sm2::ROOT_SM2 {
         return Err(ServiceError::Conflict(
-            "the installation's own root cannot be disabled or deleted".into(),
+            "the installation's own roots cannot be disabled or deleted".into(),
         ));
     }
     find(ctx, id).await

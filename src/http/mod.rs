@@ -70,6 +70,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
         (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
         (Method::POST,   "/api/v1/verify/pdf",                           web::post().to(pki::verify_pdf)),
+        (Method::POST,   "/api/v1/verify/ofd",                           web::post().to(pki::verify_ofd)),
         (Method::POST,   "/tsa",                                         web::post().to(pki::tsa)),
         (Method::POST,   "/ocsp",                                        web::post().to(pki::ocsp_post)),
         (Method::GET,    "/ocsp/{request:.+}",                           web::get().to(pki::ocsp_get)),
@@ -81,6 +82,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/seals/{id}/appearance/pending.png",    web::get().to(seals::pending_appearance)),
         (Method::POST,   "/api/v1/seals/{id}/appearance/approve",        web::post().to(seals::approve_appearance)),
         (Method::POST,   "/api/v1/seals/{id}/stamp",                     web::post().to(seals::stamp)),
+        (Method::GET,    "/api/v1/seals/{id}/esl",                       web::get().to(seals::esl)),
         (Method::POST,   "/api/v1/seals/{id}/revoke",                    web::post().to(seals::revoke)),
     ]
 }

@@ -184,3 +184,30 @@ pub async fn verify_pdf(
     guard.disarm();
     Ok(HttpResponse::Ok().json(report))
 }
+
+/// `POST /api/v1/verify/ofd`: the report on a sealed OFD (`application/ofd`), for anyone.
+pub async fn verify_ofd(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    require_media_type(
+        &req,
+        "application/ofd",
+        "the body must be the OFD package itself, Content-Type: application/ofd",
+    )?;
+    let max = if super::middleware::authenticated(&req) {
+        ctx.max_upload_bytes
+    } else {
+        ctx.max_public_verify_bytes.min(ctx.max_upload_bytes)
+    };
+    let (_ticket, guard) = ctx
+        .documents
+        .try_take()
+        .ok_or(crate::error::ServiceError::Busy)?;
+    let upload = receive_upload(payload, max).await?;
+    let anchors = crate::admin::trust_anchors::active(&ctx).await?;
+    let report = crate::verify::ofd::verify_upload(&ctx, anchors, upload).await?;
+    guard.disarm();
+    Ok(HttpResponse::Ok().json(report))
+}

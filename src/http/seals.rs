@@ -283,11 +283,14 @@ pub async fn stamp(
 ) -> Result<HttpResponse, ApiError> {
     // Authorise first (another department's seal is 404, other roles 403), then validate.
     seal::get(&ctx, &caller, &path).await?;
+    if super::pki::media_type(&req) == "application/ofd" {
+        return stamp_ofd(ctx, caller, path.into_inner(), &query, payload).await;
+    }
     let options = query.parse()?;
     super::pki::require_media_type(
         &req,
         "application/pdf",
-        "the body must be the PDF itself, Content-Type: application/pdf",
+        "the body must be the PDF (Content-Type: application/pdf) or the OFD package (application/ofd) itself",
     )?;
     let (ticket, guard) = ctx
         .documents
@@ -307,4 +310,98 @@ pub async fn stamp(
         .insert_header(("Trustd-Document-Sha256", stamped.sha256))
         .insert_header(("Trustd-Seal-Visible", stamped.visible.to_string()))
         .body(actix_web::body::SizedStream::new(len, stream)))
+}
+
+/// Millimetres of an OFD placement.
+fn millimetres(
+    field: &str,
+    value: Option<&str>,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<f64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_request(
+                field,
+                format!("must be a number of millimetres between {min} and {max}"),
+            )),
+        },
+    }
+}
+
+impl StampQuery {
+    /// An OFD seal's placement: page, and x, y, width in millimetres from the page's top-left
+    /// corner (OFD's own units); the seal is square. PDF's options do not apply.
+    fn ofd_placement(&self) -> Result<crate::seal::ofd::OfdPlacement, ApiError> {
+        for (name, given) in [
+            ("level", self.level.is_some()),
+            ("visible", self.visible.is_some()),
+            ("reason", self.reason.is_some()),
+            ("location", self.location.is_some()),
+        ] {
+            if given {
+                return Err(ApiError::bad_request(
+                    name,
+                    "does not apply to OFD documents",
+                ));
+            }
+        }
+        let page =
+            match &self.page {
+                None => None,
+                Some(p) => Some(p.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ApiError::bad_request("page", "must be a page number from 1")
+                })?),
+            };
+        let width = millimetres("width", self.width.as_deref(), 40.0, 10.0, 200.0)?;
+        Ok(crate::seal::ofd::OfdPlacement {
+            page,
+            x: millimetres("x", self.x.as_deref(), 20.0, 0.0, 5_000.0)?,
+            y: millimetres("y", self.y.as_deref(), 20.0, 0.0, 5_000.0)?,
+            width,
+            height: width,
+        })
+    }
+}
+
+/// Seals the OFD in the body (`application/ofd`) with the seal's SM2 key and SESeal.
+async fn stamp_ofd(
+    ctx: web::Data<Context>,
+    caller: crate::auth::Caller,
+    id: String,
+    query: &StampQuery,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let placement = query.ofd_placement()?;
+    let (_ticket, guard) = ctx
+        .documents
+        .try_take()
+        .ok_or(crate::error::ServiceError::Busy)?;
+    let body = super::pki::receive_upload(payload, ctx.max_upload_bytes).await?;
+    let stamped = seal::national::stamp_ofd(&ctx, &caller, &id, body, placement).await?;
+    guard.disarm();
+    Ok(HttpResponse::Ok()
+        .content_type("application/ofd")
+        .insert_header(("Trustd-Log-Index", stamped.log_index.to_string()))
+        .insert_header(("Trustd-Document-Sha256", stamped.sha256))
+        .body(stamped.bytes))
+}
+
+/// The seal's GB/T 38540 seal (SESeal v4, DER), for its department's operators.
+pub async fn esl(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let der = seal::national::esl(&ctx, &caller, &path).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}.esl\"", path.as_str()),
+        ))
+        .body(der))
 }

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::store::StoredKey;
 
+pub mod sm2;
 pub mod vault;
 
 /// Why a key could not be made, opened or used.
@@ -35,6 +36,9 @@ pub enum KeyAlgorithm {
     EcdsaP256Sha256,
     /// Ed25519 (the issuance log's checkpoint key).
     Ed25519,
+    /// SM2 with SM3 (GB/T 32918, GB/T 35276): the national hierarchy, seals and OFD
+    /// signatures; DER signatures, default signer ID.
+    Sm2Sm3,
 }
 
 impl KeyAlgorithm {
@@ -42,6 +46,7 @@ impl KeyAlgorithm {
         match self {
             KeyAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
             KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::Sm2Sm3 => "sm2-sm3",
         }
     }
 
@@ -49,6 +54,7 @@ impl KeyAlgorithm {
         match s {
             "ecdsa-p256-sha256" => Some(KeyAlgorithm::EcdsaP256Sha256),
             "ed25519" => Some(KeyAlgorithm::Ed25519),
+            "sm2-sm3" => Some(KeyAlgorithm::Sm2Sm3),
             _ => None,
         }
     }
@@ -80,6 +86,7 @@ pub struct SoftwareKey {
 enum SoftwareKeyInner {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    Sm2(sm2::Sm2Key),
 }
 
 impl fmt::Debug for SoftwareKey {
@@ -97,11 +104,17 @@ impl SoftwareKey {
         algorithm: KeyAlgorithm,
     ) -> Result<(SoftwareKey, Zeroizing<Vec<u8>>), KeyError> {
         let rng = SystemRandom::new();
+        if algorithm == KeyAlgorithm::Sm2Sm3 {
+            let (_, scalar) = sm2::Sm2Key::generate().ok_or(KeyError::KeyGeneration)?;
+            let key = SoftwareKey::from_pkcs8(algorithm, &scalar)?;
+            return Ok((key, scalar));
+        }
         let pkcs8 = match algorithm {
             KeyAlgorithm::EcdsaP256Sha256 => {
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
             }
             KeyAlgorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng),
+            KeyAlgorithm::Sm2Sm3 => return Err(KeyError::KeyGeneration),
         }
         .map_err(|_| KeyError::KeyGeneration)?;
         let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
@@ -109,6 +122,8 @@ impl SoftwareKey {
         Ok((key, pkcs8))
     }
 
+    /// A key from the bytes the vault keeps: PKCS#8 for ring's algorithms, the 32-byte private
+    /// scalar for SM2 (ring has no SM2, and the scalar is all an SM2 key is).
     pub fn from_pkcs8(algorithm: KeyAlgorithm, pkcs8: &[u8]) -> Result<SoftwareKey, KeyError> {
         let inner = match algorithm {
             KeyAlgorithm::EcdsaP256Sha256 => SoftwareKeyInner::Ecdsa(
@@ -123,10 +138,14 @@ impl SoftwareKey {
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
                     .map_err(|_| KeyError::BadStoredKey)?,
             ),
+            KeyAlgorithm::Sm2Sm3 => SoftwareKeyInner::Sm2(
+                sm2::Sm2Key::from_scalar(pkcs8).ok_or(KeyError::BadStoredKey)?,
+            ),
         };
         let public = match &inner {
             SoftwareKeyInner::Ecdsa(k) => k.public_key().as_ref().to_vec(),
             SoftwareKeyInner::Ed25519(k) => k.public_key().as_ref().to_vec(),
+            SoftwareKeyInner::Sm2(k) => k.public_key().to_vec(),
         };
         Ok(SoftwareKey {
             id: key_id_of(&public),
@@ -179,6 +198,7 @@ impl Signer for SoftwareKey {
         match &self.inner {
             SoftwareKeyInner::Ecdsa(k) => k.public_key().as_ref(),
             SoftwareKeyInner::Ed25519(k) => k.public_key().as_ref(),
+            SoftwareKeyInner::Sm2(k) => k.public_key(),
         }
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
@@ -188,11 +208,14 @@ impl Signer for SoftwareKey {
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| KeyError::Signing),
             SoftwareKeyInner::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
+            SoftwareKeyInner::Sm2(k) => k.sign(message).ok_or(KeyError::Signing),
         }
     }
 }
 
-/// Adapts a [`Signer`] to rcgen, which builds and signs the certificates.
+/// Adapts a [`Signer`] to rcgen, which builds and signs the P-256 certificates. rcgen has no
+/// SM2: the national hierarchy is built by `pki::sm2` instead, and an SM2 key given here
+/// refuses to sign rather than make a certificate whose algorithm lies.
 pub struct RcgenKey(pub Arc<dyn Signer>);
 
 impl rcgen::PublicKeyData for RcgenKey {
@@ -201,7 +224,7 @@ impl rcgen::PublicKeyData for RcgenKey {
     }
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
         match self.0.algorithm() {
-            KeyAlgorithm::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::Sm2Sm3 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
         }
     }
@@ -209,6 +232,9 @@ impl rcgen::PublicKeyData for RcgenKey {
 
 impl rcgen::SigningKey for RcgenKey {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        if self.0.algorithm() == KeyAlgorithm::Sm2Sm3 {
+            return Err(rcgen::Error::UnsupportedSignatureAlgorithm);
+        }
         self.0.sign(msg).map_err(|_| rcgen::Error::RingUnspecified)
     }
 }
@@ -225,7 +251,7 @@ impl rcgen::PublicKeyData for PublicKeyOnly {
     }
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
         match self.algorithm {
-            KeyAlgorithm::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyAlgorithm::EcdsaP256Sha256 | KeyAlgorithm::Sm2Sm3 => &rcgen::PKCS_ECDSA_P256_SHA256,
             KeyAlgorithm::Ed25519 => &rcgen::PKCS_ED25519,
         }
     }
@@ -247,7 +273,11 @@ mod tests {
     #[test]
     fn stored_key_round_trip() {
         let vault = super::vault::MasterKey::from_bytes(&[7u8; 32]).unwrap();
-        for alg in [KeyAlgorithm::EcdsaP256Sha256, KeyAlgorithm::Ed25519] {
+        for alg in [
+            KeyAlgorithm::EcdsaP256Sha256,
+            KeyAlgorithm::Ed25519,
+            KeyAlgorithm::Sm2Sm3,
+        ] {
             let (key, pkcs8) = SoftwareKey::generate(alg).unwrap();
             let stored = key.to_stored(&pkcs8, &vault, 0).unwrap();
             let opened = SoftwareKey::open(&stored, &vault).unwrap();

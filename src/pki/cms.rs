@@ -116,6 +116,7 @@ pub fn signer_info(
     let signature_algorithm = match signer.key.algorithm() {
         KeyAlgorithm::EcdsaP256Sha256 => algorithm(ECDSA_WITH_SHA256),
         KeyAlgorithm::Ed25519 => algorithm(ID_ED25519),
+        KeyAlgorithm::Sm2Sm3 => algorithm(super::oid::SM2_WITH_SM3),
     };
     Ok(SignerInfo {
         version: CmsVersion::V1,

@@ -9,6 +9,7 @@ pub mod ocsp;
 pub mod oid;
 pub mod revocation;
 pub mod signers;
+pub mod sm2;
 pub mod tsa;
 
 use std::collections::HashMap;

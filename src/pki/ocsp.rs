@@ -130,6 +130,19 @@ impl Pki {
             let name = cert.department_code.clone().unwrap_or_default();
             cas.push(KnownCa::new(name, cert)?);
         }
+        // The national hierarchy: its CAs answer for their certificates themselves.
+        if let Ok(root) = self.sm2_root().await {
+            cas.push(KnownCa::new(super::sm2::ROOT_SM2.into(), root)?);
+        }
+        for cert in self
+            .store
+            .certificates_of_kind(CertKind::Sm2DepartmentCa, None)
+            .await?
+        {
+            let name =
+                super::sm2::department_ca_name(cert.department_code.as_deref().unwrap_or_default());
+            cas.push(KnownCa::new(name, cert)?);
+        }
         let cas = Arc::new(cas);
         if let Ok(mut slot) = self.ocsp_cas.write() {
             *slot = Some(cas.clone());
@@ -156,6 +169,17 @@ impl Pki {
         let usable = |c: &CertificateRecord| {
             c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + RESPONDER_RENEW_SECONDS
         };
+        // An SM2 CA signs its answers itself (RFC 6960 §4.2.2.2 allows the CA): no delegated
+        // responder profile is defined for the national hierarchy here.
+        if matches!(
+            ca.cert.kind,
+            CertKind::Sm2RootCa | CertKind::Sm2DepartmentCa
+        ) {
+            return Ok(Responder {
+                signer: self.signer(&ca.cert.key_id).await?,
+                cert: ca.cert.clone(),
+            });
+        }
         let cached = self
             .ocsp_responders
             .read()
@@ -456,7 +480,8 @@ fn sign_response(responder: &Responder, tbs: ResponseData) -> Result<Vec<u8>, Op
         .map_err(|e| Some(PkiError::from(e)))?;
     let algorithm = match responder.signer.algorithm() {
         KeyAlgorithm::Ed25519 => OID_ED25519,
-        _ => OID_ECDSA_SHA256,
+        KeyAlgorithm::Sm2Sm3 => super::oid::SM2_WITH_SM3,
+        KeyAlgorithm::EcdsaP256Sha256 => OID_ECDSA_SHA256,
     };
     let basic = BasicOcspResponse {
         tbs_response_data: tbs,
@@ -474,7 +499,7 @@ fn sign_response(responder: &Responder, tbs: ResponseData) -> Result<Vec<u8>, Op
         .map_err(|_| None)
 }
 
-fn crl_reason(name: Option<&str>) -> x509_cert::ext::pkix::CrlReason {
+pub(crate) fn crl_reason(name: Option<&str>) -> x509_cert::ext::pkix::CrlReason {
     use x509_cert::ext::pkix::CrlReason;
     match super::revocation::reason_code(name) {
         1 => CrlReason::KeyCompromise,

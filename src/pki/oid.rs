@@ -13,6 +13,23 @@ pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
 pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 pub const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 
+// National algorithms (GB/T 33560, GM/T 0006): SM3, SM2 with SM3, the sm2p256v1 curve.
+pub const SM3: Oid = Oid::new_unwrap("1.2.156.10197.1.401");
+pub const SM2_WITH_SM3: Oid = Oid::new_unwrap("1.2.156.10197.1.501");
+/// The curve; real seals also write it (or `1.2.156.10197.1.301.1`, sm2sign) as the signature
+/// algorithm.
+pub const SM2_CURVE: Oid = Oid::new_unwrap("1.2.156.10197.1.301");
+pub const SM2_SIGN: Oid = Oid::new_unwrap("1.2.156.10197.1.301.1");
+/// id-ecPublicKey (RFC 5480), the key algorithm of SM2 certificates (GB/T 20518 §5.2.2.6).
+pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+/// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1).
+pub const OCSP_NOCHECK: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.5");
+/// Attribute types of the names trustd writes (X.520).
+pub const AT_COUNTRY: Oid = Oid::new_unwrap("2.5.4.6");
+pub const AT_ORGANIZATION: Oid = Oid::new_unwrap("2.5.4.10");
+pub const AT_COMMON_NAME: Oid = Oid::new_unwrap("2.5.4.3");
+pub const AT_ORGANIZATION_IDENTIFIER: Oid = Oid::new_unwrap("2.5.4.97");
+
 // CMS (RFC 5652), ESS (RFC 2634, 5035), RFC 3161.
 pub const DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
 pub const SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");

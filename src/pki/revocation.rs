@@ -62,16 +62,20 @@ fn subject_key_id(der: &[u8]) -> Result<Vec<u8>, PkiError> {
 }
 
 impl Pki {
-    /// The certificate of a CA by its name: `root` or a department code (the newest
-    /// unrevoked CA of the department, else its newest one).
+    /// The certificate of a CA by its name: `root`, `root-sm2`, a department code or
+    /// `{code}-sm2` (the newest unrevoked CA of the department, else its newest one).
     pub async fn ca(&self, ca: &str) -> Result<Option<CertificateRecord>, PkiError> {
         if ca == "root" {
             return Ok(Some(self.root().await?));
         }
-        let mut cas = self
-            .store
-            .certificates_of_kind(CertKind::DepartmentCa, Some(ca))
-            .await?;
+        if ca == super::sm2::ROOT_SM2 {
+            return Ok(Some(self.sm2_root().await?));
+        }
+        let (kind, code) = match super::sm2::department_of(ca) {
+            Some(code) => (CertKind::Sm2DepartmentCa, code),
+            None => (CertKind::DepartmentCa, ca),
+        };
+        let mut cas = self.store.certificates_of_kind(kind, Some(code)).await?;
         let current = cas.iter().rposition(|c| c.revoked_at.is_none());
         Ok(match current {
             Some(i) => Some(cas.swap_remove(i)),
@@ -87,6 +91,15 @@ impl Pki {
         revoked: &[CertificateRecord],
         this_update: OffsetDateTime,
     ) -> Result<Vec<u8>, PkiError> {
+        if matches!(
+            ca_cert.kind,
+            CertKind::Sm2RootCa | CertKind::Sm2DepartmentCa
+        ) {
+            let next_update = this_update + CRL_LIFETIME;
+            return self
+                .sign_sm2_crl(ca_cert, number, revoked, this_update, next_update)
+                .await;
+        }
         let signer = self.signer(&ca_cert.key_id).await?;
         let mut revoked_certs = Vec::with_capacity(revoked.len());
         for c in revoked {

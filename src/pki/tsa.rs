@@ -157,6 +157,19 @@ impl Tsa {
         self.token(imprint, None, now)
     }
 
+    /// A token over SM3(`data`) (the SM2 TSA over a GB/T 38540 signature value).
+    pub fn stamp_sm3(&self, data: &[u8], now: OffsetDateTime) -> Result<Vec<u8>, PkiError> {
+        let imprint = MessageImprint {
+            hash_algorithm: x509_cert::spki::AlgorithmIdentifier {
+                oid: super::oid::SM3,
+                parameters: None,
+            },
+            hashed_message: OctetString::new(crate::keys::sm2::sm3(data).to_vec())
+                .map_err(|_| PkiError::Signing)?,
+        };
+        self.token(imprint, None, now)
+    }
+
     /// Answers an RFC 3161 request (DER) with a `TimeStampResp` (DER).
     pub fn respond(&self, request: &[u8], now: OffsetDateTime) -> Vec<u8> {
         if request.len() > MAX_REQUEST_BYTES {

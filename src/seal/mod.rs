@@ -4,6 +4,8 @@
 
 pub mod appearance;
 pub mod image;
+pub mod national;
+pub mod ofd;
 pub mod pdf;
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -103,9 +105,22 @@ pub async fn create(
         .data("kind", kind)
         .data("certificate_serial", &record.certificate_serial);
     let (writes, certificate) = issued.into_writes(now, Some(caller.key_id()), Some(created));
+    let national = national::national_writes(
+        &ctx.pki,
+        ctx.store.as_ref(),
+        &record,
+        &certificate,
+        Some(caller.key_id()),
+        now,
+    )
+    .await?;
     let indices = ctx
         .store
-        .apply(writes.change(Change::InsertSeal(record.clone())))
+        .apply(
+            writes
+                .change(Change::InsertSeal(record.clone()))
+                .append(national),
+        )
         .await?;
     Ok((
         Seal {
@@ -307,10 +322,18 @@ pub async fn revoke(
     invalidity_date: Option<&str>,
 ) -> Result<(Seal, u64), ServiceError> {
     let seal = get(ctx, caller, id).await?;
-    let (index, _) = crate::admin::departments::revoke_certificate(
+    // The seal's SM2 certificate (its GB/T 38540 twin) goes with it.
+    let mut twins = Vec::new();
+    if let Some(esl) = ctx.store.seal_esl(&seal.record.id).await? {
+        if let Some(c) = ctx.store.certificate(&esl.certificate_serial).await? {
+            twins.push(c);
+        }
+    }
+    let (index, _) = crate::admin::departments::revoke_with_twins(
         ctx,
         caller,
         &seal.certificate,
+        &twins,
         reason,
         invalidity_date,
         Some(&seal.record.id),

@@ -140,16 +140,25 @@ pub enum CertKind {
     LicenceSigner,
     /// A delegated OCSP responder (of the root or of a department CA).
     Ocsp,
+    /// The national (SM2) hierarchy: its root, the departments' CAs, the TSA, the seals.
+    Sm2RootCa,
+    Sm2DepartmentCa,
+    Sm2Tsa,
+    Sm2Seal,
 }
 
 impl CertKind {
-    pub const ALL: [CertKind; 6] = [
+    pub const ALL: [CertKind; 10] = [
         CertKind::RootCa,
         CertKind::DepartmentCa,
         CertKind::Tsa,
         CertKind::Seal,
         CertKind::LicenceSigner,
         CertKind::Ocsp,
+        CertKind::Sm2RootCa,
+        CertKind::Sm2DepartmentCa,
+        CertKind::Sm2Tsa,
+        CertKind::Sm2Seal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -160,6 +169,10 @@ impl CertKind {
             CertKind::Seal => "seal",
             CertKind::LicenceSigner => "licence-signer",
             CertKind::Ocsp => "ocsp",
+            CertKind::Sm2RootCa => "sm2-root-ca",
+            CertKind::Sm2DepartmentCa => "sm2-department-ca",
+            CertKind::Sm2Tsa => "sm2-tsa",
+            CertKind::Sm2Seal => "sm2-seal",
         }
     }
 
@@ -309,6 +322,15 @@ pub struct SealRecord {
     pub created_at: i64,
 }
 
+/// A seal's national twin (issue 15): its SM2 certificate and its GB/T 38540 seal (DER).
+#[derive(Debug, Clone)]
+pub struct SealEslRecord {
+    pub seal_id: String,
+    pub certificate_serial: String,
+    pub esl: Vec<u8>,
+    pub created_at: i64,
+}
+
 /// An issuance log entry to append; its index is assigned in the writing transaction.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -378,6 +400,7 @@ pub enum Change {
     },
     InsertLicenceType(LicenceTypeRecord),
     InsertSeal(SealRecord),
+    InsertSealEsl(SealEslRecord),
     /// Revoke a certificate that is not revoked yet; `NotFound` otherwise.
     RevokeCertificate {
         serial: String,
@@ -444,6 +467,12 @@ impl WriteSet {
         self.events.push(event);
         self
     }
+    /// Another write set's changes and events after these.
+    pub fn append(mut self, other: WriteSet) -> Self {
+        self.changes.extend(other.changes);
+        self.events.extend(other.events);
+        self
+    }
 }
 
 /// Complete subtree hash: `level` ≥ 1 covers leaves `[index·2^level, (index+1)·2^level)`.
@@ -493,6 +522,10 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn seal(&self, id: &str) -> Result<Option<SealRecord>, StoreError>;
     async fn seals_of(&self, department: &str) -> Result<Vec<SealRecord>, StoreError>;
+    /// Every seal of the installation (for the start that gives old seals their SM2 twin).
+    async fn all_seals(&self) -> Result<Vec<SealRecord>, StoreError>;
+    /// The seal's SM2 certificate and GB/T 38540 seal, if it has them.
+    async fn seal_esl(&self, id: &str) -> Result<Option<SealEslRecord>, StoreError>;
     /// The approved PNG appearance of the seal, if any (what stamping uses).
     async fn seal_appearance(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The seal's appearance: approved image and pending upload, without the image bytes.

@@ -50,6 +50,8 @@ pub enum Digest {
     Sha256,
     Sha384,
     Sha512,
+    /// SM3 (GB/T 32905), in tokens of the SM2 TSA.
+    Sm3,
 }
 
 impl Digest {
@@ -58,18 +60,24 @@ impl Digest {
             oid::SHA256 => Some(Digest::Sha256),
             oid::SHA384 => Some(Digest::Sha384),
             oid::SHA512 => Some(Digest::Sha512),
+            oid::SM3 => Some(Digest::Sm3),
             _ => None,
         }
     }
-    pub fn ring(self) -> &'static ring::digest::Algorithm {
+    /// ring's algorithm (`None` for SM3, which ring lacks).
+    pub fn ring(self) -> Option<&'static ring::digest::Algorithm> {
         match self {
-            Digest::Sha256 => &ring::digest::SHA256,
-            Digest::Sha384 => &ring::digest::SHA384,
-            Digest::Sha512 => &ring::digest::SHA512,
+            Digest::Sha256 => Some(&ring::digest::SHA256),
+            Digest::Sha384 => Some(&ring::digest::SHA384),
+            Digest::Sha512 => Some(&ring::digest::SHA512),
+            Digest::Sm3 => None,
         }
     }
     pub fn of(self, data: &[u8]) -> Vec<u8> {
-        ring::digest::digest(self.ring(), data).as_ref().to_vec()
+        match self.ring() {
+            Some(alg) => ring::digest::digest(alg, data).as_ref().to_vec(),
+            None => crate::keys::sm2::sm3(data).to_vec(),
+        }
     }
 }
 
@@ -179,6 +187,17 @@ pub fn verify_signature(
     let spki = c.public_key();
     let key_alg = spki.algorithm.algorithm.to_id_string();
     let sig_alg = signature_algorithm.to_string();
+    if crate::pki::sm2::is_sm2_signature(&sig_alg) {
+        // SM2 keys are id-ecPublicKey on sm2p256v1; ring has no SM2.
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .map(|o| o.to_id_string());
+        return curve.as_deref() == Some("1.2.156.10197.1.301")
+            && crate::keys::sm2::verify(&spki.subject_public_key.data, message, signature);
+    }
     let hash = match sig_alg.as_str() {
         "1.2.840.10045.4.3.2" | "1.2.840.113549.1.1.11" => Some(Digest::Sha256),
         "1.2.840.10045.4.3.3" | "1.2.840.113549.1.1.12" => Some(Digest::Sha384),

@@ -9,6 +9,7 @@
 
 pub mod changes;
 pub mod cms;
+pub mod ofd;
 pub mod pdf;
 pub mod revocation;
 pub mod usage;

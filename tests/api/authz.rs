@@ -329,6 +329,12 @@ async fn authorisation_matrix(app: TestApp) {
             expect: [401, 401, 403, 200, 404, 403, 403],
         },
         Case {
+            method: Method::GET,
+            path: format!("/api/v1/seals/{seal_a}/esl"),
+            body: None,
+            expect: [401, 401, 403, 200, 404, 403, 403],
+        },
+        Case {
             method: Method::PUT,
             path: format!("/api/v1/seals/{seal_a}/appearance"),
             body: None,
@@ -379,6 +385,12 @@ async fn authorisation_matrix(app: TestApp) {
         Case {
             method: Method::POST,
             path: "/api/v1/verify/pdf".into(),
+            body: None,
+            expect: [415; 7],
+        },
+        Case {
+            method: Method::POST,
+            path: "/api/v1/verify/ofd".into(),
             body: None,
             expect: [415; 7],
         },

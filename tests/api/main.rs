@@ -14,6 +14,7 @@ mod leaks;
 mod licences;
 mod limits;
 mod log;
+mod ofd;
 mod privacy;
 mod restart;
 mod revocation;

@@ -239,7 +239,11 @@ async fn revokes_seals_and_cas(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(found["entries"].as_array().unwrap().len(), 2);
+    // The seal's revocation also revoked its SM2 twin (issue 15): three entries.
+    let entries = found["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{found:#}");
+    let kinds: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+    assert!(kinds.iter().any(|k| k.contains("sm2-seal")), "{kinds:?}");
 }
 
 dual_tests!(revokes_seals_and_cas);

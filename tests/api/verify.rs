@@ -339,8 +339,10 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
         .await
         .unwrap();
     let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
+    // The two roots of this installation (P-256 and SM2), then the registered one.
+    assert_eq!(items.len(), 3);
     assert_eq!(items[0]["builtin"], true);
+    assert_eq!(items[1]["id"], "root-sm2");
 
     // The other system publishes no revocation data: with the default policy the signature
     // cannot be confirmed.
@@ -348,7 +350,7 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
     assert_eq!(r["indication"], "INDETERMINATE", "{r}");
     assert_eq!(r["sub_indication"], "TRY_LATER", "{r}");
     // Registered as needing no revocation data (a closed PKI), it passes.
-    let id = items[1]["id"].as_str().unwrap().to_owned();
+    let id = items[2]["id"].as_str().unwrap().to_owned();
     let resp = app
         .delete(
             &format!("/api/v1/trust-anchors/{id}"),

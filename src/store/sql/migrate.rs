@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0008_privacy.sql"),
         include_str!("../../../migrations/postgres/0008_privacy.sql"),
     ),
+    (
+        9,
+        include_str!("../../../migrations/sqlite/0009_national_crypto.sql"),
+        include_str!("../../../migrations/postgres/0009_national_crypto.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.

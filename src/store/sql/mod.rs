@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     ApiKeyRecord, AppearanceState, Backend, CertKind, CertificateRecord, Change, CheckpointRecord,
     CrlRecord, DepartmentRecord, EventQuery, EventRecord, LicenceRecord, LicenceState,
-    LicenceTypeRecord, NodeId, Repository, Role, SealRecord, StoreError, StoredKey,
+    LicenceTypeRecord, NodeId, Repository, Role, SealEslRecord, SealRecord, StoreError, StoredKey,
     TrustAnchorRecord, WriteSet,
 };
 
@@ -264,6 +264,22 @@ impl Repository for SqlStore {
                 .bind(kind.as_str()),
         };
         self.all(query, certificate_from_row).await
+    }
+
+    async fn all_seals(&self) -> Result<Vec<SealRecord>, StoreError> {
+        self.all(
+            sqlx::query("SELECT * FROM seals ORDER BY created_at, id"),
+            seal_from_row,
+        )
+        .await
+    }
+
+    async fn seal_esl(&self, id: &str) -> Result<Option<SealEslRecord>, StoreError> {
+        self.one(
+            sqlx::query("SELECT * FROM seal_esls WHERE seal_id = $1").bind(id),
+            seal_esl_from_row,
+        )
+        .await
     }
 
     async fn seal(&self, id: &str) -> Result<Option<SealRecord>, StoreError> {

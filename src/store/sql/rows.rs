@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use super::{
     map_err, to_u64, ApiKeyRecord, CertKind, CertificateRecord, CrlRecord, DepartmentRecord,
-    EventRecord, LicenceRecord, LicenceState, LicenceTypeRecord, Role, SealRecord, StoreError,
-    StoredKey, TrustAnchorRecord,
+    EventRecord, LicenceRecord, LicenceState, LicenceTypeRecord, Role, SealEslRecord, SealRecord,
+    StoreError, StoredKey, TrustAnchorRecord,
 };
 
 pub(super) const LICENCE_COLUMNS: &str = "identifier, type_code, number, holder_name, holder_code_type, holder_code, \
@@ -20,6 +20,15 @@ pub(super) fn seal_from_row(row: &AnyRow) -> Result<SealRecord, sqlx::Error> {
         name: row.try_get("name")?,
         kind: row.try_get("kind")?,
         certificate_serial: row.try_get("certificate_serial")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn seal_esl_from_row(row: &AnyRow) -> Result<SealEslRecord, sqlx::Error> {
+    Ok(SealEslRecord {
+        seal_id: row.try_get("seal_id")?,
+        certificate_serial: row.try_get("certificate_serial")?,
+        esl: row.try_get("esl")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -25,6 +25,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
         | Change::SetTrustAnchorDisabled { .. }
         | Change::DeleteTrustAnchor { .. } => apply_anchor_change(conn, change).await,
         Change::InsertSeal { .. }
+        | Change::InsertSealEsl { .. }
         | Change::SetSealAppearance { .. }
         | Change::ApproveSealAppearance { .. } => apply_seal_change(conn, change).await,
         Change::InsertLicenceType { .. }
@@ -259,6 +260,19 @@ async fn apply_seal_change(
     change: &Change,
 ) -> Result<(), StoreError> {
     match change {
+        Change::InsertSealEsl(esl) => {
+            sqlx::query(
+                "INSERT INTO seal_esls (seal_id, certificate_serial, esl, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&esl.seal_id)
+            .bind(&esl.certificate_serial)
+            .bind(&esl.esl)
+            .bind(esl.created_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+        }
         Change::InsertSeal(seal) => {
             sqlx::query(
                 "INSERT INTO seals (id, department_code, name, kind, certificate_serial, created_at) \
