@@ -18,7 +18,7 @@ SECONDS_EACH="${1:-600}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(pdf_seal pdf_verify png_appearance cms ocsp_request tsa_request licence_token identifiers log_proofs)
+  TARGETS=(pdf_seal pdf_verify png_appearance cms ocsp_request tsa_request licence_token identifiers log_proofs ofd_verify)
 fi
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -93,6 +93,13 @@ put("png_appearance", png(1, 1, 4, 16, b"\0\xff\xff\x80\x00"))
 for a, b in [(0, 1), (3, 7), (5, 300), (2**63, 1), (2**64 - 1, 2**64 - 1)]:
     put("log_proofs", a.to_bytes(8, "little") + b.to_bytes(8, "little") + b"\x07" + bytes(64))
 PY
+# OFD seeds: a package made here, and other producers' sealed OFDs and seal when they are there.
+if [ -d "$CORPUS/ofd_verify" ]; then
+  python3 "$REPO/scripts/interop/make_ofd.py" "$CORPUS/ofd_verify/make_ofd.ofd"
+  for f in "${TRUSTD_OFD_SAMPLES_DIR:-$REPO/../shared/ofd-samples}"/*.ofd "${TRUSTD_OFD_SAMPLES_DIR:-$REPO/../shared/ofd-samples}"/*.esl; do
+    [ -f "$f" ] && cp "$f" "$CORPUS/ofd_verify/"
+  done
+fi
 # OCSP and RFC 3161 requests, made by openssl, for the department CA and for foreign certificates.
 python3 -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["ca_certificate_pem"])' "$WORK/dept.json" >"$WORK/ca.pem"
 n=0

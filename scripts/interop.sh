@@ -2,6 +2,8 @@
 # Checks trustd's output with independent tools: openssl for certificates, a Python script on
 # the `cryptography` package for the log's checkpoint and proofs, `jwcrypto` for licence tokens,
 # the SD-JWT reference implementation (`sd-jwt`) for selective-disclosure presentations,
+# `gmssl` + `asn1crypto` (scripts/interop/verify_sm2_cert.py, verify_ofd.py) and openssl for SM2
+# certificates, CRLs and sealed OFDs, the `easyofd` renderer for a stamped OFD page,
 # `python-stdnum` for licence identifiers, zbarimg for QR codes, and (scripts/browser-check.sh)
 # headless Chromium for the citizen page. Installs what it needs (Debian packages, a Python venv
 # under target/), starts a server on a free port with a temporary data dir, and stops it.
@@ -21,7 +23,7 @@ VENV="$REPO/target/interop-venv"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check cryptography jwcrypto python-stdnum pyHanko pyhanko-cli sd-jwt
+"$VENV/bin/pip" install -q --disable-pip-version-check cryptography jwcrypto python-stdnum pyHanko pyhanko-cli sd-jwt gmssl asn1crypto
 PY="$VENV/bin/python"
 
 WORK=$(mktemp -d)
@@ -414,6 +416,121 @@ pass "attack corpus: $n_rows files ($(grep -c $'\tTOTAL-PASSED\t' "$CORPUS/MANIF
 "$PY" "$REPO/scripts/attacks/agreement.py" "$CORPUS" "$TRUSTD_BIN" "$REPO/scripts/attacks/known-disagreements.tsv" \
   >"$WORK/corpus-agreement.txt" || { grep -v "^known" "$WORK/corpus-agreement.txt"; fail "trustd and pyHanko disagree on the corpus where no reason is listed"; }
 pass "attack corpus against pyHanko: $(tail -1 "$WORK/corpus-agreement.txt") (reasons in scripts/attacks/known-disagreements.tsv)"
+
+# --- National cryptography (issue 15): the SM2 hierarchy checked by openssl and by gmssl; OFDs
+# sealed by trustd checked by an independent verifier (gmssl + asn1crypto, none of our code),
+# a copy with one changed byte refused by both; OFDs sealed by other systems (ofdrw, a tax
+# bureau) judged by trustd; the stamped page rendered by easyofd.
+OFD_OUT="$REPO/target/interop-ofd"; mkdir -p "$OFD_OUT"
+curl -fsS "$TRUSTD_URL/ca/root-sm2.pem" >"$WORK/root-sm2.pem"
+curl -fsS "$TRUSTD_URL/ca/$CODE-sm2.pem" >"$WORK/dept-sm2.pem"
+openssl x509 -in "$WORK/dept-sm2.pem" -noout -text >"$WORK/dept-sm2.txt"
+for want in "SM2-with-SM3" "ASN1 OID: SM2" "CA:TRUE, pathlen:0" "Certificate Sign, CRL Sign" "organizationIdentifier = $CODE" \
+  "/crl/root-sm2.crl" "OCSP - URI:" "X509v3 Authority Key Identifier"; do
+  grep -qF "$want" "$WORK/dept-sm2.txt" || { echo "FAIL: '$want' missing from the department SM2 CA"; cat "$WORK/dept-sm2.txt"; exit 1; }
+done
+openssl verify -CAfile "$WORK/root-sm2.pem" -vfyopt distid:1234567812345678 "$WORK/root-sm2.pem" >/dev/null \
+  || fail "openssl verify (distid 1234567812345678) of the self-signed SM2 root"
+"$PY" "$REPO/scripts/interop/verify_sm2_cert.py" "$WORK/dept-sm2.pem" "$WORK/root-sm2.pem" >/dev/null \
+  || fail "gmssl: the department SM2 CA's signature by the SM2 root"
+for ca in root-sm2 "$CODE-sm2"; do
+  curl -fsS "$TRUSTD_URL/crl/$ca.crl" -o "$WORK/$ca.crl"
+  openssl crl -inform DER -in "$WORK/$ca.crl" -noout -text | grep -qF "SM2-with-SM3" || fail "openssl crl: the $ca CRL"
+done
+"$PY" "$REPO/scripts/interop/verify_sm2_cert.py" --crl "$WORK/$CODE-sm2.crl" "$WORK/dept-sm2.pem" >/dev/null \
+  || fail "gmssl: the department SM2 CRL's signature"
+"$PY" "$REPO/scripts/interop/verify_sm2_cert.py" --crl "$WORK/root-sm2.crl" "$WORK/root-sm2.pem" >/dev/null \
+  || fail "gmssl: the root SM2 CRL's signature"
+pass "SM2 hierarchy: openssl x509 (SM2-with-SM3, curve SM2, pathlen 0, organizationIdentifier, CRL DP, OCSP, AKI), openssl verify -vfyopt distid of the root, gmssl of the CA and both SM2 CRLs"
+
+NSEAL=$(api POST /api/v1/seals '{"name":"福州市市场监督管理局合同专用章","kind":"contract"}' "$OPERATOR" | jget id)
+curl -fsS -H "Authorization: Bearer $OPERATOR" "$TRUSTD_URL/api/v1/seals/$NSEAL/esl" -o "$WORK/seal.esl"
+"$PY" - "$WORK/seal.esl" "$WORK/seal-sm2.pem" <<'PYEOF' || fail "asn1crypto: the SESeal"
+import sys, base64
+from asn1crypto import core
+seal = core.Sequence.load(open(sys.argv[1], "rb").read())
+info = seal[0].parse() if hasattr(seal[0], "parse") else seal[0]
+header = core.Sequence.load(seal[0].dump())[0]
+h = core.Sequence.load(header.dump())
+assert h[0].native == "ES" and h[1].native == 4, "header ES/4"
+prop = core.Sequence.load(core.Sequence.load(seal[0].dump())[2].dump())
+cert = core.Sequence.load(prop[3].dump())[0]
+der = core.OctetString.load(cert.dump()).native
+open(sys.argv[2], "w").write("-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der).decode() + "-----END CERTIFICATE-----\n")
+PYEOF
+"$PY" "$REPO/scripts/interop/verify_sm2_cert.py" "$WORK/seal-sm2.pem" "$WORK/dept-sm2.pem" >/dev/null \
+  || fail "gmssl: the seal's SM2 certificate (from its SESeal) by the department SM2 CA"
+python3 "$REPO/scripts/interop/make_ofd.py" "$WORK/plain.ofd" "合同 第1页" "合同 第2页"
+seal_ofd() { # seal_ofd IN OUT [QUERY]
+  local code
+  code=$(curl -sS -o "$2" -w '%{http_code}' -H "Authorization: Bearer $OPERATOR" -H 'Content-Type: application/ofd' \
+    --data-binary @"$1" "$TRUSTD_URL/api/v1/seals/$NSEAL/stamp${3:-}")
+  [ "$code" = 200 ] || fail "sealing $1: HTTP $code $(cat "$2")"
+}
+check_ofd() { # check_ofd FILE: the independent verifier, chained to the SM2 root, time-stamp required
+  "$PY" "$REPO/scripts/interop/verify_ofd.py" --openssl-sm3 --require-timestamp \
+    --ca "$WORK/root-sm2.pem" --ca "$WORK/dept-sm2.pem" "$1" >"$WORK/ofd-check.json"
+}
+trustd_ofd() { # trustd_ofd FILE -> the indication of POST /api/v1/verify/ofd
+  curl -fsS -H 'Content-Type: application/ofd' --data-binary @"$1" "$TRUSTD_URL/api/v1/verify/ofd" | jget indication
+}
+seal_ofd "$WORK/plain.ofd" "$WORK/once.ofd" "?page=2&x=140&y=230"
+seal_ofd "$WORK/once.ofd" "$WORK/twice.ofd" "?page=1&x=20&y=20"
+check_ofd "$WORK/once.ofd" || fail "verify_ofd.py on a trustd-sealed OFD: $(cat "$WORK/ofd-check.json")"
+check_ofd "$WORK/twice.ofd" || fail "verify_ofd.py on an OFD sealed twice (the first must stay valid): $(cat "$WORK/ofd-check.json")"
+[ "$(trustd_ofd "$WORK/twice.ofd")" = TOTAL-PASSED ] || fail "trustd: the OFD sealed twice"
+"$PY" - "$WORK/twice.ofd" "$WORK/changed.ofd" <<'PYEOF'
+import sys, zipfile
+src, dst = zipfile.ZipFile(sys.argv[1]), zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED)
+for item in src.infolist():
+    data = src.read(item.filename)
+    if item.filename == "Doc_0/Pages/Page_1/Content.xml":
+        data = data.replace("第2页".encode(), "第3页".encode())
+    dst.writestr(item.filename, data)
+dst.close()
+PYEOF
+if check_ofd "$WORK/changed.ofd"; then fail "verify_ofd.py accepted an OFD changed after sealing"; fi
+[ "$(trustd_ofd "$WORK/changed.ofd")" = TOTAL-FAILED ] || fail "trustd: an OFD changed after sealing"
+"$TRUSTD_BIN" verify --revocation-optional --trust "$WORK/root-sm2.pem" "$WORK/twice.ofd" >/dev/null \
+  || fail "trustd verify (offline) on the OFD sealed twice"
+pass "OFD: trustd's seals (one, then a second on another page) verify with verify_ofd.py (gmssl + asn1crypto: references, coverage, dataHash, SM2 signature, maker signature, cert list, chain to the SM2 root, SM2 time-stamp) and with trustd online and offline; one changed character fails both"
+
+OFD_SAMPLES="${TRUSTD_OFD_SAMPLES_DIR:-$REPO/../shared/ofd-samples}"
+if [ ! -f "$OFD_SAMPLES/SESV4SignDoc.ofd" ] && [ -n "${CI:-}" ]; then
+  fail "no OFD samples at $OFD_SAMPLES: CI must not skip them (set TRUSTD_OFD_SAMPLES_DIR)"
+fi
+if [ -f "$OFD_SAMPLES/SESV4SignDoc.ofd" ]; then
+  for f in SESV4SignDoc v4signed; do
+    curl -fsS -H 'Content-Type: application/ofd' --data-binary @"$OFD_SAMPLES/$f.ofd" "$TRUSTD_URL/api/v1/verify/ofd" >"$WORK/$f.json"
+    "$PY" - "$WORK/$f.json" "$f" <<'PYEOF' || fail "trustd on $f.ofd: $(cat "$WORK/$f.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for s in r["signatures"]:
+    for k in ("digest_ok", "data_hash_ok", "signature_ok", "seal_maker_signature_ok", "signer_in_seal"):
+        assert s[k] is True, (sys.argv[2], k)
+    assert s["uncovered"] == [], s["uncovered"]
+    assert s["indication"] == "INDETERMINATE", s["indication"]   # intact, not anchored
+PYEOF
+  done
+  curl -fsS -H 'Content-Type: application/ofd' --data-binary @"$OFD_SAMPLES/SESV4SignDoc-page-changed.ofd" "$TRUSTD_URL/api/v1/verify/ofd" \
+    | jget indication | grep -qx TOTAL-FAILED || fail "trustd on SESV4SignDoc-page-changed.ofd"
+  # Another producer's OFDs sealed by trustd: the unsigned one, and ofdrw's sealed one (its seal
+  # must stay intact beside ours, the continue rule both ways).
+  seal_ofd "$OFD_SAMPLES/helloworld.ofd" "$WORK/hello-sealed.ofd"
+  check_ofd "$WORK/hello-sealed.ofd" || fail "verify_ofd.py on helloworld.ofd sealed by trustd: $(cat "$WORK/ofd-check.json")"
+  seal_ofd "$OFD_SAMPLES/SESV4SignDoc.ofd" "$WORK/ofdrw-plus-trustd.ofd"
+  "$PY" "$REPO/scripts/interop/verify_ofd.py" --openssl-sm3 "$WORK/ofdrw-plus-trustd.ofd" >"$WORK/ofd-check.json" \
+    || fail "verify_ofd.py on ofdrw's sealed OFD sealed again by trustd: $(cat "$WORK/ofd-check.json")"
+  pass "OFD samples: trustd finds ofdrw's and the tax bureau's seals intact (INDETERMINATE: roots not public) and the changed page TOTAL-FAILED; trustd's seal on their files verifies with verify_ofd.py, ofdrw's seal still intact beside it"
+fi
+RENDER_VENV="$REPO/target/interop-render-venv"
+[ -x "$RENDER_VENV/bin/python" ] || python3 -m venv "$RENDER_VENV"
+"$RENDER_VENV/bin/pip" install -q --disable-pip-version-check easyofd==20260427 PyMuPDF==1.28.2 reportlab==5.1.0 \
+  pillow==13.0.0 pyasn1==0.6.5 xmltodict==1.0.4 fonttools==4.68.0 loguru==0.7.3 charset-normalizer==3.5.3
+cp "$WORK/twice.ofd" "$OFD_OUT/sealed-twice.ofd"
+"$RENDER_VENV/bin/python" "$REPO/scripts/interop/render_ofd.py" "$WORK/twice.ofd" "$OFD_OUT/sealed-page-1.png" --require-stamp \
+  >"$WORK/render.out" 2>"$WORK/render.err" || fail "easyofd: the page sealed by trustd: $(cat "$WORK/render.out" "$WORK/render.err")"
+pass "easyofd renders page 1 of the sealed OFD with its stamp: $(cat "$WORK/render.out") (target/interop-ofd/sealed-page-1.png)"
 
 # --- The issuance log, checked by code that is not ours.
 AUDITOR=$(api POST /api/v1/api-keys '{"role":"auditor","label":"interop"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')

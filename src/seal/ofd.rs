@@ -259,6 +259,15 @@ pub fn seal_ofd(
             path
         }
     };
+    // The signatures list is the one file no seal covers: it must not be a document's file.
+    if docs.iter().any(|d| d.doc_root == signatures_path)
+        || signatures_path == "OFD.xml"
+        || pages.iter().any(|(_, p)| *p == signatures_path)
+    {
+        return Err(malformed(format!(
+            "OFD.xml names {signatures_path}, a file of the document, as its signatures list"
+        )));
+    }
     let (max_id, mut entries) = listed(&package, &signatures_path)?;
     let sign_dir = free_sign_dir(&package, dir_of(&signatures_path));
     let seal_path = format!("{sign_dir}/Seal.esl");

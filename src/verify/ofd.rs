@@ -126,10 +126,17 @@ pub fn analyse(bytes: &[u8], limits: &crate::ofd::OfdLimits) -> Result<OfdAnalys
     let package = Package::read(bytes, limits)?;
     let mut seals = Vec::new();
     let mut lists = Vec::new();
-    for doc in package.documents()? {
-        let Some(list_path) = doc.signatures else {
+    let docs = package.documents()?;
+    for doc in &docs {
+        let Some(list_path) = doc.signatures.clone() else {
             continue;
         };
+        // The signatures list is the one file no seal covers: it must not be a document.
+        if docs.iter().any(|d| d.doc_root == list_path) || list_path == "OFD.xml" {
+            return Err(OfdError::Malformed(format!(
+                "the signatures list {list_path} is a document file"
+            )));
+        }
         lists.push(list_path.clone());
         let Some(list_bytes) = package.get(&list_path) else {
             continue;
@@ -327,9 +334,13 @@ fn uncovered(
     covered: &[String],
     own: &[String],
 ) -> Vec<String> {
+    // A later seal's directory excuses what is in it, but only a directory of its own: one
+    // that holds none of the files this seal covers (a "later seal" listed with its
+    // Signature.xml among the pages must not excuse files added beside the pages).
     let later: Vec<String> = analysis.seals[index + 1..]
         .iter()
         .map(|s| format!("{}/", s.own_dir))
+        .filter(|dir| dir != "/" && !covered.iter().any(|c| c.starts_with(dir.as_str())))
         .collect();
     analysis
         .package

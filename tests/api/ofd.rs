@@ -492,6 +492,28 @@ async fn forged_ofds_never_pass(app: TestApp) {
     // Seal.esl is covered by the references: the attacker must also rewrite Signature.xml…
     let report = verify(&app, zip_of(&f)).await;
     assert_ne!(report["indication"], "TOTAL-PASSED", "{report:#}");
+    // 5. A fake "later seal" listed in Signatures.xml (not covered) whose directory is a page's,
+    //    to excuse a file added beside the page: the first seal still reports it.
+    let mut f = files.clone();
+    let list = f
+        .iter_mut()
+        .find(|(n, _)| n.ends_with("Signatures.xml"))
+        .unwrap();
+    let text = String::from_utf8(list.1.clone()).unwrap().replace(
+        "</ofd:Signatures>",
+        r#"<ofd:Signature ID="9" Type="Seal" BaseLoc="/Doc_0/Pages/Page_0/Signature.xml"/></ofd:Signatures>"#,
+    );
+    list.1 = text.into_bytes();
+    f.push((
+        "Doc_0/Pages/Page_0/Res_evil.xml".into(),
+        b"<evil/>".to_vec(),
+    ));
+    let report = verify(&app, zip_of(&f)).await;
+    assert_eq!(report["indication"], "TOTAL-FAILED", "{report:#}");
+    assert_eq!(
+        report["signatures"][0]["uncovered"][0],
+        "Doc_0/Pages/Page_0/Res_evil.xml"
+    );
     // 4. …and if the seal and the signature are trustd's, but the signer is not in the seal:
     //    the genuine seal's TBS re-signed by the attacker's key.
     sig.cert = signer_cert;

@@ -100,7 +100,73 @@ async fn restart_keeps_state_and_checks_the_master_key(app: TestApp) {
     assert!(matches!(err, StartupError::AdminTokenTooShort), "{err}");
 }
 
-dual_tests!(restart_keeps_state_and_checks_the_master_key);
+/// An installation from before issue 15 (no SM2 root, CAs or seal twins) gains them at its
+/// next start, each logged; the seal can then seal OFDs.
+async fn an_older_installation_gains_the_national_hierarchy(app: TestApp) {
+    let code = credit_code(44);
+    app.create_department(&code, "四十四局").await;
+    let (_, op) = app.create_key("operator", Some(&code)).await;
+    let seal: serde_json::Value = app
+        .post_json(
+            "/api/v1/seals",
+            Some(&op),
+            &serde_json::json!({"name": "四十四局公章", "kind": "official"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seal = seal["id"].as_str().unwrap().to_owned();
+    app.handle.stop(true).await;
+    // What the database looked like before: no national rows at all.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    for sql in [
+        "DELETE FROM seal_esls",
+        "DELETE FROM meta WHERE key = 'sm2_root_ca_serial'",
+        "DELETE FROM certificates WHERE kind LIKE 'sm2-%'",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let (address, ctx, handle) = start(settings(
+        &app.data_dir,
+        &app.database_url,
+        &app.master_key,
+        &app.admin_token,
+    ))
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    for path in ["/ca/root-sm2.pem".to_owned(), format!("/ca/{code}-sm2.pem")] {
+        let resp = client.get(format!("{address}{path}")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    let esl = client
+        .get(format!("{address}/api/v1/seals/{seal}/esl"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(esl.status(), 200);
+    let resp = client
+        .post(format!("{address}/api/v1/seals/{seal}/stamp"))
+        .bearer_auth(&op)
+        .header("content-type", "application/ofd")
+        .body(crate::ofd::sample_ofd(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let events = ctx.store.log_size().await.unwrap();
+    assert!(events > 0);
+    handle.stop(true).await;
+}
+
+dual_tests!(
+    restart_keeps_state_and_checks_the_master_key,
+    an_older_installation_gains_the_national_hierarchy
+);
 
 /// The embedded default: no master key given, so one is generated in the data directory with
 /// mode 0600 and reused; the admin token file is written once with mode 0600.
