@@ -5,6 +5,7 @@
 
 pub mod ses;
 pub mod xml;
+mod zipcheck;
 
 use std::io::{Read, Write};
 
@@ -73,10 +74,17 @@ impl Package {
     /// and at most `limits` of data (counted while inflating, not from the headers, which a
     /// hostile file can fill with anything). `OFD.xml` must be at the root.
     pub fn read(bytes: &[u8], limits: &OfdLimits) -> Result<Package, OfdError> {
+        // The layout first (one reading only), then the crate reads what was checked.
+        let names = zipcheck::check(bytes)?;
+        if names.len() > limits.max_entries {
+            return Err(OfdError::TooManyEntries(limits.max_entries));
+        }
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
             .map_err(|e| OfdError::NotZip(e.to_string()))?;
-        if archive.len() > limits.max_entries {
-            return Err(OfdError::TooManyEntries(limits.max_entries));
+        if archive.len() != names.len() {
+            return Err(OfdError::NotZip(
+                "the zip reader sees another set of entries than the central directory".into(),
+            ));
         }
         let mut entries = Vec::with_capacity(archive.len());
         let mut seen = std::collections::HashSet::new();
@@ -86,6 +94,11 @@ impl Package {
                 .by_index_raw(i)
                 .map_err(|e| OfdError::NotZip(e.to_string()))?;
             let name = String::from_utf8_lossy(file.name_raw()).into_owned();
+            if names.get(i) != Some(&name) || file.name() != name {
+                return Err(OfdError::NotZip(format!(
+                    "entry {i} reads as {name:?} to one reader and otherwise to another"
+                )));
+            }
             if file.encrypted() {
                 return Err(OfdError::Encrypted(name));
             }
@@ -93,11 +106,17 @@ impl Package {
             let mut file = archive
                 .by_index(i)
                 .map_err(|e| OfdError::NotZip(format!("{name}: {e}")))?;
-            if file.is_dir() {
-                continue;
-            }
-            if !safe_name(&name) {
+            let directory = name.ends_with('/');
+            let checked = if directory {
+                &name[..name.len() - 1]
+            } else {
+                name.as_str()
+            };
+            if !safe_name(checked) {
                 return Err(OfdError::UnsafeName(name));
+            }
+            if directory {
+                continue;
             }
             if !seen.insert(name.clone()) {
                 return Err(OfdError::Duplicate(name));

@@ -96,6 +96,12 @@ pub struct OfdReport {
     pub signatures: Vec<OfdSignatureReport>,
 }
 
+/// File digests by (check method, path).
+type Digests = HashMap<(String, String), Option<Vec<u8>>>;
+
+/// Most seals judged in one document: a bound on the work a small hostile upload can ask for.
+pub const MAX_SEALS: usize = 64;
+
 /// A seal as `Signatures.xml` lists it, with what its `Signature.xml` names.
 #[derive(Debug, Clone)]
 struct Listed {
@@ -112,6 +118,26 @@ pub struct OfdAnalysis {
     package: Package,
     seals: Vec<Listed>,
     lists: Vec<String>,
+    /// Each file's digest, computed once however many references name it.
+    digests: std::sync::Mutex<Digests>,
+}
+
+impl OfdAnalysis {
+    /// The digest of a file of the package under a `CheckMethod`, computed once.
+    fn digest(&self, method: &str, path: &str) -> Option<Vec<u8>> {
+        let key = (method.to_owned(), path.to_owned());
+        if let Some(d) = self.digests.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return d;
+        }
+        let d = self
+            .package
+            .get(path)
+            .and_then(|data| digest_of(method, data));
+        if let Ok(mut m) = self.digests.lock() {
+            m.insert(key, d.clone());
+        }
+        d
+    }
 }
 
 fn parse_xml(package: &Package, path: &str) -> Result<Element, String> {
@@ -148,6 +174,16 @@ pub fn analyse(bytes: &[u8], limits: &crate::ofd::OfdLimits) -> Result<OfdAnalys
             let path = resolve(dir_of(&list_path), base).ok_or_else(|| {
                 OfdError::Malformed(format!("{list_path}: a Signature has no usable BaseLoc"))
             })?;
+            if seals.iter().any(|l: &Listed| l.signature_path == path) {
+                return Err(OfdError::Malformed(format!(
+                    "{list_path} lists {path} twice"
+                )));
+            }
+            if seals.len() >= MAX_SEALS {
+                return Err(OfdError::Malformed(format!(
+                    "more than {MAX_SEALS} seals: not judged"
+                )));
+            }
             seals.push(Listed {
                 id: s.attribute("ID").unwrap_or_default().to_owned(),
                 own_dir: dir_of(&path).to_owned(),
@@ -159,6 +195,7 @@ pub fn analyse(bytes: &[u8], limits: &crate::ofd::OfdLimits) -> Result<OfdAnalys
         package,
         seals,
         lists,
+        digests: Default::default(),
     })
 }
 
@@ -271,17 +308,28 @@ fn empty_report(s: &Listed) -> OfdSignatureReport {
 
 /// The references of a `Signature.xml`, checked against the package.
 fn check_references(
-    package: &Package,
+    analysis: &OfdAnalysis,
     doc: &Element,
     base: &str,
     r: &mut OfdSignatureReport,
 ) -> Vec<String> {
+    let package = &analysis.package;
     let Some(refs) = doc.child("SignedInfo").and_then(|i| i.child("References")) else {
         r.notes.push("Signature.xml has no References".into());
         return Vec::new();
     };
     let method = refs.attribute("CheckMethod").unwrap_or_default();
     let mut covered = Vec::new();
+    // A seal names each file once: more references than files is not a seal.
+    if refs.children_named("Reference").count() > package.entries.len() {
+        r.notes
+            .push("the seal has more references than the package has files".into());
+        r.references.push(ReferenceCheck {
+            file: String::new(),
+            ok: false,
+        });
+        return covered;
+    }
     for reference in refs.children_named("Reference") {
         let written = reference.attribute("FileRef").unwrap_or_default();
         let Some(path) = resolve(base, written) else {
@@ -299,18 +347,19 @@ fn check_references(
                 .decode(v.text.trim())
                 .ok()
         });
-        let ok = match (package.get(&path), digest_of(method, &[]).is_some()) {
-            (_, false) => {
-                r.notes.push(format!(
-                    "the reference check method {method:?} is not supported"
-                ));
-                false
-            }
-            (None, _) => {
-                r.notes.push(format!("{path} is referenced but missing"));
-                false
-            }
-            (Some(data), true) => digest_of(method, data) == expected,
+        let ok = if covered.contains(&path) {
+            r.notes.push(format!("{path} is referenced twice"));
+            false
+        } else if digest_of(method, &[]).is_none() {
+            r.notes.push(format!(
+                "the reference check method {method:?} is not supported"
+            ));
+            false
+        } else if package.get(&path).is_none() {
+            r.notes.push(format!("{path} is referenced but missing"));
+            false
+        } else {
+            analysis.digest(method, &path) == expected
         };
         if !ok {
             r.notes.push(format!(
@@ -370,7 +419,7 @@ fn judge(
         return r;
     };
     let base = dir_of(&s.signature_path);
-    let covered = check_references(&analysis.package, &doc, base, &mut r);
+    let covered = check_references(analysis, &doc, base, &mut r);
     r.digest_ok = !r.references.is_empty() && r.references.iter().all(|x| x.ok);
     let value_path = resolve(
         base,
@@ -531,11 +580,17 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
         r.notes.push(p);
         return verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
     }
-    // The seal's own validity at the best signing time we have.
-    let at = poe.or(sig.time);
-    let valid = match (at, sig.seal.valid_start, sig.seal.valid_end) {
-        (Some(t), Some(a), Some(b)) => Some(a <= t && t <= b),
+    // The seal's own validity: at the trusted time-stamp, else now (the signer's own claimed
+    // time proves nothing: a seal that has expired cannot be used by backdating timeInfo);
+    // the claimed time must fall inside it too.
+    let at = Some(poe.unwrap_or(ctx.now));
+    let inside = |t: i64| match (sig.seal.valid_start, sig.seal.valid_end) {
+        (Some(a), Some(b)) => Some(a <= t && t <= b),
         _ => None,
+    };
+    let valid = match (inside(poe.unwrap_or(ctx.now)), sig.time.and_then(inside)) {
+        (Some(a), Some(b)) => Some(a && b),
+        (a, b) => a.or(b),
     };
     r.seal_valid_at_signing = valid;
     if valid == Some(false) {
@@ -566,6 +621,12 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
     let maker_chain = build_chain(&sig.seal.maker_cert, &pool);
     // …checked when it made the seal (the seal's validity starts then), or now.
     let made = sig.seal.valid_start.unwrap_or(ctx.now).min(ctx.now);
+    if !chain[1..].contains(&sig.seal.maker_cert) && !is_ca(&sig.seal.maker_cert) {
+        r.notes.push(
+            "the seal maker is neither a CA of the signer's chain nor a CA: anyone with a signing key could make such a seal".into(),
+        );
+        return verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
+    }
     if let Err(v) = anchor_verdict(
         &maker_chain,
         ctx.anchors,
@@ -588,8 +649,35 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
         .get(anchor)
         .is_none_or(|a| a.revocation_required);
     let signing_time = poe.unwrap_or(ctx.now);
-    let (views, unknown, revoked) =
+    let (mut views, mut unknown, mut revoked) =
         revocation_views(&chain, ctx.anchors, &empty, ctx.known, signing_time);
+    // The maker's chain too, where it is not the signer's.
+    let extra: Vec<Vec<u8>> = maker_chain
+        .iter()
+        .filter(|c| !chain.contains(c))
+        .cloned()
+        .collect();
+    if !extra.is_empty() {
+        let (v, u, rv) =
+            revocation_views(&maker_chain, ctx.anchors, &empty, ctx.known, signing_time);
+        views.extend(
+            v.into_iter()
+                .filter(|x| !r.chain.iter().any(|c| c.subject == x.subject)),
+        );
+        unknown.extend(
+            u.into_iter()
+                .filter(|x| !unknown.contains(x))
+                .collect::<Vec<_>>(),
+        );
+        if let Some(m) = rv {
+            if revoked.as_ref().is_none_or(|s| m.at < s.at) {
+                revoked = Some(super::Revoked {
+                    at: m.at,
+                    leaf: false,
+                });
+            }
+        }
+    }
     let stale = views.iter().any(|v| v.source == super::StatusSource::Stale);
     r.revocation = views;
     if let Some(v) = revocation_verdict(
@@ -685,4 +773,18 @@ pub fn verify_offline(bytes: &[u8], anchors: &[Anchor], now: i64) -> Result<OfdR
         now,
     };
     Ok(report(&analysis, &context))
+}
+
+/// Whether a certificate is a CA (basicConstraints cA) that may sign certificates.
+fn is_ca(der: &[u8]) -> bool {
+    let Ok((_, c)) = X509Certificate::from_der(der) else {
+        return false;
+    };
+    let ca = matches!(c.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+    let ku = match c.key_usage() {
+        Ok(Some(ku)) => ku.value.key_cert_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
+    ca && ku
 }

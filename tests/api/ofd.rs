@@ -555,10 +555,19 @@ async fn hostile_packages_are_refused(app: TestApp) {
         ("a DocRoot that is missing", ofd(&[("OFD.xml", br#"<ofd:OFD xmlns:ofd="x"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>"#)])),
         ("encrypted entries", encrypted(sample_ofd(1))),
         ("duplicate names", duplicated(sample_ofd(1))),
+        ("two end records", {
+            let z = sample_ofd(1);
+            let end = z[z.len() - 22..].to_vec();
+            [z, end].concat()
+        }),
+        ("bytes before the first entry", [b"PK\x03\x04junk".to_vec(), sample_ofd(1)].concat()),
+        ("a seal listed twice", listed_twice()),
     ];
     for (what, body) in cases {
-        let p = assert_problem(post_ofd(&app, &op_a, &seal, "", body.clone()).await, 422).await;
-        assert!(p["type"].as_str().unwrap().ends_with("-ofd"), "{what}: {p}");
+        if what != "a seal listed twice" {
+            let p = assert_problem(post_ofd(&app, &op_a, &seal, "", body.clone()).await, 422).await;
+            assert!(p["type"].as_str().unwrap().ends_with("-ofd"), "{what}: {p}");
+        }
         let resp = app
             .client
             .post(app.url("/api/v1/verify/ofd"))
@@ -590,6 +599,24 @@ async fn hostile_packages_are_refused(app: TestApp) {
         400,
     )
     .await;
+}
+
+/// A package whose Signatures.xml lists the same Signature.xml twice (a work amplifier).
+fn listed_twice() -> Vec<u8> {
+    let mut files = unzip(&sample_ofd(1));
+    files[0].1 = String::from_utf8(files[0].1.clone())
+        .unwrap()
+        .replace(
+            "</ofd:DocRoot>",
+            "</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures>",
+        )
+        .into_bytes();
+    let entry = r#"<ofd:Signature ID="1" BaseLoc="Sign_0/Signature.xml"/>"#;
+    files.push((
+        "Doc_0/Signs/Signatures.xml".into(),
+        format!(r#"<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016">{entry}{entry}</ofd:Signatures>"#).into_bytes(),
+    ));
+    zip_of(&files)
 }
 
 /// The general-purpose flag's bit 0 (encrypted) set in every header.
