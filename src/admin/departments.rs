@@ -194,6 +194,45 @@ pub async fn revoke_certificate(
     revoke_with_twins(ctx, caller, cert, &[], reason, invalidity_date, subject).await
 }
 
+/// One revocation, as it is written for each certificate it concerns.
+struct Revocation<'a> {
+    actor: &'a str,
+    subject: Option<&'a str>,
+    reason: &'a str,
+    invalidity: Option<i64>,
+    now: time::OffsetDateTime,
+}
+
+impl Revocation<'_> {
+    /// The revocation of `cert` and its log event, added to `writes`.
+    fn add_to(&self, writes: WriteSet, cert: &CertificateRecord) -> WriteSet {
+        let mut event = Event::new(
+            EventType::CertificateRevoked,
+            self.now,
+            self.subject.unwrap_or(&cert.serial),
+        )
+        .actor(Some(self.actor))
+        .data("serial", &cert.serial)
+        .data("kind", cert.kind.as_str())
+        .data("issuer", &cert.issuer)
+        .data("reason", self.reason);
+        if let Some(t) = self.invalidity {
+            event = event.data("invalidity_date", t);
+        }
+        if let Some(d) = &cert.department_code {
+            event = event.department(d.as_str());
+        }
+        writes
+            .change(Change::RevokeCertificate {
+                serial: cert.serial.clone(),
+                at: self.now.unix_timestamp(),
+                reason: self.reason.to_owned(),
+                invalidity_date: self.invalidity,
+            })
+            .event(event.to_new_event())
+    }
+}
+
 /// Revokes `cert` and, in the same write set, its `twins` (a seal's SM2 certificate beside its
 /// P-256 one) that are not revoked yet, each logged; the CRLs of their issuers are renewed.
 pub async fn revoke_with_twins(
@@ -215,55 +254,16 @@ pub async fn revoke_with_twins(
             "the certificate is already revoked".into(),
         ));
     }
-    let mut event = Event::new(
-        EventType::CertificateRevoked,
+    let revocation = Revocation {
+        actor: caller.key_id(),
+        subject,
+        reason,
+        invalidity,
         now,
-        subject.unwrap_or(&cert.serial),
-    )
-    .actor(Some(caller.key_id()))
-    .data("serial", &cert.serial)
-    .data("kind", cert.kind.as_str())
-    .data("issuer", &cert.issuer)
-    .data("reason", reason);
-    if let Some(t) = invalidity {
-        event = event.data("invalidity_date", t);
-    }
-    if let Some(d) = &cert.department_code {
-        event = event.department(d.as_str());
-    }
-    let mut writes = WriteSet::new()
-        .change(Change::RevokeCertificate {
-            serial: cert.serial.clone(),
-            at: now.unix_timestamp(),
-            reason: reason.to_owned(),
-            invalidity_date: invalidity,
-        })
-        .event(event.to_new_event());
-    for twin in twins.iter().filter(|t| t.revoked_at.is_none()) {
-        let mut e = Event::new(
-            EventType::CertificateRevoked,
-            now,
-            subject.unwrap_or(&twin.serial),
-        )
-        .actor(Some(caller.key_id()))
-        .data("serial", &twin.serial)
-        .data("kind", twin.kind.as_str())
-        .data("issuer", &twin.issuer)
-        .data("reason", reason);
-        if let Some(t) = invalidity {
-            e = e.data("invalidity_date", t);
-        }
-        if let Some(d) = &twin.department_code {
-            e = e.department(d.as_str());
-        }
-        writes = writes
-            .change(Change::RevokeCertificate {
-                serial: twin.serial.clone(),
-                at: now.unix_timestamp(),
-                reason: reason.to_owned(),
-                invalidity_date: invalidity,
-            })
-            .event(e.to_new_event());
+    };
+    let mut writes = WriteSet::new();
+    for c in std::iter::once(cert).chain(twins.iter().filter(|t| t.revoked_at.is_none())) {
+        writes = revocation.add_to(writes, c);
     }
     let indices = ctx.store.apply(writes).await.map_err(|e| match e {
         StoreError::NotFound => ServiceError::Conflict("the certificate is already revoked".into()),
@@ -282,7 +282,7 @@ pub async fn revoke_with_twins(
     ))
 }
 
-/// Revokes a department's CA (admin). Its seals and licence signers can no longer be used, and
+/// Revokes a department's CA (and its SM2 CA) (admin). Its seals and licence signers can no longer be used, and
 /// nothing new can be issued under it.
 pub async fn revoke_ca(
     ctx: &Context,
@@ -294,8 +294,22 @@ pub async fn revoke_ca(
     caller.require_admin()?;
     let department = get(ctx, caller, code).await?;
     let ca = &department.ca;
-    let (index, _) =
-        revoke_certificate(ctx, caller, ca, reason, invalidity_date, Some(&ca.serial)).await?;
+    // The department's SM2 CA (the national hierarchy) is withdrawn with it.
+    let twins: Vec<CertificateRecord> = match ctx.pki.department_sm2_ca(code).await {
+        Ok(c) => vec![c],
+        Err(crate::pki::PkiError::CaRevoked) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let (index, _) = revoke_with_twins(
+        ctx,
+        caller,
+        ca,
+        &twins,
+        reason,
+        invalidity_date,
+        Some(&ca.serial),
+    )
+    .await?;
     ctx.licence_signers.forget(code);
     Ok((get(ctx, caller, code).await?, index))
 }

@@ -415,28 +415,8 @@ fn seal_from(any: &AnyRef<'_>) -> Result<Seal, SesError> {
         .collect::<Result<Vec<_>, _>>()?;
     let valid_start = property.get(dates + 1).and_then(time);
     let valid_end = property.get(dates + 2).and_then(time);
-    let (maker_cert, maker_algorithm, maker_signature, maker_signed) = if version >= 4 {
-        (
-            bytes(&field(&top, 1, "cert")?, "cert")?,
-            algorithm(&field(&top, 2, "signAlgID")?, "signAlgID")?,
-            bytes(&field(&top, 3, "signedValue")?, "signedValue")?,
-            vec![info_der],
-        )
-    } else {
-        // SES_SignInfo ::= SEQUENCE { cert, signatureAlgorithm, signData }
-        let sign_info = children(&field(&top, 1, "SES_SignInfo")?, "SES_SignInfo")?;
-        let cert_any = field(&sign_info, 0, "cert")?;
-        let alg_any = field(&sign_info, 1, "signatureAlgorithm")?;
-        let mut with_cert = info_der.clone();
-        with_cert.extend(der_of(&cert_any, "cert")?);
-        with_cert.extend(der_of(&alg_any, "signatureAlgorithm")?);
-        (
-            bytes(&cert_any, "cert")?,
-            algorithm(&alg_any, "signatureAlgorithm")?,
-            bytes(&field(&sign_info, 2, "signData")?, "signData")?,
-            vec![info_der, with_cert],
-        )
-    };
+    let (maker_cert, maker_algorithm, maker_signature, maker_signed) =
+        maker_of(version, &top, info_der)?;
     Ok(Seal {
         version,
         es_id,
@@ -454,6 +434,36 @@ fn seal_from(any: &AnyRef<'_>) -> Result<Seal, SesError> {
         maker_algorithm,
         maker_signature,
         maker_signed,
+    })
+}
+
+/// The maker's certificate, algorithm, signature and the byte strings it may have signed: v4
+/// signs the DER of `SES_SealInfo`; v1 files differ between makers (the information alone, or
+/// with the certificate and algorithm after it).
+type Maker = (Vec<u8>, String, Vec<u8>, Vec<Vec<u8>>);
+
+fn maker_of(version: i64, top: &[AnyRef<'_>], info_der: Vec<u8>) -> Result<Maker, SesError> {
+    Ok(if version >= 4 {
+        (
+            bytes(&field(top, 1, "cert")?, "cert")?,
+            algorithm(&field(top, 2, "signAlgID")?, "signAlgID")?,
+            bytes(&field(top, 3, "signedValue")?, "signedValue")?,
+            vec![info_der],
+        )
+    } else {
+        // SES_SignInfo ::= SEQUENCE { cert, signatureAlgorithm, signData }
+        let sign_info = children(&field(top, 1, "SES_SignInfo")?, "SES_SignInfo")?;
+        let cert_any = field(&sign_info, 0, "cert")?;
+        let alg_any = field(&sign_info, 1, "signatureAlgorithm")?;
+        let mut with_cert = info_der.clone();
+        with_cert.extend(der_of(&cert_any, "cert")?);
+        with_cert.extend(der_of(&alg_any, "signatureAlgorithm")?);
+        (
+            bytes(&cert_any, "cert")?,
+            algorithm(&alg_any, "signatureAlgorithm")?,
+            bytes(&field(&sign_info, 2, "signData")?, "signData")?,
+            vec![info_der, with_cert],
+        )
     })
 }
 

@@ -46,14 +46,12 @@ fn new_id() -> Result<String, ServiceError> {
     Ok(format!("seal_{}", hex::encode(b)))
 }
 
-/// Creates a seal for the caller's department (operator).
-pub async fn create(
-    ctx: &Context,
-    caller: &Caller,
-    name: &str,
+/// A new seal's name (trimmed) and validity in days, checked.
+fn check_new_seal<'a>(
+    name: &'a str,
     kind: &str,
     valid_days: Option<i64>,
-) -> Result<(Seal, u64), ServiceError> {
+) -> Result<(&'a str, i64), ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(ServiceError::invalid(
@@ -74,6 +72,18 @@ pub async fn create(
             "must be between 1 and 3650",
         ));
     }
+    Ok((name, days))
+}
+
+/// Creates a seal for the caller's department (operator).
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    name: &str,
+    kind: &str,
+    valid_days: Option<i64>,
+) -> Result<(Seal, u64), ServiceError> {
+    let (name, days) = check_new_seal(name, kind, valid_days)?;
     let department = caller.require_operator()?.to_owned();
     let now = ctx.clock.now();
     let issued = ctx

@@ -226,22 +226,15 @@ impl SignatureXml<'_> {
     }
 }
 
-/// Seals the first document of `package` and returns the new package's bytes.
-pub fn seal_ofd(
-    mut package: Package,
-    placement: OfdPlacement,
-    signing: &OfdSigning<'_>,
-) -> Result<SealedOfd, SealOfdError> {
-    let docs = package.documents()?;
+/// The first document's signatures list: the one OFD.xml names, or a new one (OFD.xml then
+/// names it, before any digest is taken). It must not be a file of the document: it is the one
+/// file no seal covers.
+fn signatures_list(
+    package: &mut Package,
+    docs: &[crate::ofd::DocBody],
+    pages: &[(String, String)],
+) -> Result<String, SealOfdError> {
     let doc = &docs[0];
-    let pages = pages(&package, &doc.doc_root)?;
-    let page = match placement.page {
-        None => pages.len(),
-        Some(p) => usize::try_from(p).unwrap_or(usize::MAX),
-    };
-    let (page_id, _) = pages
-        .get(page.wrapping_sub(1))
-        .ok_or_else(|| SealOfdError::Page(format!("the document has {} page(s)", pages.len())))?;
     let signatures_path = match &doc.signatures {
         Some(p) => p.clone(),
         None => {
@@ -268,6 +261,26 @@ pub fn seal_ofd(
             "OFD.xml names {signatures_path}, a file of the document, as its signatures list"
         )));
     }
+    Ok(signatures_path)
+}
+
+/// Seals the first document of `package` and returns the new package's bytes.
+pub fn seal_ofd(
+    mut package: Package,
+    placement: OfdPlacement,
+    signing: &OfdSigning<'_>,
+) -> Result<SealedOfd, SealOfdError> {
+    let docs = package.documents()?;
+    let doc = &docs[0];
+    let pages = pages(&package, &doc.doc_root)?;
+    let page = match placement.page {
+        None => pages.len(),
+        Some(p) => usize::try_from(p).unwrap_or(usize::MAX),
+    };
+    let (page_id, _) = pages
+        .get(page.wrapping_sub(1))
+        .ok_or_else(|| SealOfdError::Page(format!("the document has {} page(s)", pages.len())))?;
+    let signatures_path = signatures_list(&mut package, &docs, &pages)?;
     let (max_id, mut entries) = listed(&package, &signatures_path)?;
     let sign_dir = free_sign_dir(&package, dir_of(&signatures_path));
     let seal_path = format!("{sign_dir}/Seal.esl");

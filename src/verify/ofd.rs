@@ -549,8 +549,13 @@ fn integrity(r: &mut OfdSignatureReport, seal_file_ok: bool) -> Option<Verdict> 
     })
 }
 
-/// The time-stamp, the seal's validity at the signing time, the chains and revocation.
-fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) -> Verdict {
+/// The time-stamp: its check, and the proof of existence it gives when it is acceptable.
+struct TimeStamp {
+    poe: Option<i64>,
+    problem: Option<String>,
+}
+
+fn time_stamp(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) -> TimeStamp {
     let empty = super::pdf::Analysis::default();
     let token = sig
         .time_stamp
@@ -559,36 +564,34 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
     if sig.time_stamp.is_some() && token.is_none() {
         r.notes.push("the time-stamp cannot be read".into());
     }
-    let ts_problem = token.as_ref().and_then(|t| {
+    let problem = token.as_ref().and_then(|t| {
         let mut pool = ctx.pool.to_vec();
         pool.extend(t.certs.iter().cloned());
         timestamp_problem(t, ctx.anchors, &pool, &empty, ctx.known)
     });
     if let Some(t) = &token {
         r.timestamp_time = Some(rfc3339(t.time));
-        r.timestamp_ok = Some(ts_problem.is_none());
+        r.timestamp_ok = Some(problem.is_none());
     }
-    if let Some(p) = &ts_problem {
+    if let Some(p) = &problem {
         r.notes
             .push(format!("the time-stamp is not acceptable: {p}"));
     }
-    let poe = token
-        .as_ref()
-        .filter(|_| ts_problem.is_none())
-        .map(|t| t.time);
-    if let Some(p) = usage::problem(&sig.cert, usage::Usage::Signer) {
-        r.notes.push(p);
-        return verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
+    TimeStamp {
+        poe: token.filter(|_| problem.is_none()).map(|t| t.time),
+        problem,
     }
-    // The seal's own validity: at the trusted time-stamp, else now (the signer's own claimed
-    // time proves nothing: a seal that has expired cannot be used by backdating timeInfo);
-    // the claimed time must fall inside it too.
-    let at = Some(poe.unwrap_or(ctx.now));
+}
+
+/// The seal's own validity: at the trusted time-stamp, else now (the signer's own claimed time
+/// proves nothing: a seal that has expired cannot be used by backdating `timeInfo`); the
+/// claimed time must fall inside it too.
+fn seal_validity(sig: &ses::Signature, at: i64, r: &mut OfdSignatureReport) -> Option<bool> {
     let inside = |t: i64| match (sig.seal.valid_start, sig.seal.valid_end) {
         (Some(a), Some(b)) => Some(a <= t && t <= b),
         _ => None,
     };
-    let valid = match (inside(poe.unwrap_or(ctx.now)), sig.time.and_then(inside)) {
+    let valid = match (inside(at), sig.time.and_then(inside)) {
         (Some(a), Some(b)) => Some(a && b),
         (a, b) => a.or(b),
     };
@@ -596,11 +599,98 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
     if valid == Some(false) {
         r.notes.push(format!(
             "the seal was used at {} outside its validity ({} to {})",
-            at.map(rfc3339).unwrap_or_default(),
+            rfc3339(at),
             sig.seal.valid_start.map(rfc3339).unwrap_or_default(),
             sig.seal.valid_end.map(rfc3339).unwrap_or_default()
         ));
     }
+    valid
+}
+
+/// The seal maker must be a CA (of the signer's chain, or one of its own) that chains to an
+/// anchor when it made the seal: a seal made by anyone is no seal.
+fn maker_verdict(
+    sig: &ses::Signature,
+    chain: &[Vec<u8>],
+    maker_chain: &[Vec<u8>],
+    ctx: &Context<'_>,
+    r: &mut OfdSignatureReport,
+) -> Option<Verdict> {
+    if !chain[1..].contains(&sig.seal.maker_cert) && !is_ca(&sig.seal.maker_cert) {
+        r.notes.push(
+            "the seal maker is neither a CA of the signer's chain nor a CA: anyone with a signing key could make such a seal".into(),
+        );
+        return Some(verdict(
+            Indication::Indeterminate,
+            "CHAIN_CONSTRAINTS_FAILURE",
+        ));
+    }
+    // Checked when it made the seal (the seal's validity starts then), or now.
+    let made = sig.seal.valid_start.unwrap_or(ctx.now).min(ctx.now);
+    let mut notes = Vec::new();
+    let outcome = anchor_verdict(
+        maker_chain,
+        ctx.anchors,
+        made,
+        None,
+        Purpose::Documents,
+        &mut notes,
+    );
+    r.notes.extend(notes);
+    match outcome {
+        Ok(_) => None,
+        Err(v) => {
+            r.notes
+                .push("the seal maker's certificate does not chain to a trusted anchor".into());
+            Some(v)
+        }
+    }
+}
+
+/// Revocation of the signer's chain and of the maker's where it is not the signer's, at `t`.
+fn revocation(
+    chain: &[Vec<u8>],
+    maker_chain: &[Vec<u8>],
+    ctx: &Context<'_>,
+    t: i64,
+) -> (Vec<RevocationView>, Vec<String>, Option<super::Revoked>) {
+    let empty = super::pdf::Analysis::default();
+    let (mut views, mut unknown, mut revoked) =
+        revocation_views(chain, ctx.anchors, &empty, ctx.known, t);
+    if maker_chain.iter().all(|c| chain.contains(c)) {
+        return (views, unknown, revoked);
+    }
+    let (v, u, rv) = revocation_views(maker_chain, ctx.anchors, &empty, ctx.known, t);
+    for x in v {
+        if !views.iter().any(|seen| seen.subject == x.subject) {
+            views.push(x);
+        }
+    }
+    for x in u {
+        if !unknown.contains(&x) {
+            unknown.push(x);
+        }
+    }
+    if let Some(m) = rv {
+        if revoked.as_ref().is_none_or(|s| m.at < s.at) {
+            revoked = Some(super::Revoked {
+                at: m.at,
+                leaf: false,
+            });
+        }
+    }
+    (views, unknown, revoked)
+}
+
+/// The time-stamp, the signer's usage, the seal's validity, the chains of the signer and of the
+/// maker, and revocation, after the integrity checks passed.
+fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) -> Verdict {
+    let ts = time_stamp(sig, ctx, r);
+    if let Some(p) = usage::problem(&sig.cert, usage::Usage::Signer) {
+        r.notes.push(p);
+        return verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
+    }
+    let valid = seal_validity(sig, ts.poe.unwrap_or(ctx.now), r);
     let mut pool = ctx.pool.to_vec();
     pool.push(sig.seal.maker_cert.clone());
     let chain = build_chain(&sig.cert, &pool);
@@ -609,7 +699,7 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
         &chain,
         ctx.anchors,
         ctx.now,
-        poe,
+        ts.poe,
         Purpose::Documents,
         &mut r.notes,
     ) {
@@ -617,29 +707,11 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
         Err(v) => return v,
     };
     r.trust_anchor = ctx.anchors.get(anchor).map(|a| a.label.clone());
-    // The maker must chain too: a seal made by anyone is no seal.
     let maker_chain = build_chain(&sig.seal.maker_cert, &pool);
-    // …checked when it made the seal (the seal's validity starts then), or now.
-    let made = sig.seal.valid_start.unwrap_or(ctx.now).min(ctx.now);
-    if !chain[1..].contains(&sig.seal.maker_cert) && !is_ca(&sig.seal.maker_cert) {
-        r.notes.push(
-            "the seal maker is neither a CA of the signer's chain nor a CA: anyone with a signing key could make such a seal".into(),
-        );
-        return verdict(Indication::Indeterminate, "CHAIN_CONSTRAINTS_FAILURE");
-    }
-    if let Err(v) = anchor_verdict(
-        &maker_chain,
-        ctx.anchors,
-        made,
-        None,
-        Purpose::Documents,
-        &mut r.notes,
-    ) {
-        r.notes
-            .push("the seal maker's certificate does not chain to a trusted anchor".into());
+    if let Some(v) = maker_verdict(sig, &chain, &maker_chain, ctx, r) {
         return v;
     }
-    match (valid, poe) {
+    match (valid, ts.poe) {
         (Some(false), Some(_)) => return verdict(Indication::TotalFailed, "EXPIRED"),
         (Some(false), None) => return verdict(Indication::Indeterminate, "OUT_OF_BOUNDS_NO_POE"),
         _ => {}
@@ -648,49 +720,21 @@ fn trust(sig: &ses::Signature, ctx: &Context<'_>, r: &mut OfdSignatureReport) ->
         .anchors
         .get(anchor)
         .is_none_or(|a| a.revocation_required);
-    let signing_time = poe.unwrap_or(ctx.now);
-    let (mut views, mut unknown, mut revoked) =
-        revocation_views(&chain, ctx.anchors, &empty, ctx.known, signing_time);
-    // The maker's chain too, where it is not the signer's.
-    let extra: Vec<Vec<u8>> = maker_chain
-        .iter()
-        .filter(|c| !chain.contains(c))
-        .cloned()
-        .collect();
-    if !extra.is_empty() {
-        let (v, u, rv) =
-            revocation_views(&maker_chain, ctx.anchors, &empty, ctx.known, signing_time);
-        views.extend(
-            v.into_iter()
-                .filter(|x| !r.chain.iter().any(|c| c.subject == x.subject)),
-        );
-        unknown.extend(
-            u.into_iter()
-                .filter(|x| !unknown.contains(x))
-                .collect::<Vec<_>>(),
-        );
-        if let Some(m) = rv {
-            if revoked.as_ref().is_none_or(|s| m.at < s.at) {
-                revoked = Some(super::Revoked {
-                    at: m.at,
-                    leaf: false,
-                });
-            }
-        }
-    }
+    let (views, unknown, revoked) =
+        revocation(&chain, &maker_chain, ctx, ts.poe.unwrap_or(ctx.now));
     let stale = views.iter().any(|v| v.source == super::StatusSource::Stale);
     r.revocation = views;
     if let Some(v) = revocation_verdict(
         revoked.as_ref(),
         &unknown,
         stale,
-        poe,
+        ts.poe,
         required,
         &mut r.notes,
     ) {
         return v;
     }
-    if ts_problem.is_some() {
+    if ts.problem.is_some() {
         return verdict(Indication::Indeterminate, "NO_POE");
     }
     (Indication::TotalPassed, None)

@@ -239,11 +239,15 @@ async fn revokes_seals_and_cas(app: TestApp) {
         .json()
         .await
         .unwrap();
-    // The seal's revocation also revoked its SM2 twin (issue 15): three entries.
+    // The seal's revocation also revoked its SM2 twin, and the CA's its SM2 CA (issue 15).
     let entries = found["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 3, "{found:#}");
+    assert_eq!(entries.len(), 4, "{found:#}");
     let kinds: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
     assert!(kinds.iter().any(|k| k.contains("sm2-seal")), "{kinds:?}");
+    assert!(
+        kinds.iter().any(|k| k.contains("sm2-department-ca")),
+        "{kinds:?}"
+    );
 }
 
 dual_tests!(revokes_seals_and_cas);

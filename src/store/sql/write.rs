@@ -254,25 +254,32 @@ async fn apply_anchor_change(
     Ok(())
 }
 
+/// A seal's SM2 certificate and GB/T 38540 seal.
+async fn insert_seal_esl(
+    conn: &mut sqlx::AnyConnection,
+    esl: &super::SealEslRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO seal_esls (seal_id, certificate_serial, esl, created_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&esl.seal_id)
+    .bind(&esl.certificate_serial)
+    .bind(&esl.esl)
+    .bind(esl.created_at)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// Seals and their appearance images.
 async fn apply_seal_change(
     conn: &mut sqlx::AnyConnection,
     change: &Change,
 ) -> Result<(), StoreError> {
     match change {
-        Change::InsertSealEsl(esl) => {
-            sqlx::query(
-                "INSERT INTO seal_esls (seal_id, certificate_serial, esl, created_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&esl.seal_id)
-            .bind(&esl.certificate_serial)
-            .bind(&esl.esl)
-            .bind(esl.created_at)
-            .execute(conn)
-            .await
-            .map_err(map_err)?;
-        }
+        Change::InsertSealEsl(esl) => insert_seal_esl(conn, esl).await?,
         Change::InsertSeal(seal) => {
             sqlx::query(
                 "INSERT INTO seals (id, department_code, name, kind, certificate_serial, created_at) \
