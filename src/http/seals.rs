@@ -312,23 +312,39 @@ pub async fn stamp(
         .body(actix_web::body::SizedStream::new(len, stream)))
 }
 
-/// Millimetres of an OFD placement.
+/// Millimetres of an OFD placement: outside the schema's range (PDF's, `schema`) it is 400
+/// like any value the contract refuses; inside it but outside OFD's narrower `range`, a rule
+/// the schema cannot state, 422.
 fn millimetres(
     field: &str,
     value: Option<&str>,
     default: f64,
-    min: f64,
-    max: f64,
+    schema: (f64, f64),
+    range: (f64, f64),
 ) -> Result<f64, ApiError> {
-    match value {
-        None => Ok(default),
-        Some(v) => match v.parse::<f64>() {
-            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    let n = v
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && (schema.0..=schema.1).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(
                 field,
-                format!("must be a number of millimetres between {min} and {max}"),
-            )),
-        },
+                format!("must be a number between {} and {}", schema.0, schema.1),
+            )
+        })?;
+    if (range.0..=range.1).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::unprocessable(
+            field,
+            format!(
+                "for an OFD, must be a number of millimetres between {} and {}",
+                range.0, range.1
+            ),
+        ))
     }
 }
 
@@ -343,7 +359,7 @@ impl StampQuery {
             ("location", self.location.is_some()),
         ] {
             if given {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::unprocessable(
                     name,
                     "does not apply to OFD documents",
                 ));
@@ -356,11 +372,29 @@ impl StampQuery {
                     ApiError::bad_request("page", "must be a page number from 1")
                 })?),
             };
-        let width = millimetres("width", self.width.as_deref(), 40.0, 10.0, 200.0)?;
+        let width = millimetres(
+            "width",
+            self.width.as_deref(),
+            40.0,
+            (20.0, 1_000.0),
+            (20.0, 200.0),
+        )?;
         Ok(crate::seal::ofd::OfdPlacement {
             page,
-            x: millimetres("x", self.x.as_deref(), 20.0, 0.0, 5_000.0)?,
-            y: millimetres("y", self.y.as_deref(), 20.0, 0.0, 5_000.0)?,
+            x: millimetres(
+                "x",
+                self.x.as_deref(),
+                20.0,
+                (0.0, 14_400.0),
+                (0.0, 5_000.0),
+            )?,
+            y: millimetres(
+                "y",
+                self.y.as_deref(),
+                20.0,
+                (0.0, 14_400.0),
+                (0.0, 5_000.0),
+            )?,
             width,
             height: width,
         })

@@ -591,12 +591,18 @@ async fn hostile_packages_are_refused(app: TestApp) {
     .await;
     assert_problem(
         post_ofd(&app, &op_a, &seal, "?level=B-T", sample_ofd(1)).await,
-        400,
+        422,
     )
     .await;
     assert_problem(
         post_ofd(&app, &op_a, &seal, "?x=-1", sample_ofd(1)).await,
         400,
+    )
+    .await;
+    // Inside the schema's (PDF's) range, outside OFD's: a rule the schema cannot state.
+    assert_problem(
+        post_ofd(&app, &op_a, &seal, "?width=500", sample_ofd(1)).await,
+        422,
     )
     .await;
 }
