@@ -605,6 +605,81 @@ mod tests {
         assert_eq!(read.time_stamp.as_deref(), Some(&b"\x30\x01\x00"[..]));
     }
 
+    /// GM/T 0031-2014 (v1): the maker's SES_SignInfo inside the seal, the signer's certificate
+    /// and algorithm inside TBS_Sign, timeInfo as a BIT STRING of text, UTCTime dates, and
+    /// OCTET STRING where BIT STRING is specified.
+    #[test]
+    fn gm_t_0031_v1_structures_are_read() {
+        let utc = |t: &str| {
+            let mut v = vec![0x17, t.len() as u8];
+            v.extend_from_slice(t.as_bytes());
+            v
+        };
+        let oid = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
+        let header = sequence(&[
+            enc(&ia5("ES").unwrap()).unwrap(),
+            enc(&1i64).unwrap(),
+            enc(&ia5("v1maker").unwrap()).unwrap(),
+        ])
+        .unwrap();
+        let certs = sequence(&[enc(&octets(b"\x30\x01\x00").unwrap()).unwrap()]).unwrap();
+        let property = sequence(&[
+            enc(&1i64).unwrap(),
+            enc(&Utf8StringRef::new("旧式印章").unwrap()).unwrap(),
+            certs,
+            utc("200101000000Z"),
+            utc("200101000000Z"),
+            utc("300101000000Z"),
+        ])
+        .unwrap();
+        let picture = sequence(&[
+            enc(&ia5("PNG").unwrap()).unwrap(),
+            enc(&octets(b"png").unwrap()).unwrap(),
+            enc(&30i64).unwrap(),
+            enc(&30i64).unwrap(),
+        ])
+        .unwrap();
+        let info = sequence(&[
+            header,
+            enc(&ia5("v1-seal").unwrap()).unwrap(),
+            property,
+            picture,
+        ])
+        .unwrap();
+        let sign_info = sequence(&[
+            enc(&octets(b"maker").unwrap()).unwrap(),
+            enc(&oid).unwrap(),
+            enc(&octets(b"sig").unwrap()).unwrap(),
+        ])
+        .unwrap();
+        let seal = sequence(&[info.clone(), sign_info]).unwrap();
+        let tbs = sequence(&[
+            enc(&1i64).unwrap(),
+            seal,
+            enc(&bits(b"20250301120000").unwrap()).unwrap(),
+            enc(&octets(&[9u8; 32]).unwrap()).unwrap(),
+            enc(&ia5("/Doc_0/Signs/Sign_0/Signature.xml").unwrap()).unwrap(),
+            enc(&octets(b"signer").unwrap()).unwrap(),
+            enc(&ia5("SM2").unwrap()).unwrap(),
+        ])
+        .unwrap();
+        let signature = sequence(&[tbs.clone(), enc(&bits(b"rs").unwrap()).unwrap()]).unwrap();
+        let read = read_signature(&signature).unwrap();
+        assert_eq!(read.version, 1);
+        assert_eq!(read.tbs, tbs);
+        assert_eq!(read.cert, b"signer");
+        assert!(is_sm2(&read.algorithm));
+        assert_eq!(read.signature, b"rs");
+        assert_eq!(read.data_hash, vec![9u8; 32]);
+        assert_eq!(read.time, Some(1_740_830_400));
+        assert_eq!(read.seal.version, 1);
+        assert_eq!(read.seal.name, "旧式印章");
+        assert_eq!(read.seal.maker_cert, b"maker");
+        assert_eq!(read.seal.maker_signed.len(), 2);
+        assert_eq!(read.seal.maker_signed[0], info);
+        assert_eq!(read.seal.valid_end, Some(1_893_456_000));
+    }
+
     #[test]
     fn hostile_bytes_are_refused_not_panicked_on() {
         for input in [
