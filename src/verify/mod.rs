@@ -829,14 +829,24 @@ pub async fn verify_upload(
     {
         pool.push(ca.der);
     }
+    let known = known_statuses(ctx, chain_certificates(&analysis, &pool)).await?;
+    let now = ctx.clock.now().unix_timestamp();
+    Ok(report(&analysis, &anchors, &pool, &known, now))
+}
+
+/// The database's status of those of `certs` that are the service's own: by serial, and only
+/// when the stored certificate is the very one (PDF and OFD verification).
+pub async fn known_statuses(
+    ctx: &crate::context::Context,
+    certs: Vec<Vec<u8>>,
+) -> Result<HashMap<String, KnownStatus>, crate::error::ServiceError> {
     let mut known = HashMap::new();
-    for cert in chain_certificates(&analysis, &pool) {
+    for cert in certs {
         let Ok((_, x)) = X509Certificate::from_der(&cert) else {
             continue;
         };
         let serial = hex::encode(x.raw_serial());
         if let Some(c) = ctx.store.certificate(&serial).await? {
-            // Ours only if it is the very certificate in the chain.
             if c.der == cert {
                 known.insert(
                     serial,
@@ -849,8 +859,7 @@ pub async fn verify_upload(
             }
         }
     }
-    let now = ctx.clock.now().unix_timestamp();
-    Ok(report(&analysis, &anchors, &pool, &known, now))
+    Ok(known)
 }
 
 /// Offline verification (`trustd verify`): anchors given by the caller, revocation from the

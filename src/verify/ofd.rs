@@ -770,27 +770,9 @@ pub async fn verify_upload(
     {
         pool.push(ca.der);
     }
-    let mut known = HashMap::new();
     let mut certs = analysis.certificates();
     certs.extend(pool.iter().cloned());
-    for cert in certs {
-        let Ok((_, x)) = X509Certificate::from_der(&cert) else {
-            continue;
-        };
-        let serial = hex::encode(x.raw_serial());
-        if let Some(c) = ctx.store.certificate(&serial).await? {
-            if c.der == cert {
-                known.insert(
-                    serial,
-                    KnownStatus {
-                        revoked_at: c.revoked_at,
-                        reason: c.revocation_reason,
-                        invalidity_date: c.invalidity_date,
-                    },
-                );
-            }
-        }
-    }
+    let known = super::known_statuses(ctx, certs).await?;
     let now = ctx.clock.now().unix_timestamp();
     // Signature checks are CPU work: off the async threads.
     tokio::task::spawn_blocking(move || {
