@@ -156,6 +156,16 @@ pub async fn ocsp_get(
     Ok(ocsp_reply(ctx.pki.ocsp_respond(&der, now).await, true))
 }
 
+/// The largest document a verification accepts: the public gets a smaller upload than a
+/// caller with an API key.
+fn verify_limit(ctx: &Context, req: &HttpRequest) -> usize {
+    if super::middleware::authenticated(req) {
+        ctx.max_upload_bytes
+    } else {
+        ctx.max_public_verify_bytes.min(ctx.max_upload_bytes)
+    }
+}
+
 /// `POST /api/v1/verify/pdf` (anyone): the PDF as the raw body, streamed like a stamping; the
 /// answer is the verification report.
 pub async fn verify_pdf(
@@ -168,12 +178,7 @@ pub async fn verify_pdf(
         "application/pdf",
         "the body must be the PDF itself, Content-Type: application/pdf",
     )?;
-    // The public gets a smaller upload than a caller with an API key.
-    let max = if super::middleware::authenticated(&req) {
-        ctx.max_upload_bytes
-    } else {
-        ctx.max_public_verify_bytes.min(ctx.max_upload_bytes)
-    };
+    let max = verify_limit(&ctx, &req);
     let (ticket, guard) = ctx
         .documents
         .try_take()
@@ -196,11 +201,7 @@ pub async fn verify_ofd(
         "application/ofd",
         "the body must be the OFD package itself, Content-Type: application/ofd",
     )?;
-    let max = if super::middleware::authenticated(&req) {
-        ctx.max_upload_bytes
-    } else {
-        ctx.max_public_verify_bytes.min(ctx.max_upload_bytes)
-    };
+    let max = verify_limit(&ctx, &req);
     let (_ticket, guard) = ctx
         .documents
         .try_take()
