@@ -199,6 +199,8 @@ async fn main() {
         )),
         state: dir.path().join("audit.json"),
         key: None,
+        witness: Vec::new(),
+        quorum: None,
     };
     let t = Instant::now();
     let report = trustd::audit::run(&args).await.expect("audit");

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AuditArgs, Secret};
 use crate::log::checkpoint::NoteVerifier;
+use crate::log::cosign::{cosigned_by, CosignerKey};
 use crate::log::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,6 +32,10 @@ pub enum AuditError {
     Shrank { seen: u64, now: u64 },
     #[error("CONSISTENCY FAILURE: {0}")]
     Consistency(String),
+    #[error("FORK (split view): {0}")]
+    Fork(String),
+    #[error("NOT WITNESSED: {0}")]
+    NotWitnessed(String),
     #[error("ENTRIES DO NOT MATCH THE CHECKPOINT: {0}")]
     Entries(String),
     #[error("INCLUSION PROOF FAILURE: {0}")]
@@ -44,6 +49,8 @@ pub struct AuditReport {
     pub root: Hash,
     pub entries_checked: u64,
     pub previous_size: Option<u64>,
+    /// The trusted witnesses that cosigned the checkpoint.
+    pub witnessed_by: Vec<String>,
 }
 
 struct Client {
@@ -123,6 +130,7 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
     let checkpoint = verifier
         .verify(&note, Some(verifier.name()))
         .map_err(|e| AuditError::Signature(e.to_string()))?;
+    let witnessed_by = check_witnesses(args, &note)?;
     let (size, root) = (checkpoint.size(), *checkpoint.root());
     let previous = match &state {
         Some(s) => Some(consistent_with(&client, s, size, &root).await?),
@@ -147,7 +155,32 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
         root,
         entries_checked,
         previous_size: previous.map(|(s, _)| s),
+        witnessed_by,
     })
+}
+
+/// The names of the trusted witnesses (`--witness`) that validly cosigned `note`; fails when
+/// fewer than the quorum did.
+fn check_witnesses(args: &AuditArgs, note: &str) -> Result<Vec<String>, AuditError> {
+    let keys = args
+        .witness
+        .iter()
+        .map(|w| CosignerKey::parse(w))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AuditError::State("a --witness is not a witness vkey".into()))?;
+    let quorum = args.quorum.unwrap_or(keys.len());
+    let by: Vec<String> = cosigned_by(note, &keys)
+        .into_iter()
+        .map(|k| k.name().to_owned())
+        .collect();
+    if by.len() < quorum {
+        return Err(AuditError::NotWitnessed(format!(
+            "the checkpoint carries valid cosignatures of {} of the trusted witnesses ({}), {quorum} needed",
+            by.len(),
+            by.join(", ")
+        )));
+    }
+    Ok(by)
 }
 
 /// The state kept from the last run, if any.
@@ -180,6 +213,13 @@ async fn consistent_with(
             now: size,
         });
     }
+    if seen.size == size && seen.size > 0 && old_root != *root {
+        return Err(AuditError::Fork(format!(
+            "two signed checkpoints of size {size} with different roots: {} seen before, {} now",
+            seen.root,
+            B64.encode(root)
+        )));
+    }
     if seen.size > 0 {
         let proof = client
             .json(
@@ -188,7 +228,12 @@ async fn consistent_with(
             )
             .await?;
         verify_consistency(seen.size, size, &old_root, root, &hashes(&proof)?)
-            .map_err(|e| AuditError::Consistency(format!("{} -> {size}: {e}", seen.size)))?;
+            .map_err(|e| {
+                AuditError::Fork(format!(
+                    "the checkpoint of size {size} does not extend the one of size {} seen before ({e})",
+                    seen.size
+                ))
+            })?;
     }
     Ok((seen.size, old_root))
 }

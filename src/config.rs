@@ -61,6 +61,36 @@ pub enum Command {
     /// Verify a signed PDF or sealed OFD offline (no server): prints the report as JSON; exit code 0 only for
     /// TOTAL-PASSED, 1 otherwise, 2 when the file cannot be read.
     Verify(VerifyArgs),
+    /// Run a C2SP tlog-witness: cosigns the checkpoints of the logs it is given, only when
+    /// consistent with every one it cosigned before.
+    Witness(WitnessSettings),
+}
+
+/// Settings of `trustd witness`.
+#[derive(Debug, Clone, Args)]
+pub struct WitnessSettings {
+    /// Address and port to listen on.
+    #[arg(long, env = "TRUSTD_WITNESS_LISTEN", default_value = "127.0.0.1:7380")]
+    pub listen: SocketAddr,
+    /// Directory of the witness's database (its key, sealed, and the latest checkpoint it
+    /// cosigned per log) and generated master key.
+    #[arg(
+        long,
+        env = "TRUSTD_WITNESS_DATA_DIR",
+        default_value = "./witness-data"
+    )]
+    pub data_dir: PathBuf,
+    /// The witness's name (its cosignatures' key name, e.g. `audit.example.gov.cn/witness`):
+    /// needed on the first start, fixed afterwards.
+    #[arg(long, env = "TRUSTD_WITNESS_NAME")]
+    pub name: Option<String>,
+    /// The verifier key (`name+id+base64`, from `/api/v1/log/key`) of a log to witness; repeat,
+    /// or separate by `;` in the variable.
+    #[arg(long = "log", env = "TRUSTD_WITNESS_LOGS", value_delimiter = ';')]
+    pub logs: Vec<String>,
+    /// Key encryption key, base64 of 32 bytes. Default: a generated `<data dir>/master.key`.
+    #[arg(long, env = "TRUSTD_WITNESS_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
 }
 
 /// Default of `TRUSTD_MAX_QUERY_BYTES`.
@@ -87,12 +117,18 @@ pub struct AuditArgs {
     /// else the one the server publishes (trust on first use).
     #[arg(long)]
     pub key: Option<String>,
+    /// A witness's vkey (`name+id+base64`) whose cosignature counts; repeat for each.
+    #[arg(long = "witness")]
+    pub witness: Vec<String>,
+    /// Cosignatures of those witnesses the checkpoint must carry. Default: all of them.
+    #[arg(long)]
+    pub quorum: Option<usize>,
 }
 
 /// Arguments of `trustd verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The PDF to verify.
+    /// The PDF or OFD to verify (or, with --log-proof, a licence token).
     pub file: PathBuf,
     /// A PEM file of trusted roots (may hold several certificates; repeat for more files).
     #[arg(long = "trust")]
@@ -102,6 +138,20 @@ pub struct VerifyArgs {
     /// fails. Without it such signatures are INDETERMINATE (TRY_LATER).
     #[arg(long = "revocation-optional")]
     pub revocation_optional: bool,
+    /// A proof of logging (`.tlog-proof`, from `/api/v1/licences/{id}/log-proof` or
+    /// `/api/v1/log/proofs/{index}`) to check offline: that the file (a stamped PDF or OFD, or a
+    /// licence token) was logged. FILE may then be a licence token.
+    #[arg(long = "log-proof", requires = "log_key")]
+    pub log_proof: Option<PathBuf>,
+    /// The log's verifier key (`name+id+base64`), pinned.
+    #[arg(long = "log-key")]
+    pub log_key: Option<String>,
+    /// A witness's vkey whose cosignature counts; repeat for each.
+    #[arg(long = "witness")]
+    pub witness: Vec<String>,
+    /// Cosignatures of those witnesses the proof's checkpoint must carry. Default: all of them.
+    #[arg(long = "quorum")]
+    pub quorum: Option<usize>,
 }
 
 /// Settings of `trustd serve`. Every flag can also be given by its environment variable.
@@ -206,6 +256,16 @@ pub struct ServeSettings {
     /// Origin line of the issuance log's checkpoints (C2SP signed note).
     #[arg(long, env = "TRUSTD_LOG_ORIGIN")]
     pub log_origin: Option<String>,
+
+    /// Witnesses asked to cosign each new checkpoint (c2sp.org/tlog-witness): entries
+    /// separated by `;`, each `<witness vkey> <URL prefix of its add-checkpoint>`.
+    #[arg(long, env = "TRUSTD_WITNESSES", default_value = "")]
+    pub witnesses: String,
+
+    /// Cosignatures of those witnesses that make a checkpoint witnessed ("k of n"). Default: a
+    /// majority of them.
+    #[arg(long, env = "TRUSTD_WITNESS_QUORUM")]
+    pub witness_quorum: Option<usize>,
 }
 
 impl ServeSettings {

@@ -26,6 +26,7 @@ pub mod startup;
 pub mod store;
 pub mod upload;
 pub mod verify;
+pub mod witness;
 pub mod work;
 
 /// Sets up logging from `RUST_LOG` (default `info`). Safe to call more than once.

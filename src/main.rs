@@ -45,18 +45,44 @@ fn main() -> ExitCode {
             }
         }),
         Command::Verify(args) => verify(&args),
+        Command::Witness(settings) => runtime.block_on(async move {
+            let server = match trustd::witness::WitnessServer::build(&settings).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("trustd witness: cannot start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            eprintln!(
+                "trustd witness: listening on port {}; its key (give it to the logs and verifiers):\n{}",
+                server.port(),
+                server.vkey()
+            );
+            match server.run_until_stopped().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("trustd witness: server error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::Audit(args) => runtime.block_on(async move {
             match trustd::audit::run(&args).await {
                 Ok(report) => {
                     println!(
-                        "OK: checkpoint of {} entries verified (root {}), {} entries recomputed{}",
+                        "OK: checkpoint of {} entries verified (root {}), {} entries recomputed{}{}",
                         report.size,
                         hex::encode(report.root),
                         report.entries_checked,
                         report
                             .previous_size
                             .map(|s| format!(", consistent with the previous checkpoint of {s}"))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        if report.witnessed_by.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", cosigned by {}", report.witnessed_by.join(", "))
+                        }
                     );
                     ExitCode::SUCCESS
                 }
@@ -98,6 +124,26 @@ fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let logged = match args
+        .log_proof
+        .as_deref()
+        .map(|p| log_proof(args, p, &bytes))
+    {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(code)) => return code,
+    };
+    let head = &bytes[..bytes.len().min(1024)];
+    let document = bytes.starts_with(b"PK") || head.windows(5).any(|w| w == b"%PDF-");
+    if let (false, Some((value, ok))) = (document, &logged) {
+        // A licence token: only its proof of logging is checked here.
+        println!("{}", serde_json::json!({ "log_proof": value }));
+        return if *ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     // An OFD is a zip package (`PK`); anything else is read as a PDF.
     let result = if bytes.starts_with(b"PK") {
@@ -109,14 +155,16 @@ fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
     };
     match result {
         Ok((report, indication)) => {
+            let mut report = report.unwrap_or_default();
+            if let (Some((value, _)), Some(map)) = (&logged, report.as_object_mut()) {
+                map.insert("log_proof".into(), value.clone());
+            }
             println!(
                 "{}",
-                report
-                    .ok()
-                    .and_then(|r| serde_json::to_string_pretty(&r).ok())
-                    .unwrap_or_default()
+                serde_json::to_string_pretty(&report).unwrap_or_default()
             );
-            if indication == trustd::verify::Indication::TotalPassed {
+            let logged_ok = logged.as_ref().is_none_or(|(_, ok)| *ok);
+            if indication == trustd::verify::Indication::TotalPassed && logged_ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -127,4 +175,45 @@ fn verify(args: &trustd::config::VerifyArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--log-proof`: checks offline that `file` was logged. The JSON to report and whether it
+/// passed; `Err` (exit 2) when the proof or a key cannot be read.
+fn log_proof(
+    args: &trustd::config::VerifyArgs,
+    path: &std::path::Path,
+    file: &[u8],
+) -> Result<(serde_json::Value, bool), ExitCode> {
+    use trustd::log::{checkpoint::NoteVerifier, cosign::CosignerKey, proof};
+    let fail = |what: String| {
+        eprintln!("trustd verify: {what}");
+        ExitCode::from(2)
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    let log = NoteVerifier::parse(args.log_key.as_deref().unwrap_or_default())
+        .map_err(|_| fail("--log-key is not a log verifier key (name+id+base64)".into()))?;
+    let witnesses = args
+        .witness
+        .iter()
+        .map(|w| CosignerKey::parse(w))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| fail("a --witness is not a witness vkey".into()))?;
+    let policy = proof::ProofPolicy {
+        quorum: args.quorum.unwrap_or(witnesses.len()),
+        log,
+        witnesses,
+    };
+    let result = proof::TlogProof::parse(&text).and_then(|p| proof::check_file(&p, file, &policy));
+    Ok(match result {
+        Ok(found) => {
+            let mut value = serde_json::to_value(&found).unwrap_or_default();
+            value["logged"] = true.into();
+            (value, true)
+        }
+        Err(e) => (
+            serde_json::json!({ "logged": false, "error": e.to_string() }),
+            false,
+        ),
+    })
 }

@@ -2,7 +2,6 @@
 //! (root CA, log key, admin key), the log integrator and the HTTP server. The listener is
 //! bound here, so tests can ask for port 0 and read the port back.
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +18,9 @@ use crate::context::Context;
 use crate::http;
 use crate::http::metrics::Metrics;
 use crate::http::middleware::request_middleware;
-use crate::keys::vault::MasterKey;
+use crate::keys::vault::{master_key_file, write_private_file, MasterKey};
 use crate::keys::KeyAlgorithm;
+use crate::log::witnesses::WitnessPolicy;
 use crate::log::{Event, EventType, LogError, TransparencyLog, META_LOG_KEY, META_LOG_ORIGIN};
 use crate::pki::certificate_event;
 use crate::pki::{Pki, PkiError, META_ROOT_SERIAL};
@@ -46,6 +46,8 @@ pub enum StartupError {
     National(String),
     #[error("master key: {0}")]
     MasterKey(String),
+    #[error("TRUSTD_WITNESSES: {0}")]
+    Witnesses(String),
     #[error("the master key does not decrypt this installation's keys: start with the master key it was created with (TRUSTD_MASTER_KEY or <data dir>/master.key)")]
     WrongMasterKey,
     #[error("TRUSTD_ADMIN_TOKEN must be at least 32 characters")]
@@ -70,6 +72,7 @@ pub struct Application {
     server: Server,
     context: Arc<Context>,
     integrator: tokio::task::JoinHandle<()>,
+    witness_feeder: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -78,19 +81,6 @@ impl std::fmt::Debug for Application {
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
-}
-
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 /// Keeps the data directory private (0700) and the files in it that hold secrets or personal
@@ -152,22 +142,15 @@ fn load_master_key(settings: &ServeSettings) -> Result<MasterKey, StartupError> 
             .map_err(|e| StartupError::MasterKey(e.to_string()));
     }
     let path = settings.data_dir.join("master.key");
-    let io_err = |source| StartupError::DataDir {
-        path: path.display().to_string(),
-        source,
-    };
-    if !path.exists() {
-        let generated =
-            MasterKey::generate_base64().map_err(|e| StartupError::MasterKey(e.to_string()))?;
-        write_private_file(&path, generated.as_bytes()).map_err(io_err)?;
+    let (key, generated) =
+        master_key_file(&path).map_err(|e| StartupError::MasterKey(e.to_string()))?;
+    if generated {
         tracing::warn!(
             path = %path.display(),
             "generated a master key file; set TRUSTD_MASTER_KEY from a secret store in production and keep a backup"
         );
     }
-    let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(io_err)?);
-    MasterKey::from_base64(&text)
-        .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())))
+    Ok(key)
 }
 
 /// Writes the generated admin key to `<data dir>/admin-token` (0600) and says where it is; the
@@ -198,15 +181,17 @@ fn announce_admin_token(settings: &ServeSettings, token: &str) -> std::io::Resul
 async fn open_log(
     store: &Arc<dyn Repository>,
     pki: &Pki,
+    settings: &ServeSettings,
     clock: &dyn Clock,
 ) -> Result<Arc<TransparencyLog>, StartupError> {
     let log_key_id = meta_string(store.as_ref(), META_LOG_KEY).await?;
     let origin = meta_string(store.as_ref(), META_LOG_ORIGIN).await?;
-    let log = Arc::new(TransparencyLog::new(
-        store.clone(),
-        pki.signer(&log_key_id).await?,
-        origin,
-    )?);
+    let witnesses = WitnessPolicy::parse(&settings.witnesses, settings.witness_quorum)
+        .map_err(StartupError::Witnesses)?;
+    let log = Arc::new(
+        TransparencyLog::new(store.clone(), pki.signer(&log_key_id).await?, origin)?
+            .with_witnesses(witnesses),
+    );
     while log.integrate(clock.now()).await?.is_some() {}
     Ok(log)
 }
@@ -269,6 +254,33 @@ fn spawn_integrator(
             }
         }
     })
+}
+
+/// How often the latest checkpoint is offered to the witnesses that have not cosigned it.
+const WITNESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Sends each new checkpoint to the configured witnesses (none: no task).
+fn spawn_witness_feeder(
+    log: Arc<TransparencyLog>,
+    clock: Arc<dyn Clock>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if log.witness_policy().is_empty() {
+        return None;
+    }
+    let http = reqwest::Client::new();
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WITNESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = log
+                .feed_witnesses(&http, clock.now().unix_timestamp())
+                .await
+            {
+                tracing::error!(error = %e, "witnessing failed");
+            }
+        }
+    }))
 }
 
 /// The HTTP server on `listener`: the routes, the middleware and its limits.
@@ -592,7 +604,7 @@ impl Application {
         )
         .await
         .map_err(|e| StartupError::National(e.to_string()))?;
-        let log = open_log(&store, &pki, clock.as_ref()).await?;
+        let log = open_log(&store, &pki, &settings, clock.as_ref()).await?;
         let context = Arc::new(
             context(
                 &settings,
@@ -604,6 +616,7 @@ impl Application {
             )
             .await?,
         );
+        let witness_feeder = spawn_witness_feeder(log.clone(), clock.clone());
         let integrator = spawn_integrator(log, clock);
         let server =
             serve(&settings, context.clone(), listener).map_err(|source| StartupError::Bind {
@@ -616,6 +629,7 @@ impl Application {
             server,
             context,
             integrator,
+            witness_feeder,
         })
     }
 
@@ -636,6 +650,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.integrator.abort();
+        if let Some(feeder) = self.witness_feeder {
+            feeder.abort();
+        }
         result
     }
 }

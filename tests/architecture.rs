@@ -20,7 +20,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pki", &["pki"]),
     ("errors", &["error"]),
     ("callers and context", &["auth", "context"]),
-    ("services", &["admin", "audit", "licence", "seal", "verify"]),
+    (
+        "services",
+        &["admin", "audit", "licence", "seal", "verify", "witness"],
+    ),
     ("http", &["http"]),
     ("startup", &["startup"]),
 ];

@@ -248,3 +248,17 @@ pub async fn qr_png(
     let png = qr::png(&url).map_err(|e| ApiError::unprocessable("identifier", e.to_string()))?;
     Ok(HttpResponse::Ok().content_type("image/png").body(png))
 }
+
+/// `/api/v1/licences/{identifier}/log-proof` (public): the c2sp.org/tlog-proof that the
+/// licence's issuance was logged, with the entry (holder commitment, token hashes, no personal
+/// data) in `extra`, for `trustd verify --log-proof` beside the licence token.
+pub async fn log_proof(
+    ctx: web::Data<Context>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let index = ctx
+        .issuance_index(&path)
+        .await?
+        .ok_or_else(|| ApiError::not_found("licence"))?;
+    super::log::proof_response(&ctx, index, &path).await
+}

@@ -1,6 +1,7 @@
 //! `/api/v1/log/...`: checkpoint, verifier key and proofs for anyone; entries for auditors.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::stream;
 use serde::Deserialize;
 
@@ -10,11 +11,15 @@ use super::problem::ApiError;
 use crate::admin::log_entries::{self as query, MAX_ENTRIES};
 use crate::auth::Caller;
 use crate::context::Context;
+use crate::log::tiles::{TileKind, TilePath};
 use crate::log::EventType;
 use crate::store::EventQuery;
+use crate::store::Role;
 
+/// The published checkpoint with its cosignatures: `/log/checkpoint` (c2sp.org/tlog-tiles)
+/// and `/api/v1/log/checkpoint`. Mutable, so not cached.
 pub async fn checkpoint(ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
-    let latest = ctx.log.latest().await?.ok_or_else(|| {
+    let published = ctx.log.published().await?.ok_or_else(|| {
         ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
@@ -24,7 +29,106 @@ pub async fn checkpoint(ctx: web::Data<Context>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
-        .body(latest.note))
+        .body(published.note))
+}
+
+/// `/log/tile/<L>/<N>[.p/<W>]` and `/log/tile/entries/<N>[.p/<W>]` (c2sp.org/tlog-tiles).
+/// Hash tiles are public and immutable, so any HTTP cache may keep them. Entry bundles hold
+/// the entries themselves, which are auditor-only (some carry pseudonyms of people): they need
+/// an auditor key bound to no department, and only private caches may keep them. The public
+/// gets no bundle of leaf hashes at that URL instead: the level-0 tiles already are those
+/// hashes, and a tile client would take such a bundle for entries that do not match the tree.
+pub async fn tile(
+    ctx: web::Data<Context>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tile = TilePath::parse(&path).ok_or_else(|| ApiError::not_found("tile"))?;
+    let cache = if tile.kind == TileKind::Entries {
+        let Auth(caller) = Auth::extract(&req).await?;
+        caller.require(&[Role::Auditor])?;
+        if caller.department().is_some() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "entry bundles hold every department's entries: they need an auditor key bound to no department",
+            ));
+        }
+        "private, max-age=31536000, immutable"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    let bytes = ctx
+        .log
+        .tile(&tile)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tile"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("Cache-Control", cache))
+        .body(bytes))
+}
+
+/// The configured witnesses' names and keys and the quorum (public: verifiers should still
+/// pin the keys they trust out of band).
+pub async fn witnesses(ctx: web::Data<Context>) -> HttpResponse {
+    let policy = ctx.log.witness_policy();
+    let list: Vec<serde_json::Value> = policy
+        .witnesses
+        .iter()
+        .map(|w| serde_json::json!({ "name": w.key.name(), "vkey": w.key.to_vkey() }))
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({
+        "log_vkey": ctx.log.verifier().to_key_string(),
+        "quorum": policy.quorum,
+        "witnesses": list,
+    }))
+}
+
+/// `/api/v1/log/proofs/{index}`: the c2sp.org/tlog-proof of any entry (a stamping's index is
+/// in its `Trustd-Log-Index` header). Public: hashes, the index, the checkpoint, and the entry
+/// only when it names no person.
+pub async fn tlog_proof(
+    ctx: web::Data<Context>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let index = params::require_u64("index", Some(path.as_str()))?;
+    if index
+        >= ctx
+            .store
+            .log_size()
+            .await
+            .map_err(crate::error::ServiceError::from)?
+    {
+        return Err(ApiError::not_found("log entry"));
+    }
+    proof_response(&ctx, index, &format!("trustd-log-{index}")).await
+}
+
+/// The proof of logging of entry `index`, as a `.tlog-proof` file; 404 with Retry-After while
+/// the entry is not in the published checkpoint.
+pub async fn proof_response(
+    ctx: &Context,
+    index: u64,
+    name: &str,
+) -> Result<HttpResponse, ApiError> {
+    let proof = ctx.log.tlog_proof(index).await?.ok_or_else(|| {
+        let mut e = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "log-proof-pending",
+            "the entry is not in the published (witnessed) checkpoint yet; try again shortly",
+        );
+        e.retry_after = Some(2);
+        e
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}.tlog-proof\""),
+        ))
+        .body(proof.to_text()))
 }
 
 pub async fn key(ctx: web::Data<Context>) -> HttpResponse {

@@ -21,6 +21,54 @@ pub enum VaultError {
     Random,
 }
 
+/// Writes a new file readable by its owner only (0600), synced to disk; fails if it exists.
+pub fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// Why a master key file could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyFileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Key { path: String, source: VaultError },
+}
+
+/// The master key in `path` (base64), generated there (mode 0600) when the file is missing.
+/// Returns the key and whether it was generated now.
+pub fn master_key_file(path: &std::path::Path) -> Result<(MasterKey, bool), MasterKeyFileError> {
+    let shown = path.display().to_string();
+    let io = |source| MasterKeyFileError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let key = |source| MasterKeyFileError::Key {
+        path: shown.clone(),
+        source,
+    };
+    let generated = !path.exists();
+    if generated {
+        let text = MasterKey::generate_base64().map_err(key)?;
+        write_private_file(path, text.as_bytes()).map_err(io)?;
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+    Ok((MasterKey::from_base64(&text).map_err(key)?, generated))
+}
+
 /// The key encryption key. Its bytes never leave this type and are not printable.
 pub struct MasterKey {
     key: LessSafeKey,

@@ -654,6 +654,19 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
 }
 
+/// The holder as the log records it: a keyed hash (the installation's PII key) of the licence
+/// identifier with the holder's identity and name hashes. It differs for every licence, so a
+/// public proof of logging links no two licences of one person, and it reveals nothing
+/// without the key; the service can recompute it from the licence record.
+pub fn holder_commitment(ctx: &Context, record: &LicenceRecord) -> String {
+    ctx.pii.hash(&format!(
+        "licence-holder\n{}\n{}\n{}",
+        record.identifier,
+        record.holder_hash,
+        ctx.pii.hash(&record.holder_name)
+    ))
+}
+
 /// The `licence.issued` event: hashes of the personal data and of the tokens, never the data.
 fn issued_event(
     ctx: &Context,
@@ -669,8 +682,7 @@ fn issued_event(
         .department(record.issuer_code.as_str())
         .actor(Some(caller.key_id()))
         .data("type_code", &record.type_code)
-        .data("holder_hash", &record.holder_hash)
-        .data("holder_name_hash", ctx.pii.hash(&record.holder_name))
+        .data("holder_commitment", holder_commitment(ctx, record))
         .data("valid_from", &record.valid_from)
         .data("valid_until", &record.valid_until)
         .data("token_sha256", sha256_hex(&record.token))

@@ -76,7 +76,9 @@ impl Checkpoint {
         )
     }
 
-    fn parse_body(body: &str) -> Result<Self, CheckpointError> {
+    /// Parses a checkpoint body (the note text before the signatures, final newline included).
+    /// Extension lines after the root hash are allowed and ignored (c2sp.org/tlog-checkpoint).
+    pub fn parse_body(body: &str) -> Result<Self, CheckpointError> {
         let mut lines = body.split('\n');
         let origin = lines
             .next()
@@ -146,15 +148,7 @@ impl NoteVerifier {
     }
 
     pub fn key_id(&self) -> [u8; 4] {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        ctx.update(self.name.as_bytes());
-        ctx.update(b"\n");
-        ctx.update(&[ALG_ED25519]);
-        ctx.update(&self.public_key);
-        let d = ctx.finish();
-        let mut id = [0u8; 4];
-        id.copy_from_slice(&d.as_ref()[..4]);
-        id
+        note_key_id(&self.name, ALG_ED25519, &self.public_key)
     }
 
     /// The verifier key string.
@@ -183,11 +177,7 @@ impl NoteVerifier {
         note: &str,
         expected_origin: Option<&str>,
     ) -> Result<Checkpoint, CheckpointError> {
-        let split = note.find("\n\n").ok_or(CheckpointError::Malformed(
-            "no blank line before signatures",
-        ))?;
-        let body = &note[..split + 1];
-        let signatures = &note[split + 2..];
+        let (body, signatures) = split_note(note)?;
         let checkpoint = Checkpoint::parse_body(body)?;
         if let Some(expected) = expected_origin {
             if checkpoint.origin != expected {
@@ -197,35 +187,101 @@ impl NoteVerifier {
                 });
             }
         }
-        let public = UnparsedPublicKey::new(&ED25519, self.public_key);
-        let mut found = false;
-        for line in signatures.split_terminator('\n') {
-            let rest = line
-                .strip_prefix(SIG_PREFIX)
-                .ok_or(CheckpointError::Malformed("bad signature line"))?;
-            let (name, blob) = rest
-                .split_once(' ')
-                .ok_or(CheckpointError::Malformed("bad signature line"))?;
-            if name != self.name {
+        // A line with our name and key id that does not verify makes the note malformed
+        // (c2sp.org/signed-note), even beside a valid one.
+        let mut valid = false;
+        for line in signatures.iter().filter(|l| l.name == self.name) {
+            if line.blob.len() != 4 + 64 || line.blob[..4] != self.key_id() {
                 continue;
             }
-            let blob = B64
-                .decode(blob)
-                .map_err(|_| CheckpointError::Malformed("bad signature base64"))?;
-            if blob.len() != 4 + 64 || blob[..4] != self.key_id() {
-                continue;
+            if !self.verifies(body, &line.blob[4..]) {
+                return Err(CheckpointError::BadSignature);
             }
-            found = true;
-            if public.verify(body.as_bytes(), &blob[4..]).is_ok() {
-                return Ok(checkpoint);
-            }
+            valid = true;
         }
-        if found {
-            Err(CheckpointError::BadSignature)
+        if valid {
+            Ok(checkpoint)
         } else {
             Err(CheckpointError::NoSignature(self.name.clone()))
         }
     }
+
+    fn verifies(&self, body: &str, signature: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ED25519, self.public_key)
+            .verify(body.as_bytes(), signature)
+            .is_ok()
+    }
+}
+
+/// The key id of a signed-note key: SHA-256(name ‖ 0x0A ‖ signature type ‖ public key)[..4].
+pub fn note_key_id(name: &str, alg: u8, public_key: &[u8]) -> [u8; 4] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(name.as_bytes());
+    ctx.update(b"\n");
+    ctx.update(&[alg]);
+    ctx.update(public_key);
+    let d = ctx.finish();
+    let mut id = [0u8; 4];
+    id.copy_from_slice(&d.as_ref()[..4]);
+    id
+}
+
+/// Whether `name` may be a key name or origin: non-empty, at most 255 bytes, no '+', no
+/// white space, no control character (c2sp.org/signed-note).
+pub fn valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name
+            .chars()
+            .any(|c| c == '+' || c.is_whitespace() || c.is_control())
+}
+
+/// One signature line of a note: the key name and base64-decoded key id ‖ signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLine<'a> {
+    pub name: &'a str,
+    pub blob: Vec<u8>,
+}
+
+/// Most signature lines read from one note (a log signature and its witnesses' cosignatures).
+pub const MAX_SIGNATURE_LINES: usize = 100;
+
+/// Splits a signed note into its body (final newline included) and its signature lines.
+pub fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), CheckpointError> {
+    let split = note.find("\n\n").ok_or(CheckpointError::Malformed(
+        "no blank line before signatures",
+    ))?;
+    let body = &note[..split + 1];
+    let mut lines = Vec::new();
+    for line in note[split + 2..].split_terminator('\n') {
+        if lines.len() == MAX_SIGNATURE_LINES {
+            return Err(CheckpointError::Malformed("too many signature lines"));
+        }
+        let rest = line
+            .strip_prefix(SIG_PREFIX)
+            .ok_or(CheckpointError::Malformed("bad signature line"))?;
+        let (name, blob) = rest
+            .split_once(' ')
+            .ok_or(CheckpointError::Malformed("bad signature line"))?;
+        let decoded = B64
+            .decode(blob)
+            .ok()
+            .filter(|b| b.len() > 4 && B64.encode(b) == blob)
+            .ok_or(CheckpointError::Malformed("bad signature base64"))?;
+        if !valid_key_name(name) {
+            return Err(CheckpointError::Malformed("bad key name"));
+        }
+        lines.push(SignatureLine {
+            name,
+            blob: decoded,
+        });
+    }
+    if !note.ends_with('\n') {
+        return Err(CheckpointError::Malformed(
+            "note does not end with a newline",
+        ));
+    }
+    Ok((body, lines))
 }
 
 #[cfg(test)]

@@ -105,6 +105,26 @@ impl EventType {
     }
 }
 
+/// Data members that hold a pseudonym of a person (keyed hashes of an identity number or a
+/// name): entries with one are for auditors only. Licences issued since holder commitments
+/// log `holder_commitment` instead, which differs for every licence.
+const PSEUDONYM_FIELDS: &[&str] = &["holder_hash", "holder_name_hash"];
+
+/// Whether anyone may read this entry (in a public proof of logging): no pseudonym of a
+/// person, and not a read or a holder query (whose subject or purpose may name one).
+pub fn is_public(entry: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(entry) else {
+        return false;
+    };
+    let private_type = [EventType::LicenceRead, EventType::LicenceHolderQuery]
+        .iter()
+        .any(|t| value["type"] == t.as_str());
+    let pseudonym = value["data"]
+        .as_object()
+        .is_some_and(|d| PSEUDONYM_FIELDS.iter().any(|f| d.contains_key(*f)));
+    !private_type && !pseudonym
+}
+
 /// An event before it is encoded.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -228,6 +248,20 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_entries_name_no_person() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let stamped = Event::new(EventType::DocumentStamped, t, "seal").data("output_sha256", "ab");
+        assert!(is_public(&stamped.encode()));
+        let issued = Event::new(EventType::LicenceIssued, t, "L1").data("holder_commitment", "cd");
+        assert!(is_public(&issued.encode()));
+        let old = Event::new(EventType::LicenceIssued, t, "L1").data("holder_hash", "ef");
+        assert!(!is_public(&old.encode()));
+        let read = Event::new(EventType::LicenceRead, t, "L1").data("purpose", "核验");
+        assert!(!is_public(&read.encode()));
+        assert!(!is_public(b"not json"));
+    }
 
     #[test]
     fn canonical_form_is_sorted_and_compact() {

@@ -5,8 +5,12 @@
 //! subtree hashes and signs a checkpoint, at most a fraction of a second later.
 
 pub mod checkpoint;
+pub mod cosign;
 pub mod entry;
 pub mod merkle;
+pub mod proof;
+pub mod tiles;
+pub mod witnesses;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +23,9 @@ use crate::keys::{KeyError, Signer};
 use crate::store::{CheckpointRecord, NodeId, Repository, StoreError};
 use checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use merkle::{fold_range, frontier_nodes, new_complete_nodes, Hash, LeafRange};
+use proof::TlogProof;
+use tiles::{TileKind, TilePath};
+use witnesses::WitnessPolicy;
 
 pub use entry::{Event, EventType};
 
@@ -49,6 +56,16 @@ pub struct TransparencyLog {
     signer: Arc<dyn Signer>,
     verifier: NoteVerifier,
     origin: String,
+    witnesses: WitnessPolicy,
+}
+
+/// The checkpoint the log publishes, with the cosignatures it has.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub size: u64,
+    pub note: String,
+    /// Whether a quorum of the configured witnesses cosigned it.
+    pub witnessed: bool,
 }
 
 impl std::fmt::Debug for TransparencyLog {
@@ -89,7 +106,18 @@ impl TransparencyLog {
             signer,
             verifier,
             origin,
+            witnesses: WitnessPolicy::default(),
         })
+    }
+
+    /// The log with the witnesses it asks to cosign its checkpoints.
+    pub fn with_witnesses(mut self, witnesses: WitnessPolicy) -> Self {
+        self.witnesses = witnesses;
+        self
+    }
+
+    pub fn witness_policy(&self) -> &WitnessPolicy {
+        &self.witnesses
     }
 
     pub fn origin(&self) -> &str {
@@ -182,6 +210,116 @@ impl TransparencyLog {
         }
     }
 
+    /// Test hook, not an API: signs a checkpoint of any size and root with the log key without
+    /// checking that it extends the tree, as an operator forking the log could; tests use it to
+    /// show that witnesses and `trustd audit` catch the fork.
+    #[doc(hidden)]
+    pub fn sign_any_checkpoint_for_tests(&self, size: u64, root: Hash) -> Result<String, LogError> {
+        self.sign(&Checkpoint::new(&self.origin, size, root)?)
+    }
+
+    /// The checkpoint to publish. With witnesses configured: the latest one a quorum of them
+    /// cosigned, else (none yet) the latest signed one, each with the configured witnesses'
+    /// cosignatures. Without witnesses: the latest signed checkpoint.
+    pub async fn published(&self) -> Result<Option<Published>, LogError> {
+        if !self.witnesses.is_empty() {
+            let names = self.witnesses.names();
+            if let Some(size) = self
+                .store
+                .witnessed_size(&names, self.witnesses.quorum)
+                .await?
+            {
+                if let Some(record) = self.store.checkpoint_at(size).await? {
+                    return Ok(Some(self.cosigned(record, true).await?));
+                }
+            }
+        }
+        match self.store.latest_checkpoint().await? {
+            Some(record) => Ok(Some(self.cosigned(record, false).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn cosigned(
+        &self,
+        record: CheckpointRecord,
+        witnessed: bool,
+    ) -> Result<Published, LogError> {
+        let mut note = record.note;
+        if !self.witnesses.is_empty() {
+            let lines = self.store.cosignatures(record.size).await?;
+            for name in self.witnesses.names() {
+                if let Some((_, line)) = lines.iter().find(|(n, _)| *n == name) {
+                    note.push_str(line);
+                }
+            }
+        }
+        Ok(Published {
+            size: record.size,
+            note,
+            witnessed,
+        })
+    }
+
+    /// A c2sp.org/tlog-proof of entry `index` in the published checkpoint, `None` while the
+    /// entry is not in it yet. `extra` carries the entry when anyone may read it
+    /// ([`entry::is_public`]); otherwise the proof stands only beside the entry.
+    pub async fn tlog_proof(&self, index: u64) -> Result<Option<TlogProof>, LogError> {
+        let Some(published) = self.published().await? else {
+            return Ok(None);
+        };
+        if index >= published.size {
+            return Ok(None);
+        }
+        let ranges = merkle::inclusion_ranges(index, published.size)
+            .ok_or_else(|| LogError::Inconsistent("inclusion ranges".into()))?;
+        let hashes = self.range_hashes(&ranges).await?;
+        let event = self
+            .store
+            .events(index, index + 1)
+            .await?
+            .pop()
+            .ok_or_else(|| LogError::Inconsistent("entry missing".into()))?;
+        Ok(Some(TlogProof {
+            extra: entry::is_public(&event.entry).then_some(event.entry),
+            index,
+            hashes,
+            checkpoint: published.note,
+        }))
+    }
+
+    /// A tile of the tree or an entry bundle (c2sp.org/tlog-tiles), `None` if the latest
+    /// checkpoint does not hold all of it.
+    pub async fn tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, LogError> {
+        let size = self.store.integrated_size().await?;
+        let (Some((start, end)), Some(level)) = (path.range_in(size), path.tree_level()) else {
+            return Ok(None);
+        };
+        let expected = (end - start) as usize;
+        let out = match path.kind {
+            TileKind::Entries => {
+                let events = self.store.events(start, end).await?;
+                if events.len() != expected {
+                    return Err(LogError::Inconsistent("entries missing".into()));
+                }
+                tiles::entry_bundle(events.iter().map(|e| e.entry.as_slice()))
+                    .ok_or_else(|| LogError::Inconsistent("an entry exceeds 64 KiB".into()))?
+            }
+            TileKind::Hashes(_) => {
+                let hashes = if level == 0 {
+                    self.store.leaf_hashes(start, end).await?
+                } else {
+                    self.store.node_range(level, start, end).await?
+                };
+                if hashes.len() != expected {
+                    return Err(LogError::Inconsistent("tree nodes missing".into()));
+                }
+                hashes.concat()
+            }
+        };
+        Ok(Some(out))
+    }
+
     fn sign(&self, checkpoint: &Checkpoint) -> Result<String, LogError> {
         let body = checkpoint.body();
         let signature = self.signer.sign(body.as_bytes())?;
@@ -250,18 +388,25 @@ impl TransparencyLog {
         from: u64,
         to: u64,
     ) -> Result<ConsistencyProof, LogError> {
+        let hashes = self.consistency_hashes(from, to).await?;
+        Ok(ConsistencyProof {
+            from,
+            to,
+            hashes: hashes.iter().map(|h| B64.encode(h)).collect(),
+        })
+    }
+}
+
+impl TransparencyLog {
+    /// The hashes of an RFC 9162 consistency proof (1 ≤ from ≤ to ≤ checkpointed size).
+    pub async fn consistency_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, LogError> {
         self.checked_size(to).await?;
         let ranges = merkle::consistency_ranges(from, to).ok_or_else(|| {
             LogError::BadRequest(format!(
                 "sizes must satisfy 1 <= from ({from}) <= to ({to})"
             ))
         })?;
-        let hashes = self.range_hashes(&ranges).await?;
-        Ok(ConsistencyProof {
-            from,
-            to,
-            hashes: hashes.iter().map(|h| B64.encode(h)).collect(),
-        })
+        self.range_hashes(&ranges).await
     }
 }
 

@@ -564,4 +564,32 @@ pub trait Repository: Send + Sync + 'static {
         checkpoint: &CheckpointRecord,
     ) -> Result<bool, StoreError>;
     async fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>, StoreError>;
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<CheckpointRecord>, StoreError>;
+    /// Stored hashes of tree level `level` ≥ 1, indices `start..end` (a tile's worth).
+    async fn node_range(
+        &self,
+        level: u8,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// Keeps a witness's verified cosignature line of the checkpoint of `size` (the first one
+    /// kept stays).
+    async fn add_cosignature(
+        &self,
+        size: u64,
+        witness: &str,
+        line: &str,
+        created_at: i64,
+    ) -> Result<(), StoreError>;
+    /// The cosignature lines of the checkpoint of `size`, as (witness, line).
+    async fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError>;
+    /// The largest checkpoint size `witness` cosigned.
+    async fn cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError>;
+    /// The largest checkpoint size that at least `quorum` of `witnesses` cosigned.
+    async fn witnessed_size(
+        &self,
+        witnesses: &[String],
+        quorum: usize,
+    ) -> Result<Option<u64>, StoreError>;
 }

@@ -312,6 +312,8 @@ fn audit_args(app: &TestApp, token: &str, state: &std::path::Path) -> AuditArgs 
         token: Some(Secret::new(token)),
         state: state.to_owned(),
         key: None,
+        witness: Vec::new(),
+        quorum: None,
     }
 }
 

@@ -23,3 +23,4 @@ mod spec;
 mod stamp;
 mod tsa;
 mod verify;
+mod witness;

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0009_national_crypto.sql"),
         include_str!("../../../migrations/postgres/0009_national_crypto.sql"),
     ),
+    (
+        10,
+        include_str!("../../../migrations/sqlite/0010_witnesses.sql"),
+        include_str!("../../../migrations/postgres/0010_witnesses.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.

@@ -633,14 +633,119 @@ impl Repository for SqlStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(map_err)?;
-        row.map(|r| -> Result<CheckpointRecord, StoreError> {
-            Ok(CheckpointRecord {
-                size: to_u64(r.try_get("size").map_err(map_err)?)?,
-                root: r.try_get("root").map_err(map_err)?,
-                note: r.try_get("note").map_err(map_err)?,
-                created_at: r.try_get("created_at").map_err(map_err)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(checkpoint_from_row).transpose()
     }
+
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<CheckpointRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT size, root, note, created_at FROM log_checkpoints WHERE size = $1")
+                .bind(to_i64(size)?)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+        row.as_ref().map(checkpoint_from_row).transpose()
+    }
+
+    async fn node_range(
+        &self,
+        level: u8,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hash FROM log_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+        )
+        .bind(i64::from(level))
+        .bind(to_i64(start)?)
+        .bind(to_i64(end)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| hash32(&r.try_get::<Vec<u8>, _>(0).map_err(map_err)?))
+            .collect()
+    }
+
+    async fn add_cosignature(
+        &self,
+        size: u64,
+        witness: &str,
+        line: &str,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO log_cosignatures (size, witness, line, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size, witness) DO NOTHING",
+        )
+        .bind(to_i64(size)?)
+        .bind(witness)
+        .bind(line)
+        .bind(created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT witness, line FROM log_cosignatures WHERE size = $1 ORDER BY witness",
+        )
+        .bind(to_i64(size)?)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(map_err)?,
+                    r.try_get(1).map_err(map_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError> {
+        let size: Option<i64> =
+            sqlx::query("SELECT MAX(size) FROM log_cosignatures WHERE witness = $1")
+                .bind(witness)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(map_err)?
+                .try_get(0)
+                .map_err(map_err)?;
+        size.map(to_u64).transpose()
+    }
+
+    async fn witnessed_size(
+        &self,
+        witnesses: &[String],
+        quorum: usize,
+    ) -> Result<Option<u64>, StoreError> {
+        if witnesses.is_empty() {
+            return Ok(None);
+        }
+        let params: Vec<String> = (2..witnesses.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT size FROM log_cosignatures WHERE witness IN ({}) GROUP BY size \
+             HAVING COUNT(*) >= $1 ORDER BY size DESC LIMIT 1",
+            params.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(i64::try_from(quorum).unwrap_or(i64::MAX));
+        for w in witnesses {
+            query = query.bind(w);
+        }
+        let row = query.fetch_optional(&self.reader).await.map_err(map_err)?;
+        row.map(|r| to_u64(r.try_get(0).map_err(map_err)?))
+            .transpose()
+    }
+}
+
+fn checkpoint_from_row(r: &AnyRow) -> Result<CheckpointRecord, StoreError> {
+    Ok(CheckpointRecord {
+        size: to_u64(r.try_get("size").map_err(map_err)?)?,
+        root: r.try_get("root").map_err(map_err)?,
+        note: r.try_get("note").map_err(map_err)?,
+        created_at: r.try_get("created_at").map_err(map_err)?,
+    })
 }

@@ -1,0 +1,253 @@
+//! Witnessing the log's checkpoints (c2sp.org/tlog-witness, client side): the witnesses the
+//! admin configured (`TRUSTD_WITNESSES`), the "k of n" policy, and the feeder that sends each
+//! new checkpoint with a consistency proof to every witness and keeps the cosignatures that
+//! verify under the witness's configured key.
+
+use std::time::Duration;
+
+use super::checkpoint::CheckpointError;
+use super::cosign::{parse_decimal, AddCheckpoint, CosignerKey};
+use super::{LogError, TransparencyLog};
+use crate::store::CheckpointRecord;
+
+/// One witness: its cosigner key and the URL prefix of its `add-checkpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    pub key: CosignerKey,
+    pub url: String,
+}
+
+/// The configured witnesses and how many cosignatures make a checkpoint witnessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    pub witnesses: Vec<Witness>,
+    pub quorum: usize,
+}
+
+impl WitnessPolicy {
+    /// Parses `TRUSTD_WITNESSES`: entries separated by `;` or new lines, each `<vkey> <url>`;
+    /// `quorum` defaults to a majority of them.
+    pub fn parse(list: &str, quorum: Option<usize>) -> Result<Self, String> {
+        let mut witnesses = Vec::new();
+        for entry in list
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let (vkey, url) = entry
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("{entry:?} is not `<witness vkey> <url>`"))?;
+            let key = CosignerKey::parse(vkey).map_err(|_| {
+                format!("{vkey:?} is not a witness vkey (name+id+base64 of 0x04 ‖ key)")
+            })?;
+            let url = url.trim().trim_end_matches('/').to_owned();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("{url:?} is not an http(s) URL"));
+            }
+            if witnesses
+                .iter()
+                .any(|w: &Witness| w.key.name() == key.name())
+            {
+                return Err(format!("witness {} is listed twice", key.name()));
+            }
+            witnesses.push(Witness { key, url });
+        }
+        let n = witnesses.len();
+        let quorum = quorum.unwrap_or(n / 2 + usize::from(n > 0));
+        if quorum > n || (n > 0 && quorum == 0) {
+            return Err(format!(
+                "a quorum of {quorum} of {n} witnesses cannot be met"
+            ));
+        }
+        Ok(WitnessPolicy { witnesses, quorum })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.witnesses.is_empty()
+    }
+
+    pub fn keys(&self) -> Vec<CosignerKey> {
+        self.witnesses.iter().map(|w| w.key.clone()).collect()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.witnesses
+            .iter()
+            .map(|w| w.key.name().to_owned())
+            .collect()
+    }
+}
+
+/// How long one add-checkpoint call may take.
+const WITNESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one witness said.
+#[derive(Debug)]
+enum Reply {
+    Cosigned(String),
+    /// 409: the size the witness last cosigned.
+    Conflict(u64),
+    Refused(u16, String),
+}
+
+impl TransparencyLog {
+    /// Sends the latest checkpoint to every witness that has not cosigned it and stores the
+    /// cosignatures that verify. Returns how many witnesses have cosigned it.
+    pub async fn feed_witnesses(
+        &self,
+        http: &reqwest::Client,
+        now: i64,
+    ) -> Result<usize, LogError> {
+        let Some(latest) = self.store.latest_checkpoint().await? else {
+            return Ok(0);
+        };
+        let have = self.store.cosignatures(latest.size).await?;
+        let pending: Vec<&Witness> = self
+            .witnesses
+            .witnesses
+            .iter()
+            .filter(|w| !have.iter().any(|(name, _)| name == w.key.name()))
+            .collect();
+        let calls = pending.iter().map(|w| self.cosign_with(http, w, &latest));
+        let mut cosigned = have.len();
+        for (witness, result) in pending
+            .iter()
+            .zip(futures_util::future::join_all(calls).await)
+        {
+            match result {
+                Ok(Some(line)) => {
+                    self.store
+                        .add_cosignature(latest.size, witness.key.name(), &line, now)
+                        .await?;
+                    cosigned += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(witness = witness.key.name(), error = %e, "witness did not cosign")
+                }
+            }
+        }
+        Ok(cosigned)
+    }
+
+    /// One witness's cosignature line for `checkpoint`, after at most one 409 that tells the
+    /// size it knows.
+    async fn cosign_with(
+        &self,
+        http: &reqwest::Client,
+        witness: &Witness,
+        checkpoint: &CheckpointRecord,
+    ) -> Result<Option<String>, LogError> {
+        let mut old = self
+            .store
+            .cosigned_size(witness.key.name())
+            .await?
+            .unwrap_or(0);
+        for _ in 0..2 {
+            if old > checkpoint.size {
+                // The witness saw a bigger tree of ours than our newest checkpoint: either it
+                // is confused or someone signed with our key. Never quietly go on.
+                tracing::error!(
+                    witness = witness.key.name(),
+                    witness_size = old,
+                    log_size = checkpoint.size,
+                    "witness has cosigned a larger tree than this log's latest checkpoint"
+                );
+                return Ok(None);
+            }
+            let proof = if old == 0 || old == checkpoint.size {
+                Vec::new()
+            } else {
+                self.consistency_hashes(old, checkpoint.size).await?
+            };
+            let request = AddCheckpoint {
+                old_size: old,
+                proof,
+                checkpoint: checkpoint.note.clone(),
+            };
+            match send(http, witness, &request).await {
+                Ok(Reply::Cosigned(lines)) => {
+                    return Ok(self.valid_line(witness, &checkpoint.note, &lines));
+                }
+                Ok(Reply::Conflict(size)) => old = size,
+                Ok(Reply::Refused(status, body)) => {
+                    tracing::warn!(witness = witness.key.name(), status, body = %body.chars().take(200).collect::<String>(), "witness refused the checkpoint");
+                    return Ok(None);
+                }
+                Err(e) => {
+                    tracing::warn!(witness = witness.key.name(), error = %e, "witness unreachable");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The line among a witness's response lines that is its valid cosignature of `note`.
+    fn valid_line(&self, witness: &Witness, note: &str, lines: &str) -> Option<String> {
+        lines.split_inclusive('\n').find_map(|line| {
+            let line = if line.ends_with('\n') {
+                line.to_owned()
+            } else {
+                format!("{line}\n")
+            };
+            match witness.key.cosigned_at(&format!("{note}{line}")) {
+                Ok(Some(_)) => Some(line),
+                Ok(None) => None,
+                Err(CheckpointError::BadSignature) => {
+                    tracing::warn!(
+                        witness = witness.key.name(),
+                        "witness sent a cosignature that does not verify"
+                    );
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+    }
+}
+
+async fn send(
+    http: &reqwest::Client,
+    witness: &Witness,
+    request: &AddCheckpoint,
+) -> Result<Reply, reqwest::Error> {
+    let response = http
+        .post(format!("{}/add-checkpoint", witness.url))
+        .timeout(WITNESS_TIMEOUT)
+        .body(request.to_body())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let body = response.text().await?;
+    Ok(match status {
+        200 => Reply::Cosigned(body),
+        409 => match body.strip_suffix('\n').and_then(parse_decimal) {
+            Some(size) => Reply::Conflict(size),
+            None => Reply::Refused(409, body),
+        },
+        _ => Reply::Refused(status, body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W1: &str = "witness.example.com/w1+a0059f11+BAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
+
+    #[test]
+    fn policies_parse() {
+        let p = WitnessPolicy::parse(&format!("{W1} http://127.0.0.1:7380/"), None).unwrap();
+        assert_eq!((p.witnesses.len(), p.quorum), (1, 1));
+        assert_eq!(p.witnesses[0].url, "http://127.0.0.1:7380");
+        assert_eq!(
+            WitnessPolicy::parse("", None).unwrap(),
+            WitnessPolicy::default()
+        );
+        assert!(WitnessPolicy::parse(&format!("{W1} http://a"), Some(2)).is_err());
+        assert!(WitnessPolicy::parse(&format!("{W1} http://a; {W1} http://b"), None).is_err());
+        assert!(WitnessPolicy::parse(&format!("{W1} ftp://a"), None).is_err());
+        assert!(WitnessPolicy::parse("nokey http://a", None).is_err());
+    }
+}
