@@ -78,8 +78,11 @@ CODE=$("$PY" -c "
 cs='0123456789ABCDEFGHJKLMNPQRTUWXY'; b='11110000000000016'
 s=sum(cs.index(c)*pow(3,i,31) for i,c in enumerate(b)); print(b+cs[(31-s%31)%31])")
 api POST /api/v1/departments "{\"code\":\"$CODE\",\"name\":\"见证测试局\"}" >/dev/null
-OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department\":\"$CODE\"}" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$CODE\"}" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 AUDITOR=$(api POST /api/v1/api-keys '{"role":"auditor"}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+# More than one full tile (300 cheap entries), so that the tile client reads full and partial
+# tiles of two levels.
+for i in $(seq 1 300); do api POST /api/v1/api-keys "{\"role\":\"monitor\",\"label\":\"t$i\"}" >/dev/null; done
 TYPE=$(api POST /api/v1/licence-types '{"name":"见证证","holder_kind":"person","fields":[{"key":"a","label":"A"}]}' "$OP" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["type_code"])')
 api POST /api/v1/licences "{\"type_code\":\"$TYPE\",\"holder\":{\"name\":\"王五\",\"code_type\":\"111\",\"code\":\"11010519491231002X\"}}" "$OP" >"$WORK/licence.json"
 LICENCE=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["identifier"])' "$WORK/licence.json")

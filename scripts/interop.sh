@@ -3,7 +3,8 @@
 # the `cryptography` package for the log's checkpoint and proofs, `jwcrypto` for licence tokens,
 # the SD-JWT reference implementation (`sd-jwt`) for selective-disclosure presentations,
 # `gmssl` + `asn1crypto` (scripts/interop/verify_sm2_cert.py, verify_ofd.py) and openssl for SM2
-# certificates, CRLs and sealed OFDs, the `easyofd` renderer for a stamped OFD page,
+# certificates, CRLs and sealed OFDs, the `easyofd` renderer for a stamped OFD page, `aics-tlog`
+# and `aics-witness` for tiles, cosignatures and tlog-proofs (scripts/interop-tlog.sh),
 # `python-stdnum` for licence identifiers, zbarimg for QR codes, and (scripts/browser-check.sh)
 # headless Chromium for the citizen page. Installs what it needs (Debian packages, a Python venv
 # under target/), starts a server on a free port with a temporary data dir, and stops it.
@@ -565,7 +566,11 @@ if [ -n "${first:-}" ]; then
   pass "pyHanko adesverify with the server stopped: B-LT and B-LTA seals VALID from their DSS alone (a B-T seal is not)"
 fi
 
-# The citizen page in a real browser (with its own server).
+# Witnesses, tiles and offline proofs of logging, with aics-tlog and aics-witness and an
+# independent witness client (its own servers).
 export TRUSTD_BIN
+"$REPO/scripts/interop-tlog.sh"
+
+# The citizen page in a real browser (with its own server).
 "$REPO/scripts/browser-check.sh"
 echo "interop: all checks passed"

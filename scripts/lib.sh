@@ -17,6 +17,7 @@ free_port() {
 # start_trustd DATA_DIR: exports TRUSTD_URL, ADMIN and TRUSTD_PID.
 start_trustd() {
   local dir="$1"
+  mkdir -p "$dir"
   ensure_trustd_bin
   local port
   port=$(free_port)

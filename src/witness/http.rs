@@ -65,9 +65,20 @@ impl WitnessServer {
             App::new()
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
-                .route("/add-checkpoint", web::post().to(add_checkpoint))
+                .service(
+                    web::resource("/add-checkpoint")
+                        .route(web::post().to(add_checkpoint))
+                        .default_service(web::to(|| async {
+                            problem(
+                                StatusCode::METHOD_NOT_ALLOWED,
+                                "method-not-allowed",
+                                "POST only",
+                            )
+                        })),
+                )
                 .route("/vkey", web::get().to(vkey))
                 .route("/healthz", web::get().to(|| async { "ok\n" }))
+                .route("/{origin_hash}/checkpoint", web::get().to(latest))
         })
         .workers(2)
         .shutdown_timeout(5)
@@ -127,14 +138,43 @@ async fn add_checkpoint(witness: web::Data<Witness>, body: web::Bytes) -> HttpRe
                     (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
                 }
             };
-            HttpResponse::build(status)
-                .content_type("application/problem+json")
-                .json(serde_json::json!({
-                    "type": format!("/problems/{kind}"),
-                    "title": status.canonical_reason().unwrap_or("error"),
-                    "status": status.as_u16(),
-                    "detail": e.to_string(),
-                }))
+            problem(status, kind, &e.to_string())
         }
     }
+}
+
+/// `GET /<hex SHA-256 of the origin>/checkpoint`: the latest checkpoint this witness cosigned
+/// for that log (c2sp.org/tlog-witness, monitoring).
+async fn latest(witness: web::Data<Witness>, path: web::Path<String>) -> HttpResponse {
+    match witness.latest(&path).await {
+        Ok(Some(note)) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header(("Cache-Control", "no-cache"))
+            .body(note),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "no checkpoint cosigned for this origin",
+        ),
+        Err(e) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+fn problem(status: StatusCode, kind: &str, detail: &str) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response.insert_header(("Allow", "POST"));
+    }
+    response
+        .content_type("application/problem+json")
+        .json(serde_json::json!({
+            "type": format!("/problems/{kind}"),
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "detail": detail,
+        }))
 }

@@ -179,22 +179,33 @@ impl Witness {
                     .into(),
             ));
         }
-        self.store
-            .advance(
-                checkpoint.origin(),
-                &state,
-                checkpoint.size(),
-                checkpoint.root(),
-                now,
-            )
-            .await
-            .map_err(unavailable)?;
         let message = CosignerKey::message(now, note_body);
         let signature = self
             .key
             .sign(&message)
             .map_err(|e| WitnessError::Unavailable(e.to_string()))?;
-        Ok(self.cosigner.signature_line(now, &signature))
+        let line = self.cosigner.signature_line(now, &signature);
+        // Stored before it is answered: what the witness said, it remembers.
+        self.store
+            .advance(
+                checkpoint.origin(),
+                &state,
+                (checkpoint.size(), checkpoint.root()),
+                &format!("{}{line}", request.checkpoint),
+                now,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(line)
+    }
+
+    /// The latest cosigned checkpoint of the log whose origin's SHA-256 is `origin_hash` (hex),
+    /// with this witness's cosignature: the specification's monitoring endpoint.
+    pub async fn latest(&self, origin_hash: &str) -> Result<Option<String>, WitnessError> {
+        self.store
+            .cosigned_checkpoint(origin_hash)
+            .await
+            .map_err(unavailable)
     }
 }
 

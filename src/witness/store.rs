@@ -25,7 +25,9 @@ const SCHEMA: &[&str] = &[
         origin      TEXT PRIMARY KEY,
         size        INTEGER NOT NULL,
         root        BLOB NOT NULL,
-        cosigned_at INTEGER NOT NULL
+        cosigned_at INTEGER NOT NULL,
+        -- The checkpoint as received, with this witness's cosignature appended.
+        cosigned    TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS witness_evidence (
         id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -126,20 +128,22 @@ impl WitnessStore {
         &self,
         origin: &str,
         from: &LogState,
-        size: u64,
-        root: &Hash,
+        checkpoint: (u64, &Hash),
+        cosigned: &str,
         now: u64,
     ) -> Result<(), sqlx::Error> {
+        let (size, root) = checkpoint;
         let size = i64::try_from(size).map_err(|_| sqlx::Error::Decode("size".into()))?;
         let now = i64::try_from(now).map_err(|_| sqlx::Error::Decode("time".into()))?;
         let done = if from.known {
             sqlx::query(
-                "UPDATE witness_logs SET size = ?, root = ?, cosigned_at = ? \
+                "UPDATE witness_logs SET size = ?, root = ?, cosigned_at = ?, cosigned = ? \
                  WHERE origin = ? AND size = ? AND root = ?",
             )
             .bind(size)
             .bind(root.as_slice())
             .bind(now)
+            .bind(cosigned)
             .bind(origin)
             .bind(from.size as i64)
             .bind(from.root.as_slice())
@@ -147,12 +151,14 @@ impl WitnessStore {
             .await?
         } else {
             sqlx::query(
-                "INSERT INTO witness_logs (origin, size, root, cosigned_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO witness_logs (origin, size, root, cosigned_at, cosigned) \
+                 VALUES (?, ?, ?, ?, ?)",
             )
             .bind(origin)
             .bind(size)
             .bind(root.as_slice())
             .bind(now)
+            .bind(cosigned)
             .execute(&self.pool)
             .await?
         };
@@ -161,6 +167,25 @@ impl WitnessStore {
         } else {
             Err(sqlx::Error::RowNotFound)
         }
+    }
+
+    /// The latest checkpoint cosigned for the log whose origin hashes (SHA-256, hex) to
+    /// `origin_hash`, with the cosignature.
+    pub async fn cosigned_checkpoint(
+        &self,
+        origin_hash: &str,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let rows = sqlx::query("SELECT origin, cosigned FROM witness_logs")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let origin: String = row.try_get(0)?;
+            let digest = ring::digest::digest(&ring::digest::SHA256, origin.as_bytes());
+            if hex::encode(digest) == origin_hash {
+                return Ok(Some(row.try_get(1)?));
+            }
+        }
+        Ok(None)
     }
 
     pub async fn keep_evidence(

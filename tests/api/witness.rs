@@ -189,6 +189,34 @@ async fn witness_follows_the_protocol() {
     };
     assert_problem(add(&client, &url, proof_from_zero.to_body()).await, 422).await;
 
+    // The monitoring endpoint: the latest cosigned checkpoint, with the cosignature.
+    let origin_hash = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        b"example.gov.cn/log",
+    ));
+    let latest = client
+        .get(format!("{url}/{origin_hash}/checkpoint"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(latest.status(), 200);
+    let latest = latest.text().await.unwrap();
+    assert_eq!(log.verifier.verify(&latest, None).unwrap().size(), 20);
+    assert!(cosigner.cosigned_at(&latest).unwrap().is_some());
+    let unknown = client
+        .get(format!("{url}/{}/checkpoint", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(unknown, 404).await;
+    let get = client
+        .get(format!("{url}/add-checkpoint"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.headers()["allow"], "POST");
+    assert_problem(get, 405).await;
+
     // A restart keeps the key and the state; the name cannot change.
     handle.stop(true).await;
     let again = witness_settings(&dir, None, logs.clone());
@@ -675,4 +703,48 @@ async fn log_with_two_witnesses(app: TestApp) {
     assert!(err.to_string().starts_with("NOT WITNESSED"), "{err}");
 }
 
-dual_tests!(log_with_two_witnesses);
+/// A tree of more than two full tiles: full and partial level-0 tiles, a level-1 tile, and
+/// what a tile client computes from them (root, level-1 hashes) matches the checkpoint.
+async fn tiles_of_a_larger_tree(app: TestApp) {
+    let now = time::OffsetDateTime::now_utc();
+    let mut writes = trustd::store::WriteSet::new();
+    for i in 0..600 {
+        let event =
+            trustd::log::Event::new(trustd::log::EventType::ApiKeyCreated, now, format!("k{i}"));
+        writes = writes.event(event.to_new_event());
+    }
+    app.ctx.store.apply(writes).await.unwrap();
+    app.wait_for_checkpoint().await;
+    let note = app.get("/log/checkpoint", None).await.text().await.unwrap();
+    let checkpoint = app.ctx.log.verifier().verify(&note, None).unwrap();
+    let size = checkpoint.size();
+    assert!(size > 512 && size < 768);
+    let mut tree = MemoryTree::new();
+    for n in 0..3u64 {
+        let path = if n < 2 {
+            format!("/log/tile/0/00{n}")
+        } else {
+            format!("/log/tile/0/002.p/{}", size - 512)
+        };
+        let resp = app.get(&path, None).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        for h in resp.bytes().await.unwrap().chunks(32) {
+            tree.push(h.try_into().unwrap());
+        }
+    }
+    assert_eq!(tree.root(size), *checkpoint.root());
+    let level1 = app
+        .get("/log/tile/1/000.p/2", None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(level1[..32], tree.range_hash(0, 256));
+    assert_eq!(level1[32..], tree.range_hash(256, 512));
+    assert_eq!(app.get("/log/tile/1/000.p/3", None).await.status(), 404);
+    assert_eq!(app.get("/log/tile/1/000", None).await.status(), 404);
+    assert_eq!(app.get("/log/tile/2/000.p/1", None).await.status(), 404);
+    assert_eq!(app.get("/log/tile/0/002", None).await.status(), 404);
+}
+
+dual_tests!(log_with_two_witnesses, tiles_of_a_larger_tree);
