@@ -23,10 +23,13 @@ RUST_LOG=error start_trustd "$WORK/trustd"
 echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}')"
 # 300 entries (API keys: cheap events) so that a full level-0 tile exists.
 for i in $(seq 1 300); do api POST /api/v1/api-keys "{\"role\":\"auditor\",\"label\":\"b$i\"}" >/dev/null; done
-for _ in $(seq 1 50); do
+# Wait until the checkpoint holds every entry (two reads 0.5 s apart agree).
+prev=-1
+for _ in $(seq 1 60); do
   size=$(curl -fsS "$TRUSTD_URL/log/checkpoint" | sed -n 2p)
-  [ "$size" -ge 300 ] && break
-  sleep 0.2
+  [ "$size" -ge 300 ] && [ "$size" = "$prev" ] && break
+  prev=$size
+  sleep 0.5
 done
 PARTIAL="/log/tile/0/001.p/$((size % 256))"
 [ $((size % 256)) -gt 0 ] || PARTIAL="/log/tile/1/000.p/1"
@@ -52,6 +55,7 @@ TRUSTD_WITNESS_MASTER_KEY=$(head -c 32 /dev/urandom | base64) RUST_LOG=error \
 W_PID=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$W_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 NOTE=$(curl -fsS "$TRUSTD_URL/log/checkpoint"; echo x); NOTE=${NOTE%x}
+[ "$(echo "$NOTE" | sed -n 2p)" = "$size" ] || { echo "the log grew during the benchmark" >&2; exit 1; }
 printf 'old 0\n\n%s' "$NOTE" >"$WORK/first.txt"
 curl -fsS --data-binary @"$WORK/first.txt" "http://127.0.0.1:$W_PORT/add-checkpoint" >/dev/null
 printf 'old %s\n\n%s' "$size" "$NOTE" >"$WORK/again.txt"

@@ -18,7 +18,7 @@ SECONDS_EACH="${1:-600}"
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(pdf_seal pdf_verify png_appearance cms ocsp_request tsa_request licence_token identifiers log_proofs ofd_verify)
+  TARGETS=(pdf_seal pdf_verify png_appearance cms ocsp_request tsa_request licence_token identifiers log_proofs ofd_verify tlog_text)
 fi
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -66,7 +66,7 @@ pub async fn tile(
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header(("Cache-Control", cache))
-        .body(bytes))
+        .body(bytes.as_ref().clone()))
 }
 
 /// The configured witnesses' names and keys and the quorum (public: verifiers should still

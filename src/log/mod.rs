@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use time::OffsetDateTime;
 
+use crate::cache::ImmutableCache;
 use crate::keys::{KeyError, Signer};
 use crate::store::{CheckpointRecord, NodeId, Repository, StoreError};
 use checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
@@ -57,6 +58,8 @@ pub struct TransparencyLog {
     verifier: NoteVerifier,
     origin: String,
     witnesses: WitnessPolicy,
+    /// Hash tiles already served: their bytes never change (8 KiB each, at most 16 MiB).
+    tiles: ImmutableCache<TilePath, Arc<Vec<u8>>>,
 }
 
 /// The checkpoint the log publishes, with the cosignatures it has.
@@ -107,6 +110,7 @@ impl TransparencyLog {
             verifier,
             origin,
             witnesses: WitnessPolicy::default(),
+            tiles: ImmutableCache::new(2048),
         })
     }
 
@@ -289,8 +293,22 @@ impl TransparencyLog {
     }
 
     /// A tile of the tree or an entry bundle (c2sp.org/tlog-tiles), `None` if the latest
-    /// checkpoint does not hold all of it.
-    pub async fn tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, LogError> {
+    /// checkpoint does not hold all of it. Hash tiles are kept once read (they never change);
+    /// entry bundles are read each time (larger, and for auditors only).
+    pub async fn tile(&self, path: &TilePath) -> Result<Option<Arc<Vec<u8>>>, LogError> {
+        match path.kind {
+            TileKind::Entries => Ok(self.read_tile(path).await?.map(Arc::new)),
+            TileKind::Hashes(_) => {
+                self.tiles
+                    .get_or_load(path, || async {
+                        Ok::<_, LogError>(self.read_tile(path).await?.map(Arc::new))
+                    })
+                    .await
+            }
+        }
+    }
+
+    async fn read_tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, LogError> {
         let size = self.store.integrated_size().await?;
         let (Some((start, end)), Some(level)) = (path.range_in(size), path.tree_level()) else {
             return Ok(None);

@@ -13,7 +13,7 @@ pub const TILE_WIDTH: u64 = 256;
 const MAX_LEVEL: u8 = 7;
 
 /// What a tile holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TileKind {
     /// Merkle tree hashes of tree level 8·L.
     Hashes(u8),
@@ -22,7 +22,7 @@ pub enum TileKind {
 }
 
 /// A tile resource: kind, index and, for a partial tile, its width (1–255).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TilePath {
     pub kind: TileKind,
     pub index: u64,

@@ -207,19 +207,30 @@ impl TransparencyLog {
     }
 }
 
+/// Largest witness answer read: a few signature lines; a witness cannot make the log buffer more.
+const MAX_ANSWER: usize = 16 * 1024;
+
 async fn send(
     http: &reqwest::Client,
     witness: &Witness,
     request: &AddCheckpoint,
-) -> Result<Reply, reqwest::Error> {
-    let response = http
+) -> Result<Reply, String> {
+    let mut response = http
         .post(format!("{}/add-checkpoint", witness.url))
         .timeout(WITNESS_TIMEOUT)
         .body(request.to_body())
         .send()
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
-    let body = response.text().await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if bytes.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!("answer longer than {MAX_ANSWER} bytes"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     Ok(match status {
         200 => Reply::Cosigned(body),
         409 => match body.strip_suffix('\n').and_then(parse_decimal) {
