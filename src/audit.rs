@@ -130,12 +130,20 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
     let checkpoint = verifier
         .verify(&note, Some(verifier.name()))
         .map_err(|e| AuditError::Signature(e.to_string()))?;
-    let witnessed_by = check_witnesses(args, &note)?;
     let (size, root) = (checkpoint.size(), *checkpoint.root());
+    // Consistency first: a fork is a fork whether or not witnesses cosigned it (honest ones
+    // will not have), and the signed note that shows it is kept.
     let previous = match &state {
-        Some(s) => Some(consistent_with(&client, s, size, &root).await?),
+        Some(s) => match consistent_with(&client, s, size, &root).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                keep_evidence(args, s, &note, &e);
+                return Err(e);
+            }
+        },
         None => None,
     };
+    let witnessed_by = check_witnesses(args, &note)?;
     let mut entries_checked = 0;
     if client.token.is_some() && size > 0 {
         let tree = recompute(&client, size).await?;
@@ -157,6 +165,28 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
         previous_size: previous.map(|(s, _)| s),
         witnessed_by,
     })
+}
+
+/// Writes `<state>.evidence`: the checkpoint seen before and the signed note that does not
+/// extend it, for whoever must be shown the log misbehaved.
+fn keep_evidence(args: &AuditArgs, seen: &AuditState, note: &str, error: &AuditError) {
+    if !matches!(error, AuditError::Fork(_) | AuditError::Shrank { .. }) {
+        return;
+    }
+    let mut path = args.state.clone().into_os_string();
+    path.push(".evidence");
+    let evidence = serde_json::json!({
+        "finding": error.to_string(),
+        "seen": {"size": seen.size, "root": seen.root},
+        "served_note": note,
+    });
+    match std::fs::write(&path, evidence.to_string()) {
+        Ok(()) => eprintln!(
+            "trustd audit: the served checkpoint is kept in {}",
+            std::path::Path::new(&path).display()
+        ),
+        Err(e) => eprintln!("trustd audit: cannot keep the evidence: {e}"),
+    }
 }
 
 /// The names of the trusted witnesses (`--witness`) that validly cosigned `note`; fails when

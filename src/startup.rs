@@ -267,7 +267,11 @@ fn spawn_witness_feeder(
     if log.witness_policy().is_empty() {
         return None;
     }
-    let http = reqwest::Client::new();
+    // A witness is a configured URL: a redirect elsewhere (another host, http) is not followed.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(WITNESS_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

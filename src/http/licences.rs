@@ -260,5 +260,5 @@ pub async fn log_proof(
         .issuance_index(&path)
         .await?
         .ok_or_else(|| ApiError::not_found("licence"))?;
-    super::log::proof_response(&ctx, index, &path).await
+    super::log::proof_response(&ctx, index, Some(&path), &path).await
 }

@@ -87,7 +87,8 @@ pub async fn witnesses(ctx: web::Data<Context>) -> HttpResponse {
 
 /// `/api/v1/log/proofs/{index}`: the c2sp.org/tlog-proof of any entry (a stamping's index is
 /// in its `Trustd-Log-Index` header). Public: hashes, the index, the checkpoint, and the entry
-/// only when it names no person.
+/// only when it names no person and no licence (so that walking the indices yields no licence
+/// identifier).
 pub async fn tlog_proof(
     ctx: web::Data<Context>,
     path: web::Path<String>,
@@ -102,7 +103,7 @@ pub async fn tlog_proof(
     {
         return Err(ApiError::not_found("log entry"));
     }
-    proof_response(&ctx, index, &format!("trustd-log-{index}")).await
+    proof_response(&ctx, index, None, &format!("trustd-log-{index}")).await
 }
 
 /// The proof of logging of entry `index`, as a `.tlog-proof` file; 404 with Retry-After while
@@ -110,9 +111,10 @@ pub async fn tlog_proof(
 pub async fn proof_response(
     ctx: &Context,
     index: u64,
+    licence: Option<&str>,
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = ctx.log.tlog_proof(index).await?.ok_or_else(|| {
+    let proof = ctx.log.tlog_proof(index, licence).await?.ok_or_else(|| {
         let mut e = ApiError::new(
             StatusCode::NOT_FOUND,
             "log-proof-pending",

@@ -17,6 +17,8 @@ const MAX_CLIENTS: usize = 100_000;
 pub fn is_public(path: &str) -> bool {
     path.starts_with("/v/")
         || path.starts_with("/api/v1/public/")
+        || path.starts_with("/api/v1/log/proofs/")
+        || (path.starts_with("/api/v1/licences/") && path.ends_with("/log-proof"))
         || path.starts_with("/api/v1/verify/")
         || path == "/ocsp"
         || path.starts_with("/ocsp/")
@@ -170,6 +172,8 @@ mod tests {
             "/ocsp",
             "/ocsp/MEQ",
             "/tsa",
+            "/api/v1/log/proofs/7",
+            "/api/v1/licences/X/log-proof",
         ] {
             assert!(is_public(p), "{p}");
         }

@@ -85,17 +85,7 @@ impl Checkpoint {
             .ok_or(CheckpointError::Malformed("no origin"))?;
         let size = lines
             .next()
-            .and_then(|s| {
-                // Decimal without sign or leading zeros (c2sp tlog-checkpoint).
-                if s.is_empty()
-                    || (s.len() > 1 && s.starts_with('0'))
-                    || !s.bytes().all(|b| b.is_ascii_digit())
-                {
-                    None
-                } else {
-                    s.parse::<u64>().ok()
-                }
-            })
+            .and_then(parse_decimal)
             .ok_or(CheckpointError::Malformed("bad tree size"))?;
         let root: Hash = lines
             .next()
@@ -191,10 +181,10 @@ impl NoteVerifier {
         // (c2sp.org/signed-note), even beside a valid one.
         let mut valid = false;
         for line in signatures.iter().filter(|l| l.name == self.name) {
-            if line.blob.len() != 4 + 64 || line.blob[..4] != self.key_id() {
+            if line.blob[..4] != self.key_id() {
                 continue;
             }
-            if !self.verifies(body, &line.blob[4..]) {
+            if line.blob.len() != 4 + 64 || !self.verifies(body, &line.blob[4..]) {
                 return Err(CheckpointError::BadSignature);
             }
             valid = true;
@@ -211,6 +201,16 @@ impl NoteVerifier {
             .verify(body.as_bytes(), signature)
             .is_ok()
     }
+}
+
+/// ASCII decimal without sign or leading zeros, at most 2^63 - 1 (c2sp.org/tlog-checkpoint
+/// sizes, tlog-witness old sizes, tlog-proof indices).
+pub fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    s.parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64)
 }
 
 /// The key id of a signed-note key: SHA-256(name ‖ 0x0A ‖ signature type ‖ public key)[..4].

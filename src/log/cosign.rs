@@ -15,6 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ED25519};
 
+pub use super::checkpoint::parse_decimal;
 use super::checkpoint::{note_key_id, split_note, valid_key_name, CheckpointError};
 use super::merkle::Hash;
 
@@ -102,8 +103,11 @@ impl CosignerKey {
         let (body, lines) = split_note(note)?;
         let mut found = None;
         for line in lines.iter().filter(|l| l.name == self.name) {
-            if line.blob.len() != 4 + 8 + 64 || line.blob[..4] != self.key_id() {
+            if line.blob[..4] != self.key_id() {
                 continue;
+            }
+            if line.blob.len() != 4 + 8 + 64 {
+                return Err(CheckpointError::BadSignature);
             }
             let mut ts = [0u8; 8];
             ts.copy_from_slice(&line.blob[4..12]);
@@ -197,15 +201,6 @@ impl AddCheckpoint {
         out.push_str(&self.checkpoint);
         out
     }
-}
-
-/// ASCII decimal without sign or leading zeros, at most 2^63 - 1.
-pub fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    s.parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64)
 }
 
 #[cfg(test)]

@@ -106,23 +106,37 @@ impl EventType {
 }
 
 /// Data members that hold a pseudonym of a person (keyed hashes of an identity number or a
-/// name): entries with one are for auditors only. Licences issued since holder commitments
-/// log `holder_commitment` instead, which differs for every licence.
+/// name). Licences issued since holder commitments log `holder_commitment` instead, which
+/// differs for every licence.
 const PSEUDONYM_FIELDS: &[&str] = &["holder_hash", "holder_name_hash"];
 
-/// Whether anyone may read this entry (in a public proof of logging): no pseudonym of a
-/// person, and not a read or a holder query (whose subject or purpose may name one).
-pub fn is_public(entry: &[u8]) -> bool {
+/// Entry types anyone may read in a proof of logging found by its index: they name no person
+/// and no licence (licence identifiers are unguessable on purpose, and API key labels and
+/// revocation reasons are free text).
+const PUBLIC_TYPES: &[EventType] = &[
+    EventType::RootCreated,
+    EventType::DepartmentCreated,
+    EventType::CertificateIssued,
+    EventType::LicenceTypeRegistered,
+    EventType::SealCreated,
+    EventType::SealEslIssued,
+    EventType::DocumentStamped,
+];
+
+/// Whether an entry may go in a public proof of logging: one of [`PUBLIC_TYPES`], or the
+/// issuance of the licence `licence` (asked for by its identifier, so the identifier is no
+/// news), and in both cases no pseudonym of a person.
+pub fn is_public(entry: &[u8], licence: Option<&str>) -> bool {
     let Ok(value) = serde_json::from_slice::<Value>(entry) else {
         return false;
     };
-    let private_type = [EventType::LicenceRead, EventType::LicenceHolderQuery]
-        .iter()
-        .any(|t| value["type"] == t.as_str());
     let pseudonym = value["data"]
         .as_object()
-        .is_some_and(|d| PSEUDONYM_FIELDS.iter().any(|f| d.contains_key(*f)));
-    !private_type && !pseudonym
+        .is_none_or(|d| PSEUDONYM_FIELDS.iter().any(|f| d.contains_key(*f)));
+    let public_type = PUBLIC_TYPES.iter().any(|t| value["type"] == t.as_str());
+    let own_licence = value["type"] == EventType::LicenceIssued.as_str()
+        && licence.is_some_and(|id| value["subject"] == id);
+    !pseudonym && (public_type || own_licence)
 }
 
 /// An event before it is encoded.
@@ -253,14 +267,23 @@ mod tests {
     fn public_entries_name_no_person() {
         let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let stamped = Event::new(EventType::DocumentStamped, t, "seal").data("output_sha256", "ab");
-        assert!(is_public(&stamped.encode()));
+        assert!(is_public(&stamped.encode(), None));
+        // A licence's issuance only to whoever names the licence.
         let issued = Event::new(EventType::LicenceIssued, t, "L1").data("holder_commitment", "cd");
-        assert!(is_public(&issued.encode()));
+        assert!(is_public(&issued.encode(), Some("L1")));
+        assert!(!is_public(&issued.encode(), None));
+        assert!(!is_public(&issued.encode(), Some("L2")));
         let old = Event::new(EventType::LicenceIssued, t, "L1").data("holder_hash", "ef");
-        assert!(!is_public(&old.encode()));
-        let read = Event::new(EventType::LicenceRead, t, "L1").data("purpose", "核验");
-        assert!(!is_public(&read.encode()));
-        assert!(!is_public(b"not json"));
+        assert!(!is_public(&old.encode(), Some("L1")));
+        for private in [
+            EventType::LicenceRead,
+            EventType::LicenceRevoked,
+            EventType::ApiKeyCreated,
+        ] {
+            let e = Event::new(private, t, "L1").data("purpose", "核验");
+            assert!(!is_public(&e.encode(), Some("L1")), "{private:?}");
+        }
+        assert!(!is_public(b"not json", None));
     }
 
     #[test]

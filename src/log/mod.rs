@@ -60,7 +60,11 @@ pub struct TransparencyLog {
     witnesses: WitnessPolicy,
     /// Hash tiles already served: their bytes never change (8 KiB each, at most 16 MiB).
     tiles: ImmutableCache<TilePath, Arc<Vec<u8>>>,
+    published: std::sync::Mutex<Option<(std::time::Instant, Published)>>,
 }
+
+/// How long a read of the published checkpoint is reused.
+const PUBLISHED_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The checkpoint the log publishes, with the cosignatures it has.
 #[derive(Debug, Clone)]
@@ -111,6 +115,7 @@ impl TransparencyLog {
             origin,
             witnesses: WitnessPolicy::default(),
             tiles: ImmutableCache::new(2048),
+            published: std::sync::Mutex::new(None),
         })
     }
 
@@ -222,53 +227,74 @@ impl TransparencyLog {
         self.sign(&Checkpoint::new(&self.origin, size, root)?)
     }
 
-    /// The checkpoint to publish. With witnesses configured: the latest one a quorum of them
-    /// cosigned, else (none yet) the latest signed one, each with the configured witnesses'
-    /// cosignatures. Without witnesses: the latest signed checkpoint.
+    /// The checkpoint to publish: with witnesses configured, the latest one a quorum of them
+    /// cosigned, with their cosignatures (`None` before the first: an unwitnessed one would be
+    /// published only to be followed by a smaller witnessed one); without, the latest signed
+    /// one. With witnesses, read at most every [`PUBLISHED_TTL`] (it is asked for on every
+    /// public request, and finding the witnessed size is a grouping query).
     pub async fn published(&self) -> Result<Option<Published>, LogError> {
-        if !self.witnesses.is_empty() {
-            let names = self.witnesses.names();
-            if let Some(size) = self
-                .store
-                .witnessed_size(&names, self.witnesses.quorum)
-                .await?
-            {
-                if let Some(record) = self.store.checkpoint_at(size).await? {
-                    return Ok(Some(self.cosigned(record, true).await?));
+        if self.witnesses.is_empty() {
+            // One indexed read, always fresh.
+            return self.read_published().await;
+        }
+        if let Ok(guard) = self.published.lock() {
+            if let Some((at, p)) = guard.as_ref() {
+                if at.elapsed() < PUBLISHED_TTL {
+                    return Ok(Some(p.clone()));
                 }
             }
         }
-        match self.store.latest_checkpoint().await? {
-            Some(record) => Ok(Some(self.cosigned(record, false).await?)),
-            None => Ok(None),
+        let published = self.read_published().await?;
+        if let (Some(p), Ok(mut guard)) = (&published, self.published.lock()) {
+            *guard = Some((std::time::Instant::now(), p.clone()));
         }
+        Ok(published)
     }
 
-    async fn cosigned(
-        &self,
-        record: CheckpointRecord,
-        witnessed: bool,
-    ) -> Result<Published, LogError> {
+    async fn read_published(&self) -> Result<Option<Published>, LogError> {
+        if self.witnesses.is_empty() {
+            return Ok(self.store.latest_checkpoint().await?.map(|r| Published {
+                size: r.size,
+                note: r.note,
+                witnessed: false,
+            }));
+        }
+        let ids = self.witnesses.ids();
+        let Some(size) = self
+            .store
+            .witnessed_size(&ids, self.witnesses.quorum)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record = self
+            .store
+            .checkpoint_at(size)
+            .await?
+            .ok_or_else(|| LogError::Inconsistent(format!("no checkpoint of size {size}")))?;
+        let lines = self.store.cosignatures(size).await?;
         let mut note = record.note;
-        if !self.witnesses.is_empty() {
-            let lines = self.store.cosignatures(record.size).await?;
-            for name in self.witnesses.names() {
-                if let Some((_, line)) = lines.iter().find(|(n, _)| *n == name) {
-                    note.push_str(line);
-                }
+        for id in &ids {
+            if let Some((_, line)) = lines.iter().find(|(w, _)| w == id) {
+                note.push_str(line);
             }
         }
-        Ok(Published {
-            size: record.size,
+        Ok(Some(Published {
+            size,
             note,
-            witnessed,
-        })
+            witnessed: true,
+        }))
     }
 
     /// A c2sp.org/tlog-proof of entry `index` in the published checkpoint, `None` while the
     /// entry is not in it yet. `extra` carries the entry when anyone may read it
-    /// ([`entry::is_public`]); otherwise the proof stands only beside the entry.
-    pub async fn tlog_proof(&self, index: u64) -> Result<Option<TlogProof>, LogError> {
+    /// ([`entry::is_public`]; `licence`: the licence the caller named); otherwise the proof
+    /// stands only beside the entry.
+    pub async fn tlog_proof(
+        &self,
+        index: u64,
+        licence: Option<&str>,
+    ) -> Result<Option<TlogProof>, LogError> {
         let Some(published) = self.published().await? else {
             return Ok(None);
         };
@@ -285,7 +311,7 @@ impl TransparencyLog {
             .pop()
             .ok_or_else(|| LogError::Inconsistent("entry missing".into()))?;
         Ok(Some(TlogProof {
-            extra: entry::is_public(&event.entry).then_some(event.entry),
+            extra: entry::is_public(&event.entry, licence).then_some(event.entry),
             index,
             hashes,
             checkpoint: published.note,

@@ -12,7 +12,7 @@
 //! Verifying needs no network: the log's key, the witnesses' keys and a quorum, and the entry
 //! (from `extra`, which is not trusted by itself: its leaf hash must be proven included).
 
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
@@ -132,7 +132,10 @@ pub fn verify(
     entry: Option<&[u8]>,
     policy: &ProofPolicy,
 ) -> Result<Verified, ProofError> {
-    let checkpoint = policy.log.verify(&proof.checkpoint, None)?;
+    // tlog-proof step 2: the origin must be the log's (its key name), not only its key.
+    let checkpoint = policy
+        .log
+        .verify(&proof.checkpoint, Some(policy.log.name()))?;
     let witnessed_by: Vec<String> = cosigned_by(&proof.checkpoint, &policy.witnesses)
         .into_iter()
         .map(|c| c.name().to_owned())
@@ -186,32 +189,24 @@ pub fn check_file(
         .map_err(|_| ProofError::NotAbout("the entry is not JSON".into()))?;
     let event_type = entry["type"].as_str().unwrap_or_default().to_owned();
     let data = &entry["data"];
-    let sha = |bytes: &[u8]| hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes));
-    let text = std::str::from_utf8(file).map(str::trim).unwrap_or_default();
-    let candidates: Vec<(&'static str, String)> = match event_type.as_str() {
-        "document.stamped" => vec![("output_sha256", sha(file))],
-        "licence.issued" => vec![
-            ("token_sha256", sha(text.as_bytes())),
-            (
-                "sd_jwt_sha256",
-                sha(text.split_once('~').map_or(text, |(jwt, _)| jwt).as_bytes()),
-            ),
-        ],
+    let bound_by = match event_type.as_str() {
+        "document.stamped" => {
+            (data["output_sha256"].as_str() == Some(&sha256_hex(file))).then_some("output_sha256")
+        }
+        "licence.issued" => std::str::from_utf8(file)
+            .ok()
+            .and_then(|text| licence_binding(data, text.trim())),
         other => {
             return Err(ProofError::NotAbout(format!(
                 "a {other:?} entry logs no document or licence"
             )))
         }
-    };
-    let bound_by = candidates
-        .into_iter()
-        .find(|(member, digest)| data[*member].as_str() == Some(digest.as_str()))
-        .map(|(member, _)| member)
-        .ok_or_else(|| {
-            ProofError::NotAbout(format!(
-                "the {event_type} entry holds another file's SHA-256"
-            ))
-        })?;
+    }
+    .ok_or_else(|| {
+        ProofError::NotAbout(format!(
+            "the {event_type} entry holds another file's SHA-256"
+        ))
+    })?;
     Ok(LoggedFile {
         index: proof.index,
         log: verified.checkpoint.origin().to_owned(),
@@ -222,11 +217,104 @@ pub fn check_file(
     })
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+/// How a licence token file is bound to a `licence.issued` entry: the whole compact JWS
+/// (`token_sha256`), or an SD-JWT whose issuer-signed part is the logged one (`sd_jwt_sha256`)
+/// and whose every disclosure is one that part (or another of its disclosures) lists: a
+/// disclosure added by someone else is refused. An SD-JWT with key binding is not taken.
+fn licence_binding(data: &serde_json::Value, text: &str) -> Option<&'static str> {
+    if data["token_sha256"].as_str() == Some(&sha256_hex(text.as_bytes())) {
+        return Some("token_sha256");
+    }
+    let (jwt, rest) = text.split_once('~')?;
+    if data["sd_jwt_sha256"].as_str() != Some(&sha256_hex(jwt.as_bytes())) {
+        return None;
+    }
+    let parts: Vec<&str> = rest.split('~').collect();
+    let (key_binding, disclosures) = parts.split_last()?;
+    if !key_binding.is_empty() {
+        return None;
+    }
+    let mut listed = std::collections::HashSet::new();
+    let payload = jwt.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
+    if claims.get("_sd_alg").is_some_and(|a| a != "sha-256") {
+        return None;
+    }
+    sd_digests(&claims, &mut listed);
+    for d in disclosures {
+        let decoded: serde_json::Value = serde_json::from_slice(&B64URL.decode(d).ok()?).ok()?;
+        sd_digests(&decoded, &mut listed);
+    }
+    disclosures
+        .iter()
+        .all(|d| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, d.as_bytes());
+            listed.contains(&B64URL.encode(digest))
+        })
+        .then_some("sd_jwt_sha256")
+}
+
+/// The digests an SD-JWT payload (or a disclosure) lists: `_sd` arrays and `{"...": d}`
+/// array elements (RFC 9901 §4.2).
+fn sd_digests(value: &serde_json::Value, out: &mut std::collections::HashSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Array(list)) = map.get("_sd") {
+                out.extend(list.iter().filter_map(|d| d.as_str().map(str::to_owned)));
+            }
+            if let Some(d) = map.get("...").and_then(|d| d.as_str()) {
+                out.insert(d.to_owned());
+            }
+            map.values().for_each(|v| sd_digests(v, out));
+        }
+        serde_json::Value::Array(list) => list.iter().for_each(|v| sd_digests(v, out)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::{KeyAlgorithm, Signer, SoftwareKey};
     use crate::log::merkle::MemoryTree;
+
+    #[test]
+    fn sd_jwt_disclosures_must_be_listed() {
+        let digest =
+            |d: &str| B64URL.encode(ring::digest::digest(&ring::digest::SHA256, d.as_bytes()));
+        let d1 = B64URL.encode(r#"["s1","name","张三"]"#);
+        let d2 = B64URL.encode(r#"["s2","code","1101"]"#);
+        let forged = B64URL.encode(r#"["s3","name","李四"]"#);
+        let payload = serde_json::json!({"_sd": [digest(&d1)], "holder": {"_sd": [digest(&d2)]}, "_sd_alg": "sha-256"});
+        let jwt = format!("e30.{}.c2ln", B64URL.encode(payload.to_string()));
+        let data = serde_json::json!({"token_sha256": sha256_hex(b"other"), "sd_jwt_sha256": sha256_hex(jwt.as_bytes())});
+        assert_eq!(
+            licence_binding(&data, &format!("{jwt}~{d1}~{d2}~")),
+            Some("sd_jwt_sha256")
+        );
+        assert_eq!(
+            licence_binding(&data, &format!("{jwt}~{d2}~")),
+            Some("sd_jwt_sha256")
+        );
+        assert_eq!(
+            licence_binding(&data, &format!("{jwt}~")),
+            Some("sd_jwt_sha256")
+        );
+        assert_eq!(
+            licence_binding(&data, &format!("{jwt}~{d1}~{forged}~")),
+            None
+        );
+        assert_eq!(
+            licence_binding(&data, &format!("{jwt}~{d1}~eyJhbGciOiJub25lIn0.e30.")),
+            None
+        );
+        assert_eq!(licence_binding(&data, &jwt), None);
+        assert_eq!(licence_binding(&data, "other"), Some("token_sha256"));
+    }
 
     #[test]
     fn proofs_round_trip_and_fail_when_changed() {

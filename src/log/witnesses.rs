@@ -44,11 +44,13 @@ impl WitnessPolicy {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!("{url:?} is not an http(s) URL"));
             }
-            if witnesses
-                .iter()
-                .any(|w: &Witness| w.key.name() == key.name())
-            {
-                return Err(format!("witness {} is listed twice", key.name()));
+            if witnesses.iter().any(|w: &Witness| {
+                w.key.name() == key.name() || w.key.public_key() == key.public_key()
+            }) {
+                return Err(format!(
+                    "witness {} (or its key) is listed twice",
+                    key.name()
+                ));
             }
             witnesses.push(Witness { key, url });
         }
@@ -70,11 +72,10 @@ impl WitnessPolicy {
         self.witnesses.iter().map(|w| w.key.clone()).collect()
     }
 
-    pub fn names(&self) -> Vec<String> {
-        self.witnesses
-            .iter()
-            .map(|w| w.key.name().to_owned())
-            .collect()
+    /// The witnesses as the store knows them: by vkey (name and key), so that cosignatures
+    /// kept under a key the admin has since replaced no longer count.
+    pub fn ids(&self) -> Vec<String> {
+        self.witnesses.iter().map(|w| w.key.to_vkey()).collect()
     }
 }
 
@@ -106,7 +107,7 @@ impl TransparencyLog {
             .witnesses
             .witnesses
             .iter()
-            .filter(|w| !have.iter().any(|(name, _)| name == w.key.name()))
+            .filter(|w| !have.iter().any(|(id, _)| *id == w.key.to_vkey()))
             .collect();
         let calls = pending.iter().map(|w| self.cosign_with(http, w, &latest));
         let mut cosigned = have.len();
@@ -117,7 +118,7 @@ impl TransparencyLog {
             match result {
                 Ok(Some(line)) => {
                     self.store
-                        .add_cosignature(latest.size, witness.key.name(), &line, now)
+                        .add_cosignature(latest.size, &witness.key.to_vkey(), &line, now)
                         .await?;
                     cosigned += 1;
                 }
@@ -258,6 +259,15 @@ mod tests {
         );
         assert!(WitnessPolicy::parse(&format!("{W1} http://a"), Some(2)).is_err());
         assert!(WitnessPolicy::parse(&format!("{W1} http://a; {W1} http://b"), None).is_err());
+        let same_key = W1.replacen(
+            "witness.example.com/w1+a0059f11",
+            "other.example+72d9ef04",
+            1,
+        );
+        assert!(CosignerKey::parse(&same_key).is_ok());
+        assert!(
+            WitnessPolicy::parse(&format!("{W1} http://a; {same_key} http://b"), None).is_err()
+        );
         assert!(WitnessPolicy::parse(&format!("{W1} ftp://a"), None).is_err());
         assert!(WitnessPolicy::parse("nokey http://a", None).is_err());
     }

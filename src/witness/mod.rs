@@ -16,6 +16,9 @@ mod store;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
 use crate::keys::vault::MasterKey;
 use crate::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use crate::log::checkpoint::{split_note, Checkpoint, CheckpointError, NoteVerifier};
@@ -109,6 +112,11 @@ impl Witness {
                         "the first start needs --name (TRUSTD_WITNESS_NAME)".into(),
                     )
                 })?;
+                if !crate::log::checkpoint::valid_key_name(name) {
+                    return Err(WitnessStartError::Config(format!(
+                        "{name:?} is not a valid key name (no spaces, no '+', at most 255 bytes)"
+                    )));
+                }
                 let (key, pkcs8) = SoftwareKey::generate(KeyAlgorithm::Ed25519)
                     .map_err(|e| WitnessStartError::Key(e.to_string()))?;
                 let sealed = vault
@@ -191,7 +199,10 @@ impl Witness {
                 checkpoint.origin(),
                 &state,
                 (checkpoint.size(), checkpoint.root()),
-                &format!("{}{line}", request.checkpoint),
+                &format!(
+                    "{}{line}",
+                    verified_note(note_body, keys, &request.checkpoint)
+                ),
                 now,
             )
             .await
@@ -236,6 +247,29 @@ fn parse_logs(logs: &[String]) -> Result<HashMap<String, Vec<NoteVerifier>>, Wit
             .push(verifier);
     }
     Ok(out)
+}
+
+/// The note as the witness keeps it: the body and the log's signature lines that verified
+/// (not whatever else the request carried).
+fn verified_note(body: &str, keys: &[NoteVerifier], note: &str) -> String {
+    let mut out = format!("{body}\n");
+    for key in keys {
+        if key.verify(note, None).is_ok() {
+            if let Ok((_, lines)) = split_note(note) {
+                for line in lines
+                    .iter()
+                    .filter(|l| l.name == key.name() && l.blob[..4] == key.key_id())
+                {
+                    out.push_str(&format!(
+                        "\u{2014} {} {}\n",
+                        line.name,
+                        B64.encode(&line.blob)
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// 403 unless some key of the log signed the note and no line by one of its keys fails.

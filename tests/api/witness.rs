@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -138,7 +138,11 @@ async fn witness_follows_the_protocol() {
     expect_size(add(&client, &url, log.request(5, 12)).await, 10).await;
     // A consistent extension is cosigned; the same checkpoint again too.
     assert_eq!(add(&client, &url, log.request(10, 20)).await.status(), 200);
-    assert_eq!(add(&client, &url, log.request(20, 20)).await.status(), 200);
+    let with_foreign_line = format!(
+        "{}\u{2014} someone.else/key AAAAAAE=\n",
+        log.request(20, 20)
+    );
+    assert_eq!(add(&client, &url, with_foreign_line).await.status(), 200);
     // 422: a proof from another tree, the same size with another root.
     let fork = TestLog::forked("example.gov.cn/log", "fork");
     let bad_proof = AddCheckpoint {
@@ -175,6 +179,21 @@ async fn witness_follows_the_protocol() {
         1,
     );
     assert_problem(add(&client, &url, broken).await, 403).await;
+    // The log's key name and id on a signature of the wrong length: a failed signature, 403.
+    let short = {
+        let note = log.note(30, log.tree.root(30));
+        let (body, sig) = note.split_once("\n\n").unwrap();
+        let (prefix, blob) = sig.trim_end().rsplit_once(' ').unwrap();
+        let mut bytes = B64.decode(blob).unwrap();
+        bytes.pop();
+        let proof = log.tree.consistency_proof(20, 30).unwrap();
+        AddCheckpoint {
+            old_size: 20,
+            proof,
+            checkpoint: format!("{body}\n\n{prefix} {}\n", B64.encode(bytes)),
+        }
+    };
+    assert_problem(add(&client, &url, short.to_body()).await, 403).await;
     // Size 0 must carry the empty tree's root; a proof from size 0 must be empty.
     let empty_bad = AddCheckpoint {
         old_size: 0,
@@ -202,6 +221,11 @@ async fn witness_follows_the_protocol() {
     assert_eq!(latest.status(), 200);
     let latest = latest.text().await.unwrap();
     assert_eq!(log.verifier.verify(&latest, None).unwrap().size(), 20);
+    assert_eq!(
+        latest.matches('\u{2014}').count(),
+        2,
+        "the log's line and the witness's: {latest}"
+    );
     assert!(cosigner.cosigned_at(&latest).unwrap().is_some());
     let unknown = client
         .get(format!("{url}/{}/checkpoint", "0".repeat(64)))
@@ -618,6 +642,21 @@ async fn log_with_two_witnesses(app: TestApp) {
         );
     }
     assert!(check_file(&proof, b"another token", &policy).is_err());
+    // The holder's SD-JWT copy is bound by its issuer-signed part; a disclosure added by
+    // someone else is refused.
+    let sd_jwt = licence["sd_jwt"].as_str().unwrap();
+    let found = check_file(&proof, sd_jwt.as_bytes(), &policy).unwrap();
+    assert_eq!(found.bound_by, "sd_jwt_sha256");
+    let forged = format!("{sd_jwt}{}~", B64URL.encode(r#"["salt","name","王五"]"#));
+    assert!(check_file(&proof, forged.as_bytes(), &policy).is_err());
+    // By index, a licence's entry is not given out (it would name the licence).
+    let by_index: u64 = proof.index;
+    let anonymous = app
+        .get(&format!("/api/v1/log/proofs/{by_index}"), None)
+        .await;
+    let anonymous = TlogProof::parse(&anonymous.text().await.unwrap()).unwrap();
+    assert!(anonymous.extra.is_none());
+    assert!(check_file(&anonymous, token.as_bytes(), &policy).is_err());
     let resp = app
         .get(&format!("/api/v1/log/proofs/{stamp_index}"), None)
         .await;
@@ -687,6 +726,8 @@ async fn log_with_two_witnesses(app: TestApp) {
     std::fs::write(&state, forked_state.to_string()).unwrap();
     let err = trustd::audit::run(&args).await.unwrap_err();
     assert!(err.to_string().starts_with("FORK"), "{err}");
+    let evidence = std::fs::read_to_string(state.with_extension("json.evidence")).unwrap();
+    assert!(evidence.contains("served_note") && evidence.contains(&B64.encode(fork_root)));
     let forked_state =
         json!({"key": log.to_key_string(), "size": size - 1, "root": B64.encode(fork_root)});
     std::fs::write(&state, forked_state.to_string()).unwrap();
