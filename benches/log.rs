@@ -201,6 +201,7 @@ async fn main() {
         key: None,
         witness: Vec::new(),
         quorum: None,
+        ca_file: None,
     };
     let t = Instant::now();
     let report = trustd::audit::run(&args).await.expect("audit");

@@ -109,8 +109,18 @@ fn hashes(value: &serde_json::Value) -> Result<Vec<Hash>, AuditError> {
 
 /// Runs the audit. On success the state file holds the new checkpoint.
 pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
+    let mut http = reqwest::Client::builder();
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| AuditError::State(format!("{}: {e}", path.display())))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| AuditError::State(format!("{}: {e}", path.display())))?
+        {
+            http = http.add_root_certificate(cert);
+        }
+    }
     let client = Client {
-        http: reqwest::Client::new(),
+        http: http.build().map_err(|e| AuditError::Http(e.to_string()))?,
         base: args.url.trim_end_matches('/').to_owned(),
         token: args.token.clone(),
     };

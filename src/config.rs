@@ -64,6 +64,61 @@ pub enum Command {
     /// Run a C2SP tlog-witness: cosigns the checkpoints of the logs it is given, only when
     /// consistent with every one it cosigned before.
     Witness(WitnessSettings),
+    /// Copy the database consistently while trustd runs (SQLite) into DIR, with a manifest;
+    /// no key leaves with it (the master key is kept apart).
+    Backup(BackupArgs),
+    /// Put a backup made by `trustd backup` in place of a lost SQLite database.
+    Restore(RestoreArgs),
+    /// The issuance log: `replay EXPORT` after a restore.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Encrypt every stored private key again under the first master key of TRUSTD_MASTER_KEY
+    /// (`NEW,OLD`); afterwards NEW alone suffices. Logged (`keys.rekeyed`).
+    Rekey(RekeyArgs),
+}
+
+/// `trustd rekey`.
+#[derive(Debug, Clone, Args)]
+pub struct RekeyArgs {
+    #[command(flatten)]
+    pub settings: ServeSettings,
+}
+
+/// `trustd backup DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// A new directory for the copy and its manifest.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub settings: ServeSettings,
+}
+
+/// `trustd restore DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// A directory made by `trustd backup`.
+    pub dir: PathBuf,
+    /// Replace a database that is still there.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub settings: ServeSettings,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LogCommand {
+    /// Put back, byte for byte, the entries a restored database lacks, from an export of the
+    /// log (`GET /api/v1/log/export`, kept by an auditor), with the revocations they record;
+    /// then move CRL numbers past the last ones published.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The NDJSON export.
+    pub export: PathBuf,
+    #[command(flatten)]
+    pub settings: ServeSettings,
 }
 
 /// Settings of `trustd witness`.
@@ -91,6 +146,13 @@ pub struct WitnessSettings {
     /// Key encryption key, base64 of 32 bytes. Default: a generated `<data dir>/master.key`.
     #[arg(long, env = "TRUSTD_WITNESS_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<Secret>,
+    /// A file holding that key instead.
+    #[arg(
+        long,
+        env = "TRUSTD_WITNESS_MASTER_KEY_FILE",
+        conflicts_with = "master_key"
+    )]
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Default of `TRUSTD_MAX_QUERY_BYTES`.
@@ -123,6 +185,10 @@ pub struct AuditArgs {
     /// Cosignatures of those witnesses the checkpoint must carry. Default: all of them.
     #[arg(long)]
     pub quorum: Option<usize>,
+    /// A PEM file of CA certificates to trust for an https URL, besides the usual roots (a
+    /// service behind a TLS front with a private CA).
+    #[arg(long = "ca-file")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Arguments of `trustd verify`.
@@ -266,6 +332,67 @@ pub struct ServeSettings {
     /// majority of them.
     #[arg(long, env = "TRUSTD_WITNESS_QUORUM")]
     pub witness_quorum: Option<usize>,
+
+    /// A file holding the master key (systemd `LoadCredential=`, a container secret) instead
+    /// of TRUSTD_MASTER_KEY.
+    #[arg(long, env = "TRUSTD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// A file holding the admin token instead of TRUSTD_ADMIN_TOKEN.
+    #[arg(long, env = "TRUSTD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Log lines as `text` or `json` (one object per line, with the request id, the client
+    /// address and the API key id).
+    #[arg(long, env = "TRUSTD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// `/readyz` answers 503 when entries have waited longer than this for a checkpoint.
+    #[arg(
+        long,
+        env = "TRUSTD_READY_MAX_INTEGRATION_SECONDS",
+        default_value_t = 60
+    )]
+    pub ready_max_integration_seconds: i64,
+
+    /// `/readyz` answers 503 when a CA or TSA certificate ends within this many hours.
+    #[arg(long, env = "TRUSTD_READY_MIN_VALIDITY_HOURS", default_value_t = 24)]
+    pub ready_min_validity_hours: i64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeSettings {
+    /// Reads the secrets given as files (`*_FILE`) into their settings; a secret given both
+    /// ways is refused, so that it is clear which one is used.
+    pub fn read_secret_files(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.master_key_file {
+            if self.master_key.is_some() {
+                return Err("set TRUSTD_MASTER_KEY or TRUSTD_MASTER_KEY_FILE, not both".into());
+            }
+            self.master_key = Some(read_secret_file(path)?);
+        }
+        if let Some(path) = &self.admin_token_file {
+            if self.admin_token.is_some() {
+                return Err("set TRUSTD_ADMIN_TOKEN or TRUSTD_ADMIN_TOKEN_FILE, not both".into());
+            }
+            self.admin_token = Some(read_secret_file(path)?);
+        }
+        Ok(())
+    }
+}
+
+/// A secret from a file, without the final line break editors and `echo` add.
+pub fn read_secret_file(path: &std::path::Path) -> Result<Secret, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+    );
+    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
 }
 
 impl ServeSettings {

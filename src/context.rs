@@ -33,6 +33,17 @@ pub struct Context {
     pub documents: crate::work::Slots,
     pub pdf_limits: crate::pdf::PdfLimits,
     pub ofd_limits: crate::ofd::OfdLimits,
+    /// When `/readyz` says no.
+    pub readiness: Readiness,
+}
+
+/// Thresholds of `/readyz` (`TRUSTD_READY_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    /// Entries may wait this long for a checkpoint.
+    pub max_integration_seconds: i64,
+    /// A CA or TSA certificate must stay valid this long.
+    pub min_validity_seconds: i64,
 }
 
 impl Context {

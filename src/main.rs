@@ -16,7 +16,9 @@ fn main() -> ExitCode {
             None => return ExitCode::FAILURE,
         },
     };
-    trustd::init_tracing();
+    let json =
+        matches!(&command, Command::Serve(s) if s.log_format == trustd::config::LogFormat::Json);
+    trustd::init_tracing(json);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,6 +64,55 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("trustd witness: server error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Backup(args) => runtime.block_on(async move {
+            match trustd::startup::backup(&args.settings, &args.dir).await {
+                Ok(m) => {
+                    println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trustd backup: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Restore(args) => match trustd::startup::restore(&args.settings, &args.dir, args.force) {
+            Ok(m) => {
+                println!(
+                    "restored a backup of {} (log of {} entries, checkpoint {}); the next start checks it against the high-water mark",
+                    m.created_at, m.log_size, m.checkpoint_size
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("trustd restore: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Log(trustd::config::LogCommand::Replay(args)) => runtime.block_on(async move {
+            match trustd::startup::replay(args.settings, &args.export).await {
+                Ok(r) => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trustd log replay: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
+        Command::Rekey(args) => runtime.block_on(async move {
+            match trustd::startup::rekey(args.settings).await {
+                Ok(r) => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trustd rekey: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -11,7 +11,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use zeroize::Zeroizing;
 
-use crate::admin::api_keys;
+use crate::admin::{api_keys, recovery};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ServeSettings;
 use crate::context::Context;
@@ -46,6 +46,10 @@ pub enum StartupError {
     National(String),
     #[error("master key: {0}")]
     MasterKey(String),
+    #[error("secrets: {0}")]
+    Secrets(String),
+    #[error("rollback guard: {0}")]
+    RolledBack(String),
     #[error("TRUSTD_WITNESSES: {0}")]
     Witnesses(String),
     #[error("the master key does not decrypt this installation's keys: start with the master key it was created with (TRUSTD_MASTER_KEY or <data dir>/master.key)")]
@@ -236,6 +240,10 @@ async fn context(
             max_objects: settings.max_pdf_objects,
             max_signatures: settings.max_pdf_signatures,
         },
+        readiness: crate::context::Readiness {
+            max_integration_seconds: settings.ready_max_integration_seconds,
+            min_validity_seconds: settings.ready_min_validity_hours.saturating_mul(3600),
+        },
     })
 }
 
@@ -243,17 +251,74 @@ async fn context(
 fn spawn_integrator(
     log: Arc<TransparencyLog>,
     clock: Arc<dyn Clock>,
+    data_dir: std::path::PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(INTEGRATE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        let mut written: Option<recovery::HighWater> = None;
+        for n in 0u64.. {
             tick.tick().await;
-            if let Err(e) = log.integrate(clock.now()).await {
-                tracing::error!(error = %e, "log integration failed");
+            let checkpointed = match log.integrate(clock.now()).await {
+                Ok(c) => c.is_some(),
+                Err(e) => {
+                    tracing::error!(error = %e, "log integration failed");
+                    false
+                }
+            };
+            // After each checkpoint, and every second for CRL numbers (a CRL is signed when
+            // it is asked for, with no log entry).
+            if checkpointed || n % MARK_EVERY_TICKS == 0 {
+                raise_mark(&log, &data_dir, &mut written).await;
             }
         }
     })
+}
+
+/// Integrator ticks between two looks at the CRL numbers for the high-water mark.
+const MARK_EVERY_TICKS: u64 = 5;
+
+/// Moves the high-water mark up to what the database now holds, if that changed.
+async fn raise_mark(
+    log: &TransparencyLog,
+    data_dir: &Path,
+    written: &mut Option<recovery::HighWater>,
+) {
+    match recovery::current_mark(log.store(), log.origin()).await {
+        Ok(Some(mark)) if written.as_ref() != Some(&mark) => {
+            match recovery::write_mark(data_dir, &mark) {
+                Ok(()) => *written = Some(mark),
+                Err(e) => tracing::error!(error = %e, "cannot write the high-water mark"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot read the high-water mark's state"),
+    }
+}
+
+/// Refuses a database behind what this installation published (its high-water mark, or what
+/// its witnesses cosigned); otherwise raises the mark to it.
+async fn guard_against_rollback(
+    store: &Arc<dyn Repository>,
+    log: &TransparencyLog,
+    data_dir: &Path,
+) -> Result<(), StartupError> {
+    let db = recovery::current_mark(store.as_ref(), log.origin()).await?;
+    let mark = recovery::read_mark(data_dir)
+        .map_err(StartupError::RolledBack)?
+        .filter(|m| m.origin == log.origin());
+    let witnessed = if log.witness_policy().is_empty() {
+        Vec::new()
+    } else {
+        log.witnessed_views(&reqwest::Client::new()).await
+    };
+    if let Some(why) = recovery::behind(db.as_ref(), mark.as_ref(), &witnessed) {
+        return Err(StartupError::RolledBack(why));
+    }
+    if let Some(db) = db {
+        recovery::write_mark(data_dir, &db).map_err(StartupError::RolledBack)?;
+    }
+    Ok(())
 }
 
 /// How often the latest checkpoint is offered to the witnesses that have not cosigned it.
@@ -565,9 +630,12 @@ impl Application {
     }
 
     pub async fn build_with_clock(
-        settings: ServeSettings,
+        mut settings: ServeSettings,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartupError> {
+        settings
+            .read_secret_files()
+            .map_err(StartupError::Secrets)?;
         let dir_err = |source| StartupError::DataDir {
             path: settings.data_dir.display().to_string(),
             source,
@@ -609,6 +677,7 @@ impl Application {
         .await
         .map_err(|e| StartupError::National(e.to_string()))?;
         let log = open_log(&store, &pki, &settings, clock.as_ref()).await?;
+        guard_against_rollback(&store, &log, &settings.data_dir).await?;
         let context = Arc::new(
             context(
                 &settings,
@@ -621,7 +690,7 @@ impl Application {
             .await?,
         );
         let witness_feeder = spawn_witness_feeder(log.clone(), clock.clone());
-        let integrator = spawn_integrator(log, clock);
+        let integrator = spawn_integrator(log, clock, settings.data_dir.clone());
         let server =
             serve(&settings, context.clone(), listener).map_err(|source| StartupError::Bind {
                 addr: local.to_string(),
@@ -659,4 +728,245 @@ impl Application {
         }
         result
     }
+}
+
+/// What `trustd backup` writes beside the copy (`manifest.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub trustd_version: String,
+    pub created_at: String,
+    pub schema_version: i64,
+    pub log_size: u64,
+    pub checkpoint_size: u64,
+    /// Base64 root of the latest checkpoint in the copy.
+    pub checkpoint_root: String,
+    pub database_file: String,
+    /// Hex SHA-256 of the copy.
+    pub database_sha256: String,
+}
+
+const BACKUP_DB: &str = "trustd.db";
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex::encode(ctx.finish()))
+}
+
+/// `trustd backup DIR`: a consistent copy of the SQLite database taken while it is in use,
+/// and its manifest. The master key is not copied: a backup is useless without it, and it must
+/// be kept apart (docs/OPERATIONS.md).
+pub async fn backup(settings: &ServeSettings, dir: &Path) -> Result<Manifest, StartupError> {
+    let dir_err = |source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(dir_err)?;
+    let copy = dir.join(BACKUP_DB);
+    if copy.exists() {
+        return Err(StartupError::Secrets(format!(
+            "{} exists already: back up into a new directory",
+            copy.display()
+        )));
+    }
+    let live = SqlStore::connect(&settings.database_url()).await?;
+    live.snapshot_to(&copy).await?;
+    let snapshot = SqlStore::connect(&format!("sqlite://{}", copy.display())).await?;
+    let checkpoint = snapshot.latest_checkpoint().await?;
+    let manifest = Manifest {
+        format: 1,
+        trustd_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at: crate::clock::rfc3339(time::OffsetDateTime::now_utc().unix_timestamp()),
+        schema_version: snapshot.schema_version().await?,
+        log_size: snapshot.log_size().await?,
+        checkpoint_size: checkpoint.as_ref().map_or(0, |c| c.size),
+        checkpoint_root: checkpoint
+            .as_ref()
+            .map(|c| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &c.root))
+            .unwrap_or_default(),
+        database_file: BACKUP_DB.to_owned(),
+        database_sha256: String::new(),
+    };
+    drop(snapshot);
+    let manifest = Manifest {
+        database_sha256: sha256_file(&copy).map_err(dir_err)?,
+        ..manifest
+    };
+    let json =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| StartupError::Secrets(e.to_string()))?;
+    write_private_file(&dir.join("manifest.json"), &json).map_err(dir_err)?;
+    Ok(manifest)
+}
+
+/// `trustd restore DIR`: checks the copy against its manifest and puts it where the SQLite
+/// database of `settings` lives (its stale WAL removed). The next start refuses it while it is
+/// behind the high-water mark: then `trustd log replay`.
+pub fn restore(
+    settings: &ServeSettings,
+    dir: &Path,
+    force: bool,
+) -> Result<Manifest, StartupError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| StartupError::DataDir { path, source }
+    };
+    let manifest_path = dir.join("manifest.json");
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).map_err(io(&manifest_path))?)
+            .map_err(|e| StartupError::Secrets(format!("{}: {e}", manifest_path.display())))?;
+    let copy = dir.join(&manifest.database_file);
+    if sha256_file(&copy).map_err(io(&copy))? != manifest.database_sha256 {
+        return Err(StartupError::Secrets(format!(
+            "{} does not match its manifest: the backup is damaged",
+            copy.display()
+        )));
+    }
+    let url = settings.database_url();
+    let target = url
+        .strip_prefix("sqlite://")
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| {
+            StartupError::Secrets(
+                "restore puts back SQLite databases; PostgreSQL is restored with its own tools (docs/OPERATIONS.md)".into(),
+            )
+        })?;
+    if target.exists() && !force {
+        return Err(StartupError::Secrets(format!(
+            "{} exists: stop trustd and pass --force to replace it",
+            target.display()
+        )));
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    for stale in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", target.display()));
+    }
+    let tmp = target.with_extension("db.restoring");
+    std::fs::copy(&copy, &tmp).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &target).map_err(io(&target))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(manifest)
+}
+
+/// `trustd log replay EXPORT`: the entries the database lacks, from an auditor's export, put
+/// back byte for byte with the revocations they record; the tree integrated again, which must
+/// meet the high-water mark exactly; CRL numbers moved past the last published.
+pub async fn replay(
+    mut settings: ServeSettings,
+    export: &Path,
+) -> Result<recovery::Replayed, StartupError> {
+    settings
+        .read_secret_files()
+        .map_err(StartupError::Secrets)?;
+    let vault = load_master_key(&settings)?;
+    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let pki = Pki::new(vault, store.clone(), public_url);
+    let clock = SystemClock;
+    let log = open_log(&store, &pki, &settings, &clock).await?;
+    let text = std::fs::read_to_string(export).map_err(|source| StartupError::DataDir {
+        path: export.display().to_string(),
+        source,
+    })?;
+    let entries =
+        recovery::entries_from(&text, store.log_size().await?).map_err(StartupError::RolledBack)?;
+    let report = recovery::replay(store.as_ref(), &entries)
+        .await
+        .map_err(StartupError::RolledBack)?;
+    while log.integrate(clock.now()).await?.is_some() {}
+    let db = recovery::current_mark(store.as_ref(), log.origin()).await?;
+    let mark = recovery::read_mark(&settings.data_dir)
+        .map_err(StartupError::RolledBack)?
+        .filter(|m| m.origin == log.origin());
+    if let Some(why) = recovery::behind(db.as_ref(), mark.as_ref(), &[]) {
+        return Err(StartupError::RolledBack(format!(
+            "after the replay: {why} (the export must reach the mark)"
+        )));
+    }
+    for (ca, number) in mark.iter().flat_map(|m| m.crl_numbers.iter()) {
+        pki.crl_above(ca, *number, clock.now()).await?;
+    }
+    if let Some(db) = recovery::current_mark(store.as_ref(), log.origin()).await? {
+        recovery::write_mark(&settings.data_dir, &db).map_err(StartupError::RolledBack)?;
+    }
+    Ok(report)
+}
+
+/// What `trustd rekey` did.
+#[derive(Debug, serde::Serialize)]
+pub struct Rekeyed {
+    /// Private keys encrypted again.
+    pub keys: usize,
+    /// Hex id of the master key everything is now under.
+    pub master_key_id: String,
+    pub log_index: Option<u64>,
+}
+
+/// `trustd rekey`: every stored private key, and the sealed check value and PII salt, opened
+/// with any of the master keys given and sealed again under the first, in one write set with
+/// its log entry. Run it with `TRUSTD_MASTER_KEY=NEW,OLD`; then NEW alone opens everything.
+pub async fn rekey(mut settings: ServeSettings) -> Result<Rekeyed, StartupError> {
+    settings
+        .read_secret_files()
+        .map_err(StartupError::Secrets)?;
+    let vault = load_master_key(&settings)?;
+    let store = SqlStore::connect(&settings.database_url()).await?;
+    let mut writes = WriteSet::new();
+    let mut count = 0;
+    for key in store.all_keys().await? {
+        if vault.is_current(&key.sealed_private_key) {
+            continue;
+        }
+        let sealed = crate::keys::reseal(&key, &vault).map_err(|_| StartupError::WrongMasterKey)?;
+        writes = writes.change(Change::ResealKey { id: key.id, sealed });
+        count += 1;
+    }
+    for (name, binding) in [
+        (META_MASTER_KEY_CHECK, MASTER_KEY_CHECK_BINDING),
+        (META_PII_SALT, PII_SALT_BINDING),
+    ] {
+        let Some(sealed) = store.meta(name).await? else {
+            continue;
+        };
+        if vault.is_current(&sealed) {
+            continue;
+        }
+        let plain = vault
+            .open(binding, &sealed)
+            .map_err(|_| StartupError::WrongMasterKey)?;
+        let value = vault
+            .seal(binding, &plain)
+            .map_err(|e| StartupError::MasterKey(e.to_string()))?;
+        writes = writes.change(Change::SetMeta {
+            key: name.to_owned(),
+            value,
+        });
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let event = Event::new(EventType::KeysRekeyed, now, vault.current_id())
+        .data("keys", count)
+        .data("master_key_id", vault.current_id());
+    let indices = store.apply(writes.event(event.to_new_event())).await?;
+    Ok(Rekeyed {
+        keys: count,
+        master_key_id: vault.current_id(),
+        log_index: indices.first().copied(),
+    })
 }

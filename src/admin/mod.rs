@@ -2,7 +2,9 @@
 
 pub mod api_keys;
 pub mod departments;
+pub mod health;
 pub mod log_entries;
+pub mod recovery;
 pub mod trust_anchors;
 
 /// Limits of a list request.

@@ -106,8 +106,8 @@ pub async fn tlog_proof(
     proof_response(&ctx, index, None, &format!("trustd-log-{index}")).await
 }
 
-/// The proof of logging of entry `index`, as a `.tlog-proof` file; 404 with Retry-After while
-/// the entry is not in the published checkpoint.
+/// The proof of logging of entry `index`, as a `.tlog-proof` file; 409 with Retry-After while
+/// the entry is not in the published checkpoint (it exists: it is not logged *yet*).
 pub async fn proof_response(
     ctx: &Context,
     index: u64,
@@ -116,7 +116,7 @@ pub async fn proof_response(
 ) -> Result<HttpResponse, ApiError> {
     let proof = ctx.log.tlog_proof(index, licence).await?.ok_or_else(|| {
         let mut e = ApiError::new(
-            StatusCode::NOT_FOUND,
+            StatusCode::CONFLICT,
             "log-proof-pending",
             "the entry is not in the published (witnessed) checkpoint yet; try again shortly",
         );

@@ -65,6 +65,23 @@ fn new_request_id() -> String {
     hex::encode(id)
 }
 
+/// The request's id: the one a proxy in front set (`X-Request-Id`, so that its logs and
+/// ours name the same request) when it is a plausible id — 1 to 128 characters of
+/// `[A-Za-z0-9._:-]`, nothing a log reader could mistake for structure — else a new one.
+fn request_id_of(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id)
+}
+
 /// What is refused before a request is looked at: an over-long query string, a client over
 /// the public endpoints' rate, and a client that failed to authenticate too often (refused
 /// before its key is looked at, so guessing keys gets nowhere; other clients are not affected).
@@ -110,7 +127,7 @@ pub async fn request_middleware(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let request_id = new_request_id();
+    let request_id = request_id_of(&req);
     let peer = req
         .peer_addr()
         .map(|a| a.ip())
@@ -120,7 +137,14 @@ pub async fn request_middleware(
         None => peer,
     };
     req.extensions_mut().insert(Client(client));
-    let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.path(), %client);
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %req.method(),
+        path = %req.path(),
+        %client,
+        key = tracing::field::Empty
+    );
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().to_string();
     let limiter = req
@@ -170,6 +194,13 @@ pub async fn request_middleware(
         let elapsed = started.elapsed().as_secs_f64();
         if let Some(m) = metrics {
             m.observe(&route, &method, status.as_u16(), elapsed);
+            let department = match res.request().extensions().get::<AuthOutcome>() {
+                Some(AuthOutcome::Caller(c)) => c.department().map(str::to_owned),
+                _ => None,
+            };
+            if let Some(d) = department {
+                m.department_request(&method, &route, status.as_u16(), &d);
+            }
         }
         tracing::info!(status = status.as_u16(), route = %route, ms = elapsed * 1000.0, "done");
         Ok(res)
@@ -191,7 +222,8 @@ async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
             match (token, req.app_data::<web::Data<Context>>()) {
                 (Some(token), Some(ctx)) => match api_keys::authenticate(ctx, &token).await {
                     Ok(caller) => {
-                        tracing::debug!(key = %caller.key_id(), role = caller.role().as_str(), "authenticated");
+                        tracing::Span::current().record("key", caller.key_id());
+                        tracing::debug!(role = caller.role().as_str(), "authenticated");
                         AuthOutcome::Caller(caller)
                     }
                     Err(api_keys::AuthError::Store(e)) => {
@@ -199,6 +231,9 @@ async fn authenticate(req: &ServiceRequest) -> Result<(), ApiError> {
                     }
                     Err(e) => {
                         tracing::info!(reason = %e, "authentication refused");
+                        if let Some(m) = req.app_data::<web::Data<Metrics>>() {
+                            m.auth_failed();
+                        }
                         AuthOutcome::Refused
                     }
                 },

@@ -182,6 +182,15 @@ impl SoftwareKey {
     }
 }
 
+/// The stored key's private part sealed again under the vault's current master key (it must
+/// open, and be the key its row says, with one of the vault's keys).
+pub fn reseal(stored: &StoredKey, vault: &vault::MasterKey) -> Result<Vec<u8>, KeyError> {
+    SoftwareKey::open(stored, vault)?;
+    let binding = key_binding(&stored.id);
+    let plain = vault.open(&binding, &stored.sealed_private_key)?;
+    Ok(vault.seal(&binding, &plain)?)
+}
+
 /// Associated data that binds a sealed private key to its row.
 fn key_binding(id: &str) -> String {
     format!("trustd:keys:{id}")

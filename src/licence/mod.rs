@@ -287,8 +287,14 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
         return Ok(s);
     }
     let now = ctx.clock.now();
+    let ca = ctx.pki.department_ca(department).await?;
+    // Near the CA's end a new signer cannot outlive it: one that lasts as long as the CA is
+    // kept, not re-issued for every licence.
     let usable = |c: &crate::store::CertificateRecord| {
-        c.revoked_at.is_none() && c.not_after - now.unix_timestamp() > SIGNER_RENEW_BEFORE
+        c.revoked_at.is_none()
+            && c.not_after > now.unix_timestamp()
+            && (c.not_after - now.unix_timestamp() > SIGNER_RENEW_BEFORE
+                || c.not_after >= ca.not_after)
     };
     let current = || async {
         Ok::<_, ServiceError>(
@@ -309,7 +315,6 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
             }
         }
     };
-    let ca = ctx.pki.department_ca(department).await?;
     let cached = Arc::new(CachedSigner {
         signer: ctx.pki.signer(&cert.key_id).await?,
         serial: cert.serial.clone(),

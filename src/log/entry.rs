@@ -43,6 +43,8 @@ pub enum EventType {
     TrustAnchorDisabled,
     TrustAnchorEnabled,
     TrustAnchorDeleted,
+    /// Every stored private key was encrypted again under a new master key.
+    KeysRekeyed,
 }
 
 impl EventType {
@@ -70,6 +72,7 @@ impl EventType {
         EventType::TrustAnchorDisabled,
         EventType::TrustAnchorEnabled,
         EventType::TrustAnchorDeleted,
+        EventType::KeysRekeyed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +100,7 @@ impl EventType {
             EventType::TrustAnchorDisabled => "trust_anchor.disabled",
             EventType::TrustAnchorEnabled => "trust_anchor.enabled",
             EventType::TrustAnchorDeleted => "trust_anchor.deleted",
+            EventType::KeysRekeyed => "keys.rekeyed",
         }
     }
 

@@ -133,6 +133,10 @@ impl TransparencyLog {
         &self.origin
     }
 
+    pub fn store(&self) -> &dyn Repository {
+        self.store.as_ref()
+    }
+
     pub fn verifier(&self) -> &NoteVerifier {
         &self.verifier
     }

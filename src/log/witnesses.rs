@@ -79,6 +79,52 @@ impl WitnessPolicy {
     }
 }
 
+/// How long a witness may take to say what it last cosigned, at start-up.
+const VIEW_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl TransparencyLog {
+    /// What each configured witness last cosigned of this log (c2sp.org/tlog-witness
+    /// monitoring: `GET <url>/<hex SHA-256 of the origin>/checkpoint`), as (witness, size,
+    /// base64 root), for the rollback guard. Only checkpoints with a valid signature of this
+    /// log count; a witness that does not answer is skipped (logged).
+    pub async fn witnessed_views(&self, http: &reqwest::Client) -> Vec<(String, u64, String)> {
+        let origin_hash = hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            self.origin.as_bytes(),
+        ));
+        let mut out = Vec::new();
+        for w in &self.witnesses.witnesses {
+            let url = format!("{}/{origin_hash}/checkpoint", w.url);
+            let answer = match http.get(&url).timeout(VIEW_TIMEOUT).send().await {
+                Ok(r) if r.status() == 200 => r.text().await.ok(),
+                Ok(r) if r.status() == 404 => None,
+                Ok(r) => {
+                    tracing::warn!(
+                        witness = w.key.name(),
+                        status = r.status().as_u16(),
+                        "witness did not say what it cosigned"
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(witness = w.key.name(), error = %e, "witness unreachable");
+                    None
+                }
+            };
+            if let Some(cp) =
+                answer.and_then(|note| self.verifier.verify(&note, Some(&self.origin)).ok())
+            {
+                out.push((
+                    format!("witness {}", w.key.name()),
+                    cp.size(),
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cp.root()),
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// How long one add-checkpoint call may take.
 const WITNESS_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -166,8 +166,13 @@ impl Pki {
         ca: &KnownCa,
         now: OffsetDateTime,
     ) -> Result<Responder, PkiError> {
+        // Near the CA's own end a new responder cannot outlive it: one that lasts as long as
+        // the CA is as good as any, so it is kept (not re-issued on every request).
         let usable = |c: &CertificateRecord| {
-            c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + RESPONDER_RENEW_SECONDS
+            c.revoked_at.is_none()
+                && c.not_after > now.unix_timestamp()
+                && (c.not_after > now.unix_timestamp() + RESPONDER_RENEW_SECONDS
+                    || c.not_after >= ca.cert.not_after)
         };
         // An SM2 CA signs its answers itself (RFC 6960 §4.2.2.2 allows the CA): no delegated
         // responder profile is defined for the national hierarchy here.

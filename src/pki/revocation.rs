@@ -125,6 +125,36 @@ impl Pki {
         Ok(params.signed_by(&issuer)?.der().to_vec())
     }
 
+    /// Signs and stores a CRL of `ca` numbered above `floor` and above every stored one: after
+    /// a restore, CRL numbers must not go back below the last published. Returns its number,
+    /// `None` for an unknown CA.
+    pub async fn crl_above(
+        &self,
+        ca: &str,
+        floor: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, PkiError> {
+        let Some(ca_cert) = self.ca(ca).await? else {
+            return Ok(None);
+        };
+        let revoked = self.store.revoked_certificates(ca).await?;
+        let latest = self.store.latest_crl(ca).await?;
+        let number = latest.map_or(1, |c| c.number + 1).max(floor + 1);
+        let der = self.sign_crl(&ca_cert, number, &revoked, now).await?;
+        let record = CrlRecord {
+            ca: ca.to_owned(),
+            number,
+            der,
+            this_update: now.unix_timestamp(),
+            next_update: (now + CRL_LIFETIME).unix_timestamp(),
+            revoked_count: revoked.len() as i64,
+        };
+        self.store
+            .apply(WriteSet::new().change(Change::InsertCrl(record)))
+            .await?;
+        Ok(Some(number))
+    }
+
     /// The CA's current CRL (DER), signing a new one when the stored one is stale. `None` for
     /// an unknown CA.
     pub async fn current_crl(

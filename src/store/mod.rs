@@ -29,6 +29,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// What this backend does not do (said to the operator).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Which SQL backend a URL selects.
@@ -385,6 +388,16 @@ pub enum Change {
         value: Vec<u8>,
     },
     InsertKey(StoredKey),
+    /// A stored private key encrypted again (under the current master key; `trustd rekey`).
+    ResealKey {
+        id: String,
+        sealed: Vec<u8>,
+    },
+    /// An installation value replaced (`trustd rekey`: the sealed check value and PII salt).
+    SetMeta {
+        key: String,
+        value: Vec<u8>,
+    },
     InsertCertificate(CertificateRecord),
     InsertDepartment(DepartmentRecord),
     InsertApiKey(ApiKeyRecord),
@@ -494,6 +507,8 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     async fn key(&self, id: &str) -> Result<Option<StoredKey>, StoreError>;
+    /// Every stored private key (sealed), for `trustd rekey`.
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
     async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
     /// The revoked certificates a CA (`root` or a department code) issued.
     async fn revoked_certificates(
@@ -586,6 +601,13 @@ pub trait Repository: Send + Sync + 'static {
     async fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StoreError>;
     /// The largest checkpoint size `witness` cosigned.
     async fn cosigned_size(&self, witness: &str) -> Result<Option<u64>, StoreError>;
+    /// The highest CRL number of every CA that has signed one.
+    async fn crl_numbers(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// The highest migration applied.
+    async fn schema_version(&self) -> Result<i64, StoreError>;
+    /// A consistent copy of the whole database in the new file `path` while it is in use
+    /// (SQLite `VACUUM INTO`); PostgreSQL: `Unsupported` (use pg_basebackup or pg_dump).
+    async fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError>;
     /// The largest checkpoint size that at least `quorum` of `witnesses` cosigned.
     async fn witnessed_size(
         &self,

@@ -42,7 +42,13 @@ impl WitnessServer {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| WitnessStartError::Config(format!("{}: {e}", dir.display())))?;
         }
-        let vault = match &settings.master_key {
+        let given = match &settings.master_key_file {
+            Some(path) => {
+                Some(crate::config::read_secret_file(path).map_err(WitnessStartError::Key)?)
+            }
+            None => settings.master_key.clone(),
+        };
+        let vault = match given {
             Some(k) => MasterKey::from_base64(k.expose())
                 .map_err(|e| WitnessStartError::Key(e.to_string()))?,
             None => {

@@ -314,6 +314,7 @@ fn audit_args(app: &TestApp, token: &str, state: &std::path::Path) -> AuditArgs 
         key: None,
         witness: Vec::new(),
         quorum: None,
+        ca_file: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod licences;
 mod limits;
 mod log;
 mod ofd;
+mod ops;
 mod privacy;
 mod restart;
 mod revocation;

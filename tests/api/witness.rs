@@ -35,6 +35,7 @@ fn witness_settings(dir: &TempDir, name: Option<&str>, logs: Vec<String>) -> Wit
         name: name.map(str::to_owned),
         logs,
         master_key: Some(Secret::new(B64.encode([7u8; 32]))),
+        master_key_file: None,
     }
 }
 
@@ -427,7 +428,13 @@ async fn wait_up(client: &reqwest::Client, url: &str) {
 
 /// Restarts `app` with two witnesses configured (both running trustd's witness, each knowing
 /// the app's log key); returns the restarted app and the witnesses' (url, vkey).
-async fn with_two_witnesses(app: TestApp) -> (TestApp, Vec<(String, String)>, Vec<TempDir>) {
+async fn with_two_witnesses(
+    app: TestApp,
+) -> (
+    TestApp,
+    Vec<(String, String)>,
+    Vec<(TempDir, actix_web::dev::ServerHandle)>,
+) {
     let log_vkey = app.ctx.log.verifier().to_key_string();
     app.handle.stop(true).await;
     let mut witnesses = Vec::new();
@@ -435,10 +442,10 @@ async fn with_two_witnesses(app: TestApp) -> (TestApp, Vec<(String, String)>, Ve
     for n in 1..=2 {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("witness{n}.example.gov.cn");
-        let (url, vkey, _) =
+        let (url, vkey, handle) =
             start_witness(&witness_settings(&dir, Some(&name), vec![log_vkey.clone()])).await;
         witnesses.push((url, vkey));
-        dirs.push(dir);
+        dirs.push((dir, handle));
     }
     let mut s = settings(
         &app.data_dir,
@@ -477,7 +484,7 @@ async fn wait_witnessed(app: &TestApp) -> String {
 }
 
 async fn log_with_two_witnesses(app: TestApp) {
-    let (app, witnesses, _dirs) = with_two_witnesses(app).await;
+    let (app, witnesses, running) = with_two_witnesses(app).await;
     let keys: Vec<CosignerKey> = witnesses
         .iter()
         .map(|(_, v)| CosignerKey::parse(v).unwrap())
@@ -688,6 +695,7 @@ async fn log_with_two_witnesses(app: TestApp) {
         key: Some(log.to_key_string()),
         witness: witnesses.iter().map(|(_, v)| v.clone()).collect(),
         quorum: Some(2),
+        ca_file: None,
     };
     let report = trustd::audit::run(&args).await.unwrap();
     assert_eq!(report.witnessed_by.len(), 2);
@@ -742,6 +750,20 @@ async fn log_with_two_witnesses(app: TestApp) {
     args.quorum = Some(1);
     let err = trustd::audit::run(&args).await.unwrap_err();
     assert!(err.to_string().starts_with("NOT WITNESSED"), "{err}");
+
+    // With the witnesses gone, a new entry is checkpointed but never witnessed: its proof is
+    // pending (409, Retry-After), and the published checkpoint stays the witnessed one.
+    for (_, handle) in &running {
+        handle.stop(true).await;
+    }
+    app.create_key("auditor", None).await;
+    let index = app.wait_for_checkpoint().await - 1;
+    let resp = app.get(&format!("/api/v1/log/proofs/{index}"), None).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    let body = assert_problem(resp, 409).await;
+    assert_eq!(body["type"], "/problems/log-proof-pending");
+    let published = app.ctx.log.published().await.unwrap().unwrap();
+    assert!(published.witnessed && published.size <= index);
 }
 
 /// A tree of more than two full tiles: full and partial level-0 tiles, a level-1 tile, and

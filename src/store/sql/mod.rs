@@ -211,6 +211,11 @@ impl Repository for SqlStore {
         .await
     }
 
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.all(sqlx::query("SELECT * FROM keys ORDER BY id"), key_from_row)
+            .await
+    }
+
     async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
         self.one(
             sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial),
@@ -715,6 +720,48 @@ impl Repository for SqlStore {
                 .try_get(0)
                 .map_err(map_err)?;
         size.map(to_u64).transpose()
+    }
+
+    async fn crl_numbers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT ca, MAX(number) FROM crls GROUP BY ca ORDER BY ca")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(map_err)?,
+                    r.try_get(1).map_err(map_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn schema_version(&self) -> Result<i64, StoreError> {
+        let v: Option<i64> = sqlx::query("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend() != Backend::Sqlite {
+            return Err(StoreError::Unsupported(
+                "a PostgreSQL database is backed up with pg_basebackup and WAL archiving, or pg_dump (docs/OPERATIONS.md)".into(),
+            ));
+        }
+        let target = path.to_str().filter(|p| !p.contains('\'')).ok_or_else(|| {
+            StoreError::Unsupported("the backup path must be plain text without quotes".into())
+        })?;
+        // On a reading connection: the copy is one read transaction, writers go on.
+        sqlx::query(&format!("VACUUM INTO '{target}'"))
+            .execute(&self.reader)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn witnessed_size(

@@ -11,11 +11,12 @@ use super::{map_err, to_u64, Change, StoreError, WriteJob, WriteSet, MAX_GROUP};
 async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result<(), StoreError> {
     match change {
         Change::InsertMeta { .. }
+        | Change::SetMeta { .. }
         | Change::InsertDepartment { .. }
         | Change::InsertApiKey { .. }
         | Change::SetApiKeyHash { .. }
         | Change::RevokeApiKey { .. } => apply_admin_change(conn, change).await,
-        Change::InsertKey { .. } | Change::InsertCertificate { .. } => {
+        Change::InsertKey { .. } | Change::ResealKey { .. } | Change::InsertCertificate { .. } => {
             apply_pki_change(conn, change).await
         }
         Change::RevokeCertificate { .. } | Change::InsertCrl { .. } => {
@@ -45,6 +46,17 @@ async fn apply_admin_change(
     change: &Change,
 ) -> Result<(), StoreError> {
     match change {
+        Change::SetMeta { key, value } => {
+            let done = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+                .bind(value)
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
         Change::InsertMeta { key, value } => {
             sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
                 .bind(key)
@@ -114,6 +126,17 @@ async fn apply_pki_change(
     change: &Change,
 ) -> Result<(), StoreError> {
     match change {
+        Change::ResealKey { id, sealed } => {
+            let done = sqlx::query("UPDATE keys SET sealed_private_key = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
         Change::InsertKey(k) => {
             sqlx::query(
                 "INSERT INTO keys (id, algorithm, public_key, sealed_private_key, created_at) \
