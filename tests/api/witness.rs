@@ -287,7 +287,7 @@ async fn witness_survives_sigkill() {
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let mut child = spawn(Some("audit.example.gov.cn/crash"));
+    let mut child = Reaped(spawn(Some("audit.example.gov.cn/crash")));
     wait_up(&client, &url).await;
     let vkey = client
         .get(format!("{url}/vkey"))
@@ -300,7 +300,7 @@ async fn witness_survives_sigkill() {
     let cosigner = CosignerKey::parse(vkey.trim()).unwrap();
     // Stream checkpoints 1, 2, 3, … and kill the witness while the stream runs.
     let killer = {
-        let pid = child.id();
+        let pid = child.0.id();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             std::process::Command::new("kill")
@@ -334,11 +334,11 @@ async fn witness_survives_sigkill() {
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     killer.await.unwrap();
-    let _ = child.wait();
+    let _ = child.0.wait();
     assert!(acknowledged > 0, "no cosignature before the kill");
     assert!(acknowledged < 39, "the kill must land during the stream");
 
-    let mut child = spawn(None);
+    let _child = Reaped(spawn(None));
     wait_up(&client, &url).await;
     // What it knows now is at least what it acknowledged.
     let resp = client
@@ -412,8 +412,16 @@ async fn witness_survives_sigkill() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    child.kill().unwrap();
-    let _ = child.wait();
+}
+
+/// A child process killed when dropped, so that a failing test leaves no witness running.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn wait_up(client: &reqwest::Client, url: &str) {
