@@ -17,9 +17,9 @@ pub struct Context {
     pub log: Arc<TransparencyLog>,
     pub clock: Arc<dyn Clock>,
     pub pii: PiiHasher,
-    pub tsa: std::sync::Arc<crate::pki::tsa::Tsa>,
+    pub tsa: std::sync::Arc<crate::pki::tsa::CurrentTsa>,
     /// The SM2 TSA (under the SM2 root), for GB/T 38540 signatures.
-    pub tsa_sm2: std::sync::Arc<crate::pki::tsa::Tsa>,
+    pub tsa_sm2: std::sync::Arc<crate::pki::tsa::CurrentTsa>,
     /// Facts that never change once written.
     pub departments: ImmutableCache<String, DepartmentRecord>,
     pub licence_types: ImmutableCache<String, LicenceTypeRecord>,

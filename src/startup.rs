@@ -23,6 +23,7 @@ use crate::keys::KeyAlgorithm;
 use crate::log::witnesses::WitnessPolicy;
 use crate::log::{Event, EventType, LogError, TransparencyLog, META_LOG_KEY, META_LOG_ORIGIN};
 use crate::pki::certificate_event;
+use crate::pki::tsa::CurrentTsa;
 use crate::pki::{Pki, PkiError, META_ROOT_SERIAL};
 use crate::store::{ApiKeyRecord, Change, Repository, SqlStore, StoreError, WriteSet};
 use crate::store::{CertKind, Role};
@@ -77,6 +78,7 @@ pub struct Application {
     context: Arc<Context>,
     integrator: tokio::task::JoinHandle<()>,
     witness_feeder: Option<tokio::task::JoinHandle<()>>,
+    tsa_renewer: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -217,8 +219,11 @@ async fn context(
         .vault()
         .open(PII_SALT_BINDING, &salt)
         .map_err(|_| StartupError::WrongMasterKey)?;
-    let tsa = Arc::new(ensure_tsa(&store, &pki, clock.as_ref(), CertKind::Tsa).await?);
-    let tsa_sm2 = Arc::new(ensure_tsa(&store, &pki, clock.as_ref(), CertKind::Sm2Tsa).await?);
+    let now = clock.now();
+    let (unit, end) = current_tsa(store.as_ref(), &pki, now, CertKind::Tsa).await?;
+    let tsa = Arc::new(CurrentTsa::new(CertKind::Tsa, unit, end));
+    let (unit, end) = current_tsa(store.as_ref(), &pki, now, CertKind::Sm2Tsa).await?;
+    let tsa_sm2 = Arc::new(CurrentTsa::new(CertKind::Sm2Tsa, unit, end));
     Ok(Context {
         tsa,
         tsa_sm2,
@@ -581,15 +586,27 @@ fn bootstrap_admin(id: &str, token_hash: Vec<u8>, now: i64) -> ApiKeyRecord {
 
 /// The TSA's certificate and key (`kind` Tsa under the root, or Sm2Tsa under the SM2 root),
 /// issued when the installation has none usable.
-async fn ensure_tsa(
-    store: &Arc<dyn Repository>,
+/// A TSA certificate is renewed when less than this remains of it.
+const TSA_RENEW_SECONDS: i64 = 30 * 86_400;
+
+/// The TSA unit of `kind` to use at `now`: the newest usable certificate, else a new one
+/// (stored, logged). Usable: not revoked, not ended, and either more than
+/// [`TSA_RENEW_SECONDS`] left or lasting as long as its root (it could not outlive it).
+async fn current_tsa(
+    store: &dyn Repository,
     pki: &Pki,
-    clock: &dyn Clock,
+    now: time::OffsetDateTime,
     kind: CertKind,
-) -> Result<crate::pki::tsa::Tsa, StartupError> {
-    let now = clock.now();
+) -> Result<(crate::pki::tsa::Tsa, i64), StartupError> {
+    let root_end = match kind {
+        CertKind::Sm2Tsa => pki.sm2_root().await?.not_after,
+        _ => pki.root().await?.not_after,
+    };
+    let t = now.unix_timestamp();
     let usable = |c: &crate::store::CertificateRecord| {
-        c.revoked_at.is_none() && c.not_after > now.unix_timestamp() + 86_400
+        c.revoked_at.is_none()
+            && c.not_after > t
+            && (c.not_after > t + TSA_RENEW_SECONDS || c.not_after >= root_end)
     };
     let mut current = store
         .certificates_of_kind(kind, None)
@@ -603,14 +620,53 @@ async fn ensure_tsa(
         };
         let (writes, certificate) = issued.into_writes(now, None, None);
         store.apply(writes).await?;
-        tracing::info!(serial = %certificate.serial, "issued the TSA certificate");
+        tracing::info!(serial = %certificate.serial, kind = kind.as_str(), "issued a TSA certificate");
         current = Some(certificate);
     }
     let cert = current.ok_or(PkiError::NoRoot)?;
-    Ok(crate::pki::tsa::Tsa::new(
-        pki.signer(&cert.key_id).await?,
-        cert.der,
+    Ok((
+        crate::pki::tsa::Tsa::new(pki.signer(&cert.key_id).await?, cert.der),
+        cert.not_after,
     ))
+}
+
+/// Renews the TSA certificates that are due (less than 30 days left), while the service runs:
+/// each unit is replaced for the next token, once (the newest usable certificate in the
+/// database is taken first, so that instances of a cluster share one). Returns how many units
+/// changed.
+pub async fn renew_tsas(ctx: &Context) -> Result<u32, StartupError> {
+    let mut changed = 0;
+    for unit in [&ctx.tsa, &ctx.tsa_sm2] {
+        let now = ctx.clock.now();
+        if unit.not_after() - now.unix_timestamp() > TSA_RENEW_SECONDS {
+            continue;
+        }
+        let _guard = unit.renewing().await;
+        let (tsa, end) = current_tsa(ctx.store.as_ref(), &ctx.pki, now, unit.kind).await?;
+        if end != unit.not_after() || tsa.certificate() != unit.get().certificate() {
+            unit.replace(tsa, end);
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// How often the TSA certificates are looked at.
+const TSA_CHECK_EVERY: Duration = Duration::from_secs(3600);
+
+fn spawn_tsa_renewer(ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TSA_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match renew_tsas(&ctx).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(units = n, "renewed TSA certificates"),
+                Err(e) => tracing::error!(error = %e, "TSA renewal failed"),
+            }
+        }
+    })
 }
 
 async fn meta_string(store: &dyn Repository, key: &str) -> Result<String, StartupError> {
@@ -690,6 +746,7 @@ impl Application {
             .await?,
         );
         let witness_feeder = spawn_witness_feeder(log.clone(), clock.clone());
+        let tsa_renewer = spawn_tsa_renewer(context.clone());
         let integrator = spawn_integrator(log, clock, settings.data_dir.clone());
         let server =
             serve(&settings, context.clone(), listener).map_err(|source| StartupError::Bind {
@@ -703,6 +760,7 @@ impl Application {
             context,
             integrator,
             witness_feeder,
+            tsa_renewer,
         })
     }
 
@@ -723,6 +781,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.integrator.abort();
+        self.tsa_renewer.abort();
         if let Some(feeder) = self.witness_feeder {
             feeder.abort();
         }

@@ -9,7 +9,7 @@ use der::Decode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let tsa = &common::installation().ctx.tsa;
+    let tsa = common::installation().ctx.tsa.get();
     let answer = tsa.respond(
         data,
         time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),

@@ -94,7 +94,7 @@ pub async fn tsa(
     let body = read_limited(payload, MAX_REQUEST_BYTES).await?;
     let now = ctx.clock.now();
     let ctx2 = ctx.clone();
-    let reply = web::block(move || ctx2.tsa.respond(&body, now))
+    let reply = web::block(move || ctx2.tsa.get().respond(&body, now))
         .await
         .map_err(|_| ApiError::internal())?;
     Ok(HttpResponse::Ok()

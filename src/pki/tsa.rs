@@ -91,6 +91,60 @@ fn random_serial() -> Result<Int, PkiError> {
     Int::new(&bytes).map_err(|_| PkiError::Signing)
 }
 
+/// The time-stamping unit in use. Its certificate is renewed while the service runs
+/// (`startup::renew_tsas`, hourly): the new unit replaces the old here, for the next token.
+pub struct CurrentTsa {
+    pub kind: crate::store::CertKind,
+    inner: std::sync::RwLock<(Arc<Tsa>, i64)>,
+    /// Held while renewing, so that one renewal happens at a time on this instance.
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for CurrentTsa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentTsa")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CurrentTsa {
+    pub fn new(kind: crate::store::CertKind, tsa: Tsa, not_after: i64) -> Self {
+        CurrentTsa {
+            kind,
+            inner: std::sync::RwLock::new((Arc::new(tsa), not_after)),
+            renewing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The unit to stamp with now.
+    pub fn get(&self) -> Arc<Tsa> {
+        match self.inner.read() {
+            Ok(g) => g.0.clone(),
+            Err(poisoned) => poisoned.into_inner().0.clone(),
+        }
+    }
+
+    /// When the current unit's certificate ends (Unix seconds).
+    pub fn not_after(&self) -> i64 {
+        match self.inner.read() {
+            Ok(g) => g.1,
+            Err(poisoned) => poisoned.into_inner().1,
+        }
+    }
+
+    pub fn replace(&self, tsa: Tsa, not_after: i64) {
+        match self.inner.write() {
+            Ok(mut g) => *g = (Arc::new(tsa), not_after),
+            Err(poisoned) => *poisoned.into_inner() = (Arc::new(tsa), not_after),
+        }
+    }
+
+    pub async fn renewing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.renewing.lock().await
+    }
+}
+
 impl Tsa {
     pub fn new(key: Arc<dyn Signer>, certificate: Vec<u8>) -> Self {
         Tsa { key, certificate }

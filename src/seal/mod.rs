@@ -436,7 +436,7 @@ async fn validation_material(
     root: &[u8],
     now: time::OffsetDateTime,
 ) -> Result<pdf::Validation, ServiceError> {
-    let tsa = ctx.tsa.certificate().to_vec();
+    let tsa = ctx.tsa.get().certificate().to_vec();
     let mut v = pdf::Validation {
         certs: vec![
             seal.certificate.der.clone(),
@@ -700,7 +700,7 @@ pub async fn stamp(
         signer: ctx.pki.signer(&seal.certificate.key_id).await?,
         certificate: seal.certificate.der.clone(),
         chain: vec![ca.der, root.der],
-        tsa: ctx.tsa.clone(),
+        tsa: ctx.tsa.get(),
         now,
     };
     let input_sha256 = hex::encode(document.digest().finish());

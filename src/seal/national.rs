@@ -298,7 +298,7 @@ pub async fn stamp_ofd(
         ));
     }
     let key = ctx.pki.signer(&certificate.key_id).await?;
-    let tsa = ctx.tsa_sm2.clone();
+    let tsa = ctx.tsa_sm2.get();
     let limits = ctx.ofd_limits;
     let input_sha256 = hex::encode(document.digest().finish());
     let cert_der = certificate.der.clone();

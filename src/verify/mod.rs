@@ -821,7 +821,10 @@ pub async fn verify_upload(
     .await
     .map_err(|_| ServiceError::Join)?
     .map_err(ServiceError::from)?;
-    let mut pool = vec![ctx.pki.root().await?.der, ctx.tsa.certificate().to_vec()];
+    let mut pool = vec![
+        ctx.pki.root().await?.der,
+        ctx.tsa.get().certificate().to_vec(),
+    ];
     for ca in ctx
         .store
         .certificates_of_kind(CertKind::DepartmentCa, None)

@@ -761,7 +761,7 @@ pub async fn verify_upload(
     .map_err(ServiceError::from)?;
     let mut pool = vec![
         ctx.pki.sm2_root().await?.der,
-        ctx.tsa_sm2.certificate().to_vec(),
+        ctx.tsa_sm2.get().certificate().to_vec(),
     ];
     for ca in ctx
         .store

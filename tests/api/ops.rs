@@ -253,7 +253,46 @@ macro_rules! clocked {
     };
 }
 
-clocked!(near_a_ca_end);
+async fn tsas(app: &TestApp, kind: CertKind) -> Vec<trustd::store::CertificateRecord> {
+    app.ctx
+        .store
+        .certificates_of_kind(kind, None)
+        .await
+        .unwrap()
+}
+
+/// The TSA certificates are renewed while the service runs, once, and the new unit signs the
+/// next tokens (also of the national hierarchy); a PDF stamped after it verifies.
+async fn tsa_renewed_while_running(app: TestApp, clock: Arc<FixedClock>) {
+    let before = tsas(&app, CertKind::Tsa).await;
+    let before_sm2 = tsas(&app, CertKind::Sm2Tsa).await.len();
+    let old = app.ctx.tsa.get().certificate().to_vec();
+    // Nothing is due now.
+    assert_eq!(trustd::startup::renew_tsas(&app.ctx).await.unwrap(), 0);
+    // Ten days before the TSA certificate ends: both units renewed, once.
+    let end = before.last().unwrap().not_after;
+    clock.set(OffsetDateTime::from_unix_timestamp(end - 10 * 86_400).unwrap());
+    assert_eq!(trustd::startup::renew_tsas(&app.ctx).await.unwrap(), 2);
+    assert_eq!(trustd::startup::renew_tsas(&app.ctx).await.unwrap(), 0);
+    let after = tsas(&app, CertKind::Tsa).await;
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(tsas(&app, CertKind::Sm2Tsa).await.len(), before_sm2 + 1);
+    let new = app.ctx.tsa.get().certificate().to_vec();
+    assert_ne!(new, old);
+    assert_eq!(new, after.last().unwrap().der);
+    // The new unit answers RFC 3161 requests.
+    let digest = ring::digest::digest(&ring::digest::SHA256, b"data");
+    let request = crate::tsa::request(digest.as_ref(), "2.16.840.1.101.3.4.2.1", &[7]);
+    let resp = crate::tsa::post_tsa(&app, request, "application/timestamp-query").await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.unwrap();
+    assert!(
+        body.windows(new.len()).any(|w| w == new.as_slice()),
+        "the token carries the new TSA certificate"
+    );
+}
+
+clocked!(near_a_ca_end, tsa_renewed_while_running);
 crate::dual_tests!(counts_and_request_ids);
 
 /// Rekey: K1 → `K2,K1` and `trustd rekey` → K2 alone starts and its keys sign; K1 alone is

@@ -11,7 +11,7 @@ use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo}
 use crate::dual_tests;
 use crate::helpers::{assert_problem, TestApp};
 
-fn request(digest: &[u8], oid: &str, nonce: &[u8]) -> Vec<u8> {
+pub fn request(digest: &[u8], oid: &str, nonce: &[u8]) -> Vec<u8> {
     TimeStampReq {
         version: TspVersion::V1,
         message_imprint: MessageImprint {
@@ -30,7 +30,7 @@ fn request(digest: &[u8], oid: &str, nonce: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-async fn post_tsa(app: &TestApp, body: Vec<u8>, content_type: &str) -> reqwest::Response {
+pub async fn post_tsa(app: &TestApp, body: Vec<u8>, content_type: &str) -> reqwest::Response {
     app.client
         .post(app.url("/tsa"))
         .header("content-type", content_type)
