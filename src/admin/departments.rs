@@ -94,6 +94,61 @@ pub async fn create(
     ))
 }
 
+/// A new CA (and SM2 CA) for a department whose CA was revoked (admin only), so that it can
+/// make seals and issue licences again; the CA certificate the department answers with
+/// becomes the new one. The old CA stays revoked, and with it all it certified. A CA that is
+/// not revoked is not replaced here (409).
+pub async fn new_ca(
+    ctx: &Context,
+    caller: &Caller,
+    code: &str,
+) -> Result<(Department, u64), ServiceError> {
+    caller.require_admin()?;
+    let mut record = ctx
+        .store
+        .department(code)
+        .await?
+        .ok_or(ServiceError::NotFound("department"))?;
+    match ctx.pki.department_ca(code).await {
+        Ok(_) => {
+            return Err(ServiceError::Conflict(
+                "the department's CA is not revoked: a CA is replaced after its revocation".into(),
+            ))
+        }
+        Err(crate::pki::PkiError::CaRevoked) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let now = ctx.clock.now();
+    let actor = Some(caller.key_id());
+    let (writes, ca) = ctx
+        .pki
+        .issue_department_ca(code, &record.name, now)
+        .await?
+        .into_writes(now, actor, None);
+    let mut writes = writes.change(Change::SetDepartmentCa {
+        code: code.to_owned(),
+        serial: ca.serial.clone(),
+    });
+    if matches!(
+        ctx.pki.department_sm2_ca(code).await,
+        Err(crate::pki::PkiError::CaRevoked)
+    ) {
+        let (sm2, _) = ctx
+            .pki
+            .issue_sm2_department_ca(code, &record.name, now)
+            .await?
+            .into_writes(now, actor, None);
+        writes = writes.append(sm2);
+    }
+    let indices = ctx.store.apply(writes).await?;
+    ctx.licence_signers.forget(code);
+    record.ca_serial = ca.serial.clone();
+    Ok((
+        Department { record, ca },
+        indices.first().copied().unwrap_or_default(),
+    ))
+}
+
 /// One department (admin only).
 pub async fn get(ctx: &Context, caller: &Caller, code: &str) -> Result<Department, ServiceError> {
     caller.require_admin()?;

@@ -85,6 +85,16 @@ pub async fn revoke_ca(
     Ok(HttpResponse::Ok().json(view(department, Some(index))))
 }
 
+/// A new CA for a department whose CA was revoked (admin): 201 with the department.
+pub async fn new_ca(
+    ctx: web::Data<Context>,
+    Auth(caller): Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (department, index) = departments::new_ca(&ctx, &caller, &path).await?;
+    Ok(HttpResponse::Created().json(view(department, Some(index))))
+}
+
 pub async fn get(
     ctx: web::Data<Context>,
     Auth(caller): Auth,

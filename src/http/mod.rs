@@ -46,6 +46,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::POST,   "/api/v1/trust-anchors/{id}/enable",            web::post().to(trust_anchors::enable)),
         (Method::DELETE, "/api/v1/trust-anchors/{id}",                   web::delete().to(trust_anchors::delete)),
         (Method::POST,   "/api/v1/departments/{code}/ca/revoke",         web::post().to(departments::revoke_ca)),
+        (Method::POST,   "/api/v1/departments/{code}/ca",                web::post().to(departments::new_ca)),
         (Method::GET,    "/api/v1/log/checkpoint",                       web::get().to(log::checkpoint)),
         (Method::GET,    "/api/v1/log/key",                              web::get().to(log::key)),
         (Method::GET,    "/api/v1/log/proof/inclusion",                  web::get().to(log::inclusion)),

@@ -292,6 +292,7 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
     // kept, not re-issued for every licence.
     let usable = |c: &crate::store::CertificateRecord| {
         c.revoked_at.is_none()
+            && crate::pki::chain::issued_by(&c.der, &ca.der)
             && c.not_after > now.unix_timestamp()
             && (c.not_after - now.unix_timestamp() > SIGNER_RENEW_BEFORE
                 || c.not_after >= ca.not_after)

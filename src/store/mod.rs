@@ -388,6 +388,11 @@ pub enum Change {
         value: Vec<u8>,
     },
     InsertKey(StoredKey),
+    /// The department's current CA certificate (after a revoked one was replaced).
+    SetDepartmentCa {
+        code: String,
+        serial: String,
+    },
     /// A stored private key encrypted again (under the current master key; `trustd rekey`).
     ResealKey {
         id: String,

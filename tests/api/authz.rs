@@ -476,6 +476,13 @@ async fn authorisation_matrix(app: TestApp) {
             body: Some(json!({"reason": "cessationOfOperation"})),
             expect: ADMIN_ONLY,
         },
+        // Its CA just revoked, department C gets a new one (admin only).
+        Case {
+            method: Method::POST,
+            path: format!("/api/v1/departments/{c}/ca"),
+            body: None,
+            expect: [401, 401, 201, 403, 403, 403, 403],
+        },
     ];
     // Every registered route is in the matrix.
     for (method, path) in trustd::http::route_table() {

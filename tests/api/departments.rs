@@ -272,7 +272,131 @@ async fn concurrent_creations_fail_alone(app: TestApp) {
     assert_eq!(created, 9);
 }
 
+/// A department whose CA was revoked gets a new one (issue 17): seals made and licences issued
+/// afterwards verify under it; the old CA stays revoked; a CA that is not revoked is not
+/// replaced.
+async fn a_revoked_ca_is_replaced(app: TestApp) {
+    let (code, _, op, _, type_code) = crate::licences::setup(&app).await;
+    let before =
+        crate::licences::issue(&app, &op, &crate::licences::licence_body(&type_code)).await;
+    let old: Value = app
+        .get(
+            &format!("/api/v1/departments/{code}"),
+            Some(&app.admin_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/departments/{code}/ca");
+    assert_problem(
+        app.post_json(&path, Some(&app.admin_token), &json!({}))
+            .await,
+        409,
+    )
+    .await;
+    assert_problem(app.post_json(&path, Some(&op), &json!({})).await, 403).await;
+    let resp = app
+        .post_json(
+            &format!("{path}/revoke"),
+            Some(&app.admin_token),
+            &json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let seal = json!({"name": "新章", "kind": "official"});
+    assert!(app
+        .post_json("/api/v1/seals", Some(&op), &seal)
+        .await
+        .status()
+        .is_client_error());
+
+    let resp = app
+        .post_json(&path, Some(&app.admin_token), &json!({}))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let new: Value = resp.json().await.unwrap();
+    assert_ne!(new["ca_serial"], old["ca_serial"]);
+    assert!(new["log_index"].as_u64().is_some());
+    assert_problem(
+        app.post_json(&path, Some(&app.admin_token), &json!({}))
+            .await,
+        409,
+    )
+    .await;
+    let again: Value = app
+        .get(
+            &format!("/api/v1/departments/{code}"),
+            Some(&app.admin_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["ca_serial"], new["ca_serial"]);
+
+    // Seals and licences work again, under the new CA; what the old one certified does not.
+    let resp = app.post_json("/api/v1/seals", Some(&op), &seal).await;
+    assert_eq!(resp.status(), 201);
+    let seal: Value = resp.json().await.unwrap();
+    let resp = crate::stamp::post_pdf(
+        &app,
+        &op,
+        seal["id"].as_str().unwrap(),
+        "",
+        crate::stamp::sample_pdf(1),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let stamped = resp.bytes().await.unwrap().to_vec();
+    let report: Value = app
+        .client
+        .post(app.url("/api/v1/verify/pdf"))
+        .header("content-type", "application/pdf")
+        .body(stamped)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["indication"], "TOTAL-PASSED", "{report}");
+    let after = crate::licences::issue(&app, &op, &crate::licences::licence_body(&type_code)).await;
+    let ok: Value = app
+        .post_json(
+            "/api/v1/verify/licence",
+            None,
+            &json!({"token": after["token"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&ok["signature_valid"], &ok["chain_valid"]),
+        (&json!(true), &json!(true)),
+        "{ok}"
+    );
+    let old_token: Value = app
+        .post_json(
+            "/api/v1/verify/licence",
+            None,
+            &json!({"token": before["token"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(old_token["chain_valid"], false, "{old_token}");
+    // The new CA's CRL is served at the department's URL.
+    assert_eq!(
+        app.get(&format!("/crl/{code}.crl"), None).await.status(),
+        200
+    );
+}
+
 dual_tests!(
+    a_revoked_ca_is_replaced,
     concurrent_creations_fail_alone,
     creates_department_with_its_ca,
     refuses_bad_and_duplicate_departments,

@@ -12,6 +12,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
     match change {
         Change::InsertMeta { .. }
         | Change::SetMeta { .. }
+        | Change::SetDepartmentCa { .. }
         | Change::InsertDepartment { .. }
         | Change::InsertApiKey { .. }
         | Change::SetApiKeyHash { .. }
@@ -46,6 +47,17 @@ async fn apply_admin_change(
     change: &Change,
 ) -> Result<(), StoreError> {
     match change {
+        Change::SetDepartmentCa { code, serial } => {
+            let done = sqlx::query("UPDATE departments SET ca_serial = $1 WHERE code = $2")
+                .bind(serial)
+                .bind(code)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::NotFound);
+            }
+        }
         Change::SetMeta { key, value } => {
             let done = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
                 .bind(value)
