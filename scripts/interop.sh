@@ -550,6 +550,34 @@ pass "python cryptography: checkpoint signature, inclusion proofs, consistency p
 "$TRUSTD_BIN" audit --url "$TRUSTD_URL" --token "$AUDITOR" --state "$WORK/audit.json"
 pass "trustd audit (twice, the second checking consistency with the first)"
 
+# --- A department whose CA was revoked gets a new one (issue 17): with revocation information
+# forced, pyHanko trusts a seal made under the new CA and refuses one made under the old; the
+# new CA's CRL verifies with openssl under the new CA certificate.
+NC_CODE=$("$PY" -c "
+cs='0123456789ABCDEFGHJKLMNPQRTUWXY'; b='11110000000000017'
+s=sum(cs.index(c)*pow(3,i,31) for i,c in enumerate(b)); print(b+cs[(31-s%31)%31])")
+api POST /api/v1/departments "{\"code\":\"$NC_CODE\",\"name\":\"换证测试局\"}" >/dev/null
+NC_OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$NC_CODE\"}" | jget token)
+nc_stamp() { # nc_stamp OUT: a seal of the department's current CA stamps plain.pdf
+  local seal
+  seal=$(api POST /api/v1/seals '{"name":"换证测试局公章","kind":"official"}' "$NC_OP" | jget id)
+  curl -fsS -o "$1" -H "Authorization: Bearer $NC_OP" -H 'Content-Type: application/pdf' \
+    --data-binary @"$WORK/plain.pdf" "$TRUSTD_URL/api/v1/seals/$seal/stamp"
+}
+nc_stamp "$WORK/nc-old.pdf"
+api POST "/api/v1/departments/$NC_CODE/ca/revoke" '{"reason":"keyCompromise"}' >/dev/null
+api POST "/api/v1/departments/$NC_CODE/ca" '' >/dev/null
+curl -fsS "$TRUSTD_URL/ca/$NC_CODE.pem" >"$WORK/nc-ca.pem"
+nc_stamp "$WORK/nc-new.pdf"
+cat "$WORK/nc-ca.pem" "$WORK/root.pem" >"$WORK/nc-chain.pem"
+curl -fsS "$TRUSTD_URL/crl/$NC_CODE.crl" | openssl crl -inform DER -CAfile "$WORK/nc-chain.pem" -noout 2>&1 | grep -q "verify OK" \
+  || fail "openssl crl -verify of the new CA's CRL"
+new_ca=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/nc-new.pdf" 2>/dev/null || true)
+echo "$new_ca" | grep -q ":INTACT:TRUSTED" || fail "pyHanko --force-revinfo on a seal under the new CA: $new_ca"
+old_ca=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/nc-old.pdf" 2>/dev/null || true)
+echo "$old_ca" | grep -q ":INTACT:TRUSTED" && fail "pyHanko trusted a seal under the revoked CA: $old_ca"
+pass "a revoked department CA replaced: pyHanko --force-revinfo TRUSTED under the new CA, not under the old ($(echo "$old_ca" | grep -o ':INTACT:[A-Z_]*' | head -1)); the new CA's CRL verifies"
+
 # Long-term verifiability: with the server gone, pyHanko's AdES validation must find all it
 # needs in the B-LT and B-LTA files (DSS); the B-T file, which has no revocation data, must not
 # pass that way.
