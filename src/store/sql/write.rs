@@ -36,6 +36,15 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
     }
 }
 
+/// An update that must have changed exactly one row (`NotFound` otherwise).
+fn one_row(done: &sqlx::any::AnyQueryResult) -> Result<(), StoreError> {
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
 /// A change routed to the wrong writer: a bug, reported rather than ignored.
 fn misrouted() -> StoreError {
     StoreError::Corrupt("a change was routed to the wrong writer".into())
@@ -54,9 +63,7 @@ async fn apply_admin_change(
                 .execute(&mut *conn)
                 .await
                 .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
         }
         Change::SetMeta { key, value } => {
             let done = sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
@@ -65,9 +72,7 @@ async fn apply_admin_change(
                 .execute(&mut *conn)
                 .await
                 .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
         }
         Change::InsertMeta { key, value } => {
             sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
@@ -110,9 +115,7 @@ async fn apply_admin_change(
                 .execute(conn)
                 .await
                 .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
         }
         Change::RevokeApiKey { id, at } => {
             let done = sqlx::query(
@@ -123,9 +126,7 @@ async fn apply_admin_change(
             .execute(conn)
             .await
             .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
         }
         _ => return Err(misrouted()),
     }
@@ -145,9 +146,7 @@ async fn apply_pki_change(
                 .execute(conn)
                 .await
                 .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
         }
         Change::InsertKey(k) => {
             sqlx::query(
@@ -373,9 +372,7 @@ async fn apply_seal_change(
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
             sqlx::query("DELETE FROM seal_appearance_uploads WHERE seal_id = $1")
                 .bind(seal_id)
                 .execute(conn)
@@ -459,9 +456,7 @@ async fn apply_licence_change(
             .execute(conn)
             .await
             .map_err(map_err)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::NotFound);
-            }
+            one_row(&done)?;
         }
         _ => return Err(misrouted()),
     }
