@@ -116,17 +116,8 @@ impl NoteVerifier {
 
     /// Parses `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
-        // The base64 key may itself contain '+': split off the name and id only.
-        let mut parts = text.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CheckpointError::BadKey);
-        };
-        let key = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
-        let (alg, public) = key.split_first().ok_or(CheckpointError::BadKey)?;
-        if *alg != ALG_ED25519 {
-            return Err(CheckpointError::BadKey);
-        }
-        let verifier = NoteVerifier::new(name, public)?;
+        let (name, id, public) = split_vkey(text, ALG_ED25519)?;
+        let verifier = NoteVerifier::new(name, &public)?;
         if hex::encode(verifier.key_id()) != id {
             return Err(CheckpointError::BadKey);
         }
@@ -200,6 +191,21 @@ impl NoteVerifier {
         UnparsedPublicKey::new(&ED25519, self.public_key)
             .verify(body.as_bytes(), signature)
             .is_ok()
+    }
+}
+
+/// Splits a vkey `<name>+<hex key id>+<base64(type ‖ public key)>` whose type is `alg` into
+/// name, id and public key (the caller checks the id against the name and key).
+pub fn split_vkey(text: &str, alg: u8) -> Result<(&str, &str, Vec<u8>), CheckpointError> {
+    // The base64 key may itself contain '+': split off the name and id only.
+    let mut parts = text.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(CheckpointError::BadKey);
+    };
+    let key = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
+    match key.split_first() {
+        Some((&t, public)) if t == alg => Ok((name, id, public.to_vec())),
+        _ => Err(CheckpointError::BadKey),
     }
 }
 

@@ -16,7 +16,7 @@ use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ED25519};
 
 pub use super::checkpoint::parse_decimal;
-use super::checkpoint::{note_key_id, split_note, valid_key_name, CheckpointError};
+use super::checkpoint::{note_key_id, split_note, split_vkey, valid_key_name, CheckpointError};
 use super::merkle::Hash;
 
 /// Signature type of Ed25519 checkpoint cosignatures.
@@ -44,21 +44,12 @@ impl CosignerKey {
 
     /// Parses a vkey `<name>+<hex key id>+<base64(0x04 ‖ public key)>`.
     pub fn parse(vkey: &str) -> Result<Self, CheckpointError> {
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        let (name, id, public) = split_vkey(vkey, ALG_COSIGNATURE_V1)?;
+        let cosigner = CosignerKey::new(name, &public)?;
+        if hex::encode(cosigner.key_id()) != id {
             return Err(CheckpointError::BadKey);
-        };
-        let key = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
-        match key.split_first() {
-            Some((&ALG_COSIGNATURE_V1, public)) => {
-                let cosigner = CosignerKey::new(name, public)?;
-                if hex::encode(cosigner.key_id()) != id {
-                    return Err(CheckpointError::BadKey);
-                }
-                Ok(cosigner)
-            }
-            _ => Err(CheckpointError::BadKey),
         }
+        Ok(cosigner)
     }
 
     pub fn name(&self) -> &str {
