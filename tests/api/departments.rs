@@ -296,6 +296,13 @@ async fn a_revoked_ca_is_replaced(app: TestApp) {
     )
     .await;
     assert_problem(app.post_json(&path, Some(&op), &json!({})).await, 403).await;
+    let unknown = format!("/api/v1/departments/{}/ca", credit_code(99));
+    assert_problem(
+        app.post_json(&unknown, Some(&app.admin_token), &json!({}))
+            .await,
+        404,
+    )
+    .await;
     let resp = app
         .post_json(
             &format!("{path}/revoke"),

@@ -273,3 +273,31 @@ macro_rules! dual_tests {
         )*
     };
 }
+
+/// Generates `mod name { sqlite, postgres }` tests running `name(app, clock)` on each backend,
+/// with a [`trustd::clock::FixedClock`] the test sets.
+#[macro_export]
+macro_rules! clocked_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                async fn run(db: $crate::helpers::Db) {
+                    let clock = std::sync::Arc::new(trustd::clock::FixedClock::new(
+                        time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+                    ));
+                    if let Some(app) = $crate::helpers::spawn_app_with_clock(db, clock.clone()).await {
+                        super::$name(app, clock).await;
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::helpers::Db::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::helpers::Db::Postgres).await;
+                }
+            }
+        )*
+    };
+}

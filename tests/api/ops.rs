@@ -10,9 +10,7 @@ use trustd::clock::FixedClock;
 use trustd::config::Secret;
 use trustd::store::CertKind;
 
-use crate::helpers::{
-    assert_problem, credit_code, settings, spawn_app_with_clock, start, Db, TestApp,
-};
+use crate::helpers::{assert_problem, credit_code, settings, start, TestApp};
 
 /// The value of the first metric line starting with `prefix`.
 fn metric(text: &str, prefix: &str) -> Option<f64> {
@@ -227,32 +225,6 @@ async fn secrets_from_files() {
     handle.stop(true).await;
 }
 
-macro_rules! clocked {
-    ($($name:ident),*) => {
-        $(
-            mod $name {
-                use super::*;
-                async fn run(db: Db) {
-                    let clock = Arc::new(FixedClock::new(
-                        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
-                    ));
-                    if let Some(app) = spawn_app_with_clock(db, clock.clone()).await {
-                        super::$name(app, clock).await;
-                    }
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    run(Db::Sqlite).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    run(Db::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
 async fn tsas(app: &TestApp, kind: CertKind) -> Vec<trustd::store::CertificateRecord> {
     app.ctx
         .store
@@ -292,7 +264,7 @@ async fn tsa_renewed_while_running(app: TestApp, clock: Arc<FixedClock>) {
     );
 }
 
-clocked!(near_a_ca_end, tsa_renewed_while_running);
+crate::clocked_tests!(near_a_ca_end, tsa_renewed_while_running);
 crate::dual_tests!(counts_and_request_ids);
 
 /// Rekey: K1 → `K2,K1` and `trustd rekey` → K2 alone starts and its keys sign; K1 alone is

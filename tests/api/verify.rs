@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::helpers::{assert_problem, credit_code, spawn_app_with_clock, Db, TestApp};
+use crate::helpers::{assert_problem, credit_code, TestApp};
 use crate::stamp::sample_pdf;
 
 async fn verify(app: &TestApp, pdf: &[u8]) -> Value {
@@ -473,30 +473,4 @@ async fn trusts_registered_anchors(app: TestApp, _clock: Arc<trustd::clock::Fixe
     assert_problem(resp, 413).await;
 }
 
-macro_rules! clocked_tests {
-    ($($name:ident),*) => {
-        $(
-            mod $name {
-                use super::*;
-                async fn run(db: Db) {
-                    let clock = Arc::new(trustd::clock::FixedClock::new(
-                        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
-                    ));
-                    if let Some(app) = spawn_app_with_clock(db, clock.clone()).await {
-                        super::$name(app, clock).await;
-                    }
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    run(Db::Sqlite).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    run(Db::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-clocked_tests!(reports_on_our_seals, trusts_registered_anchors);
+crate::clocked_tests!(reports_on_our_seals, trusts_registered_anchors);
