@@ -58,7 +58,7 @@ pub async fn create(
     let now = ctx.clock.now();
     let issued = ctx
         .pki
-        .issue_department_ca(code.as_str(), name.as_str(), now)
+        .issue_department_ca(code.as_str(), name.as_str(), 1, now)
         .await?;
     let record = DepartmentRecord {
         code: code.as_str().to_owned(),
@@ -76,7 +76,7 @@ pub async fn create(
     // The department's SM2 CA (the national hierarchy) is created with it.
     let (sm2_writes, _) = ctx
         .pki
-        .issue_sm2_department_ca(code.as_str(), name.as_str(), now)
+        .issue_sm2_department_ca(code.as_str(), name.as_str(), 1, now)
         .await?
         .into_writes(now, actor, None);
     let writes = writes
@@ -94,10 +94,15 @@ pub async fn create(
     ))
 }
 
-/// A new CA (and SM2 CA) for a department whose CA was revoked (admin only), so that it can
-/// make seals and issue licences again; the CA certificate the department answers with
-/// becomes the new one. The old CA stays revoked, and with it all it certified. A CA that is
-/// not revoked is not replaced here (409).
+/// A new CA for a department (admin only), the next generation of its CA, named
+/// `{code}.{generation}` (see [`crate::pki::ca_name`]):
+/// - after its CA was revoked, so that it can make seals and issue licences again (the old CA
+///   stays revoked, with all it certified; a revoked SM2 CA is replaced too);
+/// - or to renew a CA that is still good (before its end, or to move to a new key): the old CA
+///   keeps answering OCSP and signing its CRL for what it certified until that expires, the
+///   department's seals get new certificates (new keys) under the new CA, and licence signers
+///   come from the new CA from the next licence on. Documents sealed and tokens signed before
+///   stay verifiable under the old CA.
 pub async fn new_ca(
     ctx: &Context,
     caller: &Caller,
@@ -109,44 +114,106 @@ pub async fn new_ca(
         .department(code)
         .await?
         .ok_or(ServiceError::NotFound("department"))?;
-    match ctx.pki.department_ca(code).await {
-        Ok(_) => {
-            return Err(ServiceError::Conflict(
-                "the department's CA is not revoked: a CA is replaced after its revocation".into(),
-            ))
-        }
-        Err(crate::pki::PkiError::CaRevoked) => {}
-        Err(e) => return Err(e.into()),
-    }
+    let cas = ctx
+        .store
+        .certificates_of_kind(crate::store::CertKind::DepartmentCa, Some(code))
+        .await?;
+    let renewing = crate::pki::current_ca(cas.clone());
     let now = ctx.clock.now();
     let actor = Some(caller.key_id());
-    let (writes, ca) = ctx
+    let generation = crate::pki::next_generation(&cas);
+    let issued = ctx
         .pki
-        .issue_department_ca(code, &record.name, now)
-        .await?
-        .into_writes(now, actor, None);
+        .issue_department_ca(code, &record.name, generation, now)
+        .await?;
+    let lead = renewing.as_ref().map(|old| {
+        Event::new(EventType::DepartmentCaRenewed, now, code)
+            .department(code)
+            .actor(actor)
+            .data("previous_serial", &old.serial)
+            .data("serial", &issued.certificate.serial)
+    });
+    let (writes, ca) = issued.into_writes(now, actor, lead);
     let mut writes = writes.change(Change::SetDepartmentCa {
         code: code.to_owned(),
         serial: ca.serial.clone(),
     });
-    if matches!(
-        ctx.pki.department_sm2_ca(code).await,
-        Err(crate::pki::PkiError::CaRevoked)
-    ) {
-        let (sm2, _) = ctx
-            .pki
-            .issue_sm2_department_ca(code, &record.name, now)
-            .await?
-            .into_writes(now, actor, None);
-        writes = writes.append(sm2);
+    if renewing.is_some() {
+        writes = writes.append(recertify_seals(ctx, &ca, actor, now).await?);
+    } else {
+        writes = writes.append(new_sm2_ca_if_revoked(ctx, &record, actor, now).await?);
     }
     let indices = ctx.store.apply(writes).await?;
     ctx.licence_signers.forget(code);
+    ctx.pki.forget_ocsp_answers();
     record.ca_serial = ca.serial.clone();
     Ok((
         Department { record, ca },
         indices.first().copied().unwrap_or_default(),
     ))
+}
+
+/// New certificates (new keys) under the renewed CA `ca` for the department's seals whose
+/// certificate is neither revoked nor expired, each valid as long as the one it replaces
+/// (within the CA's life). The old certificates are not revoked: what they sealed stays valid.
+async fn recertify_seals(
+    ctx: &Context,
+    ca: &CertificateRecord,
+    actor: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<WriteSet, ServiceError> {
+    let code = ca.department_code.as_deref().unwrap_or_default();
+    let mut writes = WriteSet::new();
+    for seal in ctx.store.seals_of(code).await? {
+        let Some(old) = ctx.store.certificate(&seal.certificate_serial).await? else {
+            continue;
+        };
+        let left = old.not_after - now.unix_timestamp();
+        if old.revoked_at.is_some() || left <= 0 {
+            continue;
+        }
+        let leaf = crate::pki::Leaf {
+            kind: old.kind,
+            common_name: &seal.name,
+            key_usages: crate::pki::SEAL_KEY_USAGES.to_vec(),
+            valid_days: (left + 86_399) / 86_400,
+        };
+        let issued = ctx.pki.issue_leaf_under(ca, leaf, now).await?;
+        let lead = Event::new(EventType::SealRecertified, now, seal.id.as_str())
+            .department(code)
+            .actor(actor)
+            .data("previous_serial", &old.serial)
+            .data("certificate_serial", &issued.certificate.serial);
+        let (issued, cert) = issued.into_writes(now, actor, Some(lead));
+        writes = writes.append(issued).change(Change::SetSealCertificate {
+            seal_id: seal.id.clone(),
+            serial: cert.serial,
+        });
+    }
+    Ok(writes)
+}
+
+/// A new SM2 CA for a department whose SM2 CA was revoked (none otherwise).
+async fn new_sm2_ca_if_revoked(
+    ctx: &Context,
+    record: &DepartmentRecord,
+    actor: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<WriteSet, ServiceError> {
+    let cas = ctx
+        .store
+        .certificates_of_kind(crate::store::CertKind::Sm2DepartmentCa, Some(&record.code))
+        .await?;
+    if cas.is_empty() || crate::pki::current_ca(cas.clone()).is_some() {
+        return Ok(WriteSet::new());
+    }
+    let generation = crate::pki::next_generation(&cas);
+    let (writes, _) = ctx
+        .pki
+        .issue_sm2_department_ca(&record.code, &record.name, generation, now)
+        .await?
+        .into_writes(now, actor, None);
+    Ok(writes)
 }
 
 /// One department (admin only).
@@ -184,8 +251,13 @@ pub async fn list(
     Ok(out)
 }
 
-/// The CA certificate (DER) of `ca`: `root` or a department code. Public.
+/// The CA certificate (DER) of `ca`: `root`, a department code (its current CA), or the
+/// name of one generation of a CA (`{code}.2`). Public.
 pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceError> {
+    if crate::pki::ca_generation(ca) > 1 {
+        let cert = ctx.pki.ca(ca).await?.ok_or(ServiceError::NotFound("CA"))?;
+        return Ok(cert.der);
+    }
     if ca == "root" {
         return Ok(ctx.pki.root().await?.der);
     }

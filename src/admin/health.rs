@@ -44,15 +44,9 @@ pub struct Gauges {
     pub integration_lag: u64,
 }
 
-/// The name a CA certificate's CRL and OCSP go by.
+/// The name a CA certificate's CRL and OCSP go by (a TSA's: its issuer's).
 fn ca_name(c: &CertificateRecord) -> String {
-    match (c.kind, &c.department_code) {
-        (CertKind::RootCa, _) => "root".to_owned(),
-        (CertKind::Sm2RootCa, _) => crate::pki::sm2::ROOT_SM2.to_owned(),
-        (CertKind::DepartmentCa, Some(code)) => code.clone(),
-        (CertKind::Sm2DepartmentCa, Some(code)) => crate::pki::sm2::department_ca_name(code),
-        _ => c.issuer.clone(),
-    }
+    crate::pki::ca_name(c).unwrap_or_else(|| c.issuer.clone())
 }
 
 /// Reads the gauges at `now`.

@@ -45,6 +45,13 @@ pub enum EventType {
     TrustAnchorDeleted,
     /// Every stored private key was encrypted again under a new master key.
     KeysRekeyed,
+    /// A department got a new CA while its previous one stays valid (renewal).
+    DepartmentCaRenewed,
+    /// A seal got a new certificate under its department's renewed CA.
+    SealRecertified,
+    /// The log's signing key and origin change: the new shard's origin and key, committed
+    /// under the old key before the new one signs.
+    LogRotated,
 }
 
 impl EventType {
@@ -73,6 +80,9 @@ impl EventType {
         EventType::TrustAnchorEnabled,
         EventType::TrustAnchorDeleted,
         EventType::KeysRekeyed,
+        EventType::DepartmentCaRenewed,
+        EventType::SealRecertified,
+        EventType::LogRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +111,9 @@ impl EventType {
             EventType::TrustAnchorEnabled => "trust_anchor.enabled",
             EventType::TrustAnchorDeleted => "trust_anchor.deleted",
             EventType::KeysRekeyed => "keys.rekeyed",
+            EventType::DepartmentCaRenewed => "department.ca_renewed",
+            EventType::SealRecertified => "seal.recertified",
+            EventType::LogRotated => "log.rotated",
         }
     }
 
@@ -125,6 +138,9 @@ const PUBLIC_TYPES: &[EventType] = &[
     EventType::SealCreated,
     EventType::SealEslIssued,
     EventType::DocumentStamped,
+    EventType::DepartmentCaRenewed,
+    EventType::SealRecertified,
+    EventType::LogRotated,
 ];
 
 /// Whether an entry may go in a public proof of logging: one of [`PUBLIC_TYPES`], or the

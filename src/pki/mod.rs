@@ -177,6 +177,66 @@ pub fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
     out
 }
 
+/// The name a CA certificate issues under: its leaves record it as their issuer and its CRL is
+/// `/crl/{name}.crl`. The first root is `root` and the first SM2 root `root-sm2`; a
+/// department's first CA is named by its code (`{code}-sm2` for its SM2 CA). A CA that renews
+/// or replaces one stores its own name, `{first name}.{generation}`, so that its predecessor
+/// keeps answering (CRL and OCSP) for what the predecessor certified. `None` for a leaf.
+pub fn ca_name(cert: &CertificateRecord) -> Option<String> {
+    if let Some(name) = &cert.ca_name {
+        return Some(name.clone());
+    }
+    let code = cert.department_code.as_deref().unwrap_or_default();
+    match cert.kind {
+        CertKind::RootCa => Some("root".into()),
+        CertKind::Sm2RootCa => Some(sm2::ROOT_SM2.into()),
+        CertKind::DepartmentCa => Some(code.to_owned()),
+        CertKind::Sm2DepartmentCa => Some(sm2::department_ca_name(code)),
+        _ => None,
+    }
+}
+
+/// A CA's generation: 1 for the first, `n` for `{name}.{n}`.
+pub fn ca_generation(name: &str) -> u32 {
+    name.rsplit_once('.')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The first-generation name of a CA name (`X.3` → `X`).
+pub fn ca_first_name(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((base, n)) if n.parse::<u32>().is_ok() => base,
+        _ => name,
+    }
+}
+
+/// The name of generation `generation` of the CA first named `first`.
+pub fn ca_generation_name(first: &str, generation: u32) -> String {
+    if generation <= 1 {
+        first.to_owned()
+    } else {
+        format!("{first}.{generation}")
+    }
+}
+
+/// The current CA among a department's CAs: the one of the highest generation, unless it is
+/// revoked (an older generation only answers for what it certified; it does not come back).
+pub fn current_ca(cas: Vec<CertificateRecord>) -> Option<CertificateRecord> {
+    cas.into_iter()
+        .max_by_key(|c| ca_name(c).map_or(1, |n| ca_generation(&n)))
+        .filter(|c| c.revoked_at.is_none())
+}
+
+/// The next generation after a department's CAs.
+pub fn next_generation(cas: &[CertificateRecord]) -> u32 {
+    cas.iter()
+        .filter_map(|c| ca_name(c).map(|n| ca_generation(&n)))
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
 impl Pki {
     pub fn new(vault: MasterKey, store: Arc<dyn Repository>, public_url: String) -> Self {
         Pki {
@@ -277,6 +337,7 @@ impl Pki {
                 revoked_at: None,
                 revocation_reason: None,
                 invalidity_date: None,
+                ca_name: None,
                 created_at: now.unix_timestamp(),
             },
             key,
@@ -330,24 +391,24 @@ impl Pki {
                 revoked_at: None,
                 revocation_reason: None,
                 invalidity_date: None,
+                ca_name: None,
                 created_at: now.unix_timestamp(),
             },
             key,
         })
     }
 
-    /// The current (unrevoked) CA certificate of a department.
-    /// A department's current CA: the newest that is not revoked (`CaRevoked` when none).
+    /// A department's current CA: its unrevoked CA of the highest generation (`CaRevoked`
+    /// when none).
     pub async fn department_ca(
         &self,
         department_code: &str,
     ) -> Result<CertificateRecord, PkiError> {
-        self.store
+        let cas = self
+            .store
             .certificates_of_kind(CertKind::DepartmentCa, Some(department_code))
-            .await?
-            .into_iter()
-            .rfind(|c| c.revoked_at.is_none())
-            .ok_or(PkiError::CaRevoked)
+            .await?;
+        current_ca(cas).ok_or(PkiError::CaRevoked)
     }
 
     /// Issues the TSA certificate under the root (10 years, within the root's life).
@@ -369,7 +430,7 @@ impl Pki {
         .await
     }
 
-    /// Issues an end-entity certificate under a department's CA for a new key.
+    /// Issues an end-entity certificate under a department's current CA for a new key.
     pub async fn issue_department_leaf(
         &self,
         department_code: &str,
@@ -380,36 +441,63 @@ impl Pki {
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
         let ca = self.department_ca(department_code).await?;
+        let leaf = Leaf {
+            kind,
+            common_name,
+            key_usages,
+            valid_days,
+        };
+        self.issue_leaf_under(&ca, leaf, now).await
+    }
+
+    /// Issues an end-entity certificate for a new key under the department CA `ca` (which
+    /// may not be stored yet: a renewal issues its seals' certificates in the same write).
+    pub async fn issue_leaf_under(
+        &self,
+        ca: &CertificateRecord,
+        leaf: Leaf<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Issued, PkiError> {
+        let Leaf {
+            kind,
+            common_name,
+            key_usages,
+            valid_days,
+        } = leaf;
+        let department_code = ca.department_code.as_deref().ok_or(PkiError::BadCertificate)?;
+        let ca_name = ca_name(ca).ok_or(PkiError::BadCertificate)?;
         let department = self
             .store
             .department(department_code)
             .await?
             .ok_or(PkiError::NoRoot)?;
-        let urls = certs::RevocationUrls::for_ca(&self.public_url, department_code);
+        let urls = certs::RevocationUrls::for_ca(&self.public_url, &ca_name);
         let subject = certs::DepartmentSubject {
             code: department_code,
             name: &department.name,
             common_name,
         };
         let request = IssueRequest {
-            issuer_name: department_code,
+            issuer_name: &ca_name,
             kind,
             subject: common_name,
             department: Some(department_code),
             days: valid_days,
             now,
         };
-        self.issue_under(&ca, request, |serial, validity| {
+        self.issue_under(ca, request, |serial, validity| {
             certs::department_leaf_params(subject, serial, validity, key_usages, &urls)
         })
         .await
     }
 
-    /// Issues a department's intermediate CA under the root (10 years, within the root's life).
+    /// Issues generation `generation` of a department's intermediate CA under the root (10
+    /// years, within the root's life).
     pub async fn issue_department_ca(
         &self,
         code: &str,
         name: &str,
+        generation: u32,
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
         let root = self.root().await?;
@@ -423,18 +511,37 @@ impl Pki {
             days: 365 * 10,
             now,
         };
-        self.issue_under(&root, request, |serial, validity| {
-            certs::department_ca_params(
-                code,
-                name,
-                serial,
-                validity.not_before,
-                validity.not_after,
-                &urls,
-            )
-        })
-        .await
+        let mut issued = self
+            .issue_under(&root, request, |serial, validity| {
+                certs::department_ca_params(
+                    code,
+                    name,
+                    serial,
+                    validity.not_before,
+                    validity.not_after,
+                    &urls,
+                )
+            })
+            .await?;
+        if generation > 1 {
+            issued.certificate.ca_name = Some(ca_generation_name(code, generation));
+        }
+        Ok(issued)
     }
+}
+
+/// What a seal's certificate is for: signing, with non-repudiation (content commitment).
+pub const SEAL_KEY_USAGES: [rcgen::KeyUsagePurpose; 2] = [
+    rcgen::KeyUsagePurpose::DigitalSignature,
+    rcgen::KeyUsagePurpose::ContentCommitment,
+];
+
+/// An end-entity certificate to issue under a department CA.
+pub struct Leaf<'a> {
+    pub kind: CertKind,
+    pub common_name: &'a str,
+    pub key_usages: Vec<rcgen::KeyUsagePurpose>,
+    pub valid_days: i64,
 }
 
 /// The record-keeping side of an issuance: who issues, what kind, for whom, for how long.

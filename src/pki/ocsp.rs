@@ -127,7 +127,7 @@ impl Pki {
             .certificates_of_kind(CertKind::DepartmentCa, None)
             .await?
         {
-            let name = cert.department_code.clone().unwrap_or_default();
+            let name = super::ca_name(&cert).unwrap_or_default();
             cas.push(KnownCa::new(name, cert)?);
         }
         // The national hierarchy: its CAs answer for their certificates themselves.
@@ -139,8 +139,7 @@ impl Pki {
             .certificates_of_kind(CertKind::Sm2DepartmentCa, None)
             .await?
         {
-            let name =
-                super::sm2::department_ca_name(cert.department_code.as_deref().unwrap_or_default());
+            let name = super::ca_name(&cert).unwrap_or_default();
             cas.push(KnownCa::new(name, cert)?);
         }
         let cas = Arc::new(cas);
@@ -193,7 +192,7 @@ impl Pki {
         if let Some(r) = cached.filter(|r| usable(&r.cert)) {
             return Ok(r);
         }
-        let department = (ca.name != "root").then_some(ca.name.as_str());
+        let department = ca.cert.department_code.as_deref();
         let stored = self
             .store
             .certificates_of_kind(CertKind::Ocsp, department)
@@ -228,15 +227,16 @@ impl Pki {
         ca: &KnownCa,
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
-        let (department, name) = if ca.name == "root" {
-            (None, None)
-        } else {
-            let d = self
-                .store
-                .department(&ca.name)
-                .await?
-                .ok_or(PkiError::NoRoot)?;
-            (Some(ca.name.clone()), Some(d.name))
+        let (department, name) = match &ca.cert.department_code {
+            None => (None, None),
+            Some(code) => {
+                let d = self
+                    .store
+                    .department(code)
+                    .await?
+                    .ok_or(PkiError::NoRoot)?;
+                (Some(code.clone()), Some(d.name))
+            }
         };
         let common_name = match &name {
             Some(n) => format!("{n} OCSP Responder"),

@@ -62,8 +62,8 @@ fn subject_key_id(der: &[u8]) -> Result<Vec<u8>, PkiError> {
 }
 
 impl Pki {
-    /// The certificate of a CA by its name: `root`, `root-sm2`, a department code or
-    /// `{code}-sm2` (the newest unrevoked CA of the department, else its newest one).
+    /// The certificate of a CA by its name (see [`super::ca_name`]): `root`, `root-sm2`, a
+    /// department code, `{code}-sm2`, or one of those followed by `.{generation}`.
     pub async fn ca(&self, ca: &str) -> Result<Option<CertificateRecord>, PkiError> {
         if ca == "root" {
             return Ok(Some(self.root().await?));
@@ -71,16 +71,15 @@ impl Pki {
         if ca == super::sm2::ROOT_SM2 {
             return Ok(Some(self.sm2_root().await?));
         }
-        let (kind, code) = match super::sm2::department_of(ca) {
+        let first = super::ca_first_name(ca);
+        let (kind, code) = match super::sm2::department_of(first) {
             Some(code) => (CertKind::Sm2DepartmentCa, code),
-            None => (CertKind::DepartmentCa, ca),
+            None => (CertKind::DepartmentCa, first),
         };
-        let mut cas = self.store.certificates_of_kind(kind, Some(code)).await?;
-        let current = cas.iter().rposition(|c| c.revoked_at.is_none());
-        Ok(match current {
-            Some(i) => Some(cas.swap_remove(i)),
-            None => cas.pop(),
-        })
+        let cas = self.store.certificates_of_kind(kind, Some(code)).await?;
+        Ok(cas
+            .into_iter()
+            .find(|c| super::ca_name(c).as_deref() == Some(ca)))
     }
 
     /// Signs a CRL of `ca_cert` listing `revoked`.

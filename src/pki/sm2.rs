@@ -360,6 +360,7 @@ fn record(
         revoked_at: None,
         revocation_reason: None,
         invalidity_date: None,
+        ca_name: None,
         created_at: request.now.unix_timestamp(),
     })
 }
@@ -422,12 +423,11 @@ impl Pki {
 
     /// A department's current SM2 CA: the newest that is not revoked (`CaRevoked` when none).
     pub async fn department_sm2_ca(&self, code: &str) -> Result<CertificateRecord, PkiError> {
-        self.store
+        let cas = self
+            .store
             .certificates_of_kind(CertKind::Sm2DepartmentCa, Some(code))
-            .await?
-            .into_iter()
-            .rfind(|c| c.revoked_at.is_none())
-            .ok_or(PkiError::CaRevoked)
+            .await?;
+        super::current_ca(cas).ok_or(PkiError::CaRevoked)
     }
 
     /// New key, random serial, validity within the issuer's, the issuer's SM2 signature.
@@ -468,6 +468,7 @@ impl Pki {
         &self,
         code: &str,
         department_name: &str,
+        generation: u32,
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
         let root = self.sm2_root().await?;
@@ -482,8 +483,14 @@ impl Pki {
         };
         let urls = RevocationUrls::for_ca(&self.public_url, ROOT_SM2);
         let subject = name(department_name, Some(code), &common_name)?;
-        self.issue_sm2_under(&root, request, subject, Profile::ca(Some(0), Some(urls)))
-            .await
+        let mut issued = self
+            .issue_sm2_under(&root, request, subject, Profile::ca(Some(0), Some(urls)))
+            .await?;
+        if generation > 1 {
+            let first = department_ca_name(code);
+            issued.certificate.ca_name = Some(super::ca_generation_name(&first, generation));
+        }
+        Ok(issued)
     }
 
     /// Issues an SM2 signing certificate (a seal's) under the department's SM2 CA.
@@ -497,7 +504,7 @@ impl Pki {
     ) -> Result<Issued, PkiError> {
         let ca = self.department_sm2_ca(code).await?;
         let department = self.store.department(code).await?.ok_or(PkiError::NoRoot)?;
-        let ca_name = department_ca_name(code);
+        let ca_name = super::ca_name(&ca).ok_or(PkiError::BadCertificate)?;
         let request = IssueRequest {
             issuer_name: &ca_name,
             kind,

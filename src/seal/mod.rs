@@ -92,10 +92,7 @@ pub async fn create(
             &department,
             CertKind::Seal,
             name,
-            vec![
-                rcgen::KeyUsagePurpose::DigitalSignature,
-                rcgen::KeyUsagePurpose::ContentCommitment,
-            ],
+            crate::pki::SEAL_KEY_USAGES.to_vec(),
             days,
             now,
         )

@@ -196,7 +196,7 @@ pub async fn ensure_hierarchy(
                 .is_empty()
             {
                 let (writes, cert) = pki
-                    .issue_sm2_department_ca(&d.code, &d.name, now)
+                    .issue_sm2_department_ca(&d.code, &d.name, 1, now)
                     .await?
                     .into_writes(now, None, None);
                 apply_once(store, writes).await?;

@@ -203,6 +203,9 @@ pub struct CertificateRecord {
     pub revocation_reason: Option<String>,
     /// When the key is known or suspected to have become unusable (RFC 5280 §5.3.2).
     pub invalidity_date: Option<i64>,
+    /// A CA's own name when it is not its department's (or the service's) first: see
+    /// [`crate::pki::ca_name`].
+    pub ca_name: Option<String>,
     pub created_at: i64,
 }
 
@@ -388,7 +391,7 @@ pub enum Change {
         value: Vec<u8>,
     },
     InsertKey(StoredKey),
-    /// The department's current CA certificate (after a revoked one was replaced).
+    /// The department's current CA certificate (renewed, or replacing a revoked one).
     SetDepartmentCa {
         code: String,
         serial: String,
@@ -419,6 +422,11 @@ pub enum Change {
     InsertLicenceType(LicenceTypeRecord),
     InsertSeal(SealRecord),
     InsertSealEsl(SealEslRecord),
+    /// A seal's new certificate (its department's CA was renewed); `NotFound` if no seal.
+    SetSealCertificate {
+        seal_id: String,
+        serial: String,
+    },
     /// Revoke a certificate that is not revoked yet; `NotFound` otherwise.
     RevokeCertificate {
         serial: String,

@@ -19,6 +19,7 @@ mod ops;
 mod privacy;
 mod restart;
 mod revocation;
+mod rollover;
 mod seals;
 mod spec;
 mod stamp;

@@ -9,14 +9,14 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use crate::dual_tests;
 use crate::helpers::{assert_problem, credit_code, TestApp, INVALID};
 
-async fn crl(app: &TestApp, ca: &str) -> Vec<u8> {
+pub async fn crl(app: &TestApp, ca: &str) -> Vec<u8> {
     let resp = app.get(&format!("/crl/{ca}.crl"), None).await;
     assert_eq!(resp.status(), 200, "CRL of {ca}");
     assert_eq!(resp.headers()["content-type"], "application/pkix-crl");
     resp.bytes().await.unwrap().to_vec()
 }
 
-async fn ca_der(app: &TestApp, ca: &str) -> Vec<u8> {
+pub async fn ca_der(app: &TestApp, ca: &str) -> Vec<u8> {
     let pem = app
         .get(&format!("/ca/{ca}.pem"), None)
         .await
@@ -36,7 +36,7 @@ fn rustls_pemfile_like(pem: &str) -> Vec<u8> {
 }
 
 /// Checks a CRL against its CA and returns (number, revoked serials with reason codes).
-fn check_crl(der: &[u8], ca: &[u8]) -> (u64, Vec<(String, Option<u8>, bool)>) {
+pub fn check_crl(der: &[u8], ca: &[u8]) -> (u64, Vec<(String, Option<u8>, bool)>) {
     let (_, ca) = X509Certificate::from_der(ca).unwrap();
     let (rest, crl) = CertificateRevocationList::from_der(der).unwrap();
     assert!(rest.is_empty());
@@ -254,7 +254,7 @@ dual_tests!(revokes_seals_and_cas);
 
 /// An OCSP request for `serial` issued by `issuer` (SHA-1 CertID, as openssl sends), with a
 /// nonce when given.
-fn ocsp_request(issuer: &[u8], serial: &[u8], nonce: Option<&[u8]>) -> Vec<u8> {
+pub fn ocsp_request(issuer: &[u8], serial: &[u8], nonce: Option<&[u8]>) -> Vec<u8> {
     use der::asn1::OctetString;
     use der::Encode;
     use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
@@ -299,7 +299,7 @@ fn ocsp_request(issuer: &[u8], serial: &[u8], nonce: Option<&[u8]>) -> Vec<u8> {
 /// POSTs an OCSP request; returns the response status and, when successful, the basic response
 /// after checking its signature by the responder certificate it carries, that certificate's
 /// issuer (`issuer`), and its OCSP-signing purpose.
-async fn ocsp(
+pub async fn ocsp(
     app: &TestApp,
     body: Vec<u8>,
     issuer: &[u8],

@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0010_witnesses.sql"),
         include_str!("../../../migrations/postgres/0010_witnesses.sql"),
     ),
+    (
+        11,
+        include_str!("../../../migrations/sqlite/0011_ca_generations.sql"),
+        include_str!("../../../migrations/postgres/0011_ca_generations.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.

@@ -107,6 +107,7 @@ pub(super) fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord, sq
         revoked_at: row.try_get("revoked_at")?,
         revocation_reason: row.try_get("revocation_reason")?,
         invalidity_date: row.try_get("invalidity_date")?,
+        ca_name: row.try_get("ca_name")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -29,6 +29,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
         Change::InsertSeal { .. }
         | Change::InsertSealEsl { .. }
         | Change::SetSealAppearance { .. }
+        | Change::SetSealCertificate { .. }
         | Change::ApproveSealAppearance { .. } => apply_seal_change(conn, change).await,
         Change::InsertLicenceType { .. }
         | Change::InsertLicence { .. }
@@ -165,8 +166,8 @@ async fn apply_pki_change(
         Change::InsertCertificate(c) => {
             sqlx::query(
                 "INSERT INTO certificates (serial, issuer, kind, subject, department_code, key_id, der, \
-                 not_before, not_after, revoked_at, revocation_reason, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 not_before, not_after, revoked_at, revocation_reason, created_at, ca_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&c.serial)
             .bind(&c.issuer)
@@ -180,6 +181,7 @@ async fn apply_pki_change(
             .bind(c.revoked_at)
             .bind(&c.revocation_reason)
             .bind(c.created_at)
+            .bind(&c.ca_name)
             .execute(conn)
             .await
             .map_err(map_err)?;
@@ -314,6 +316,15 @@ async fn apply_seal_change(
 ) -> Result<(), StoreError> {
     match change {
         Change::InsertSealEsl(esl) => insert_seal_esl(conn, esl).await?,
+        Change::SetSealCertificate { seal_id, serial } => {
+            let done = sqlx::query("UPDATE seals SET certificate_serial = $1 WHERE id = $2")
+                .bind(serial)
+                .bind(seal_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            one_row(&done)?;
+        }
         Change::InsertSeal(seal) => {
             sqlx::query(
                 "INSERT INTO seals (id, department_code, name, kind, certificate_serial, created_at) \
