@@ -570,13 +570,50 @@ api POST "/api/v1/departments/$NC_CODE/ca" '' >/dev/null
 curl -fsS "$TRUSTD_URL/ca/$NC_CODE.pem" >"$WORK/nc-ca.pem"
 nc_stamp "$WORK/nc-new.pdf"
 cat "$WORK/nc-ca.pem" "$WORK/root.pem" >"$WORK/nc-chain.pem"
-curl -fsS "$TRUSTD_URL/crl/$NC_CODE.crl" | openssl crl -inform DER -CAfile "$WORK/nc-chain.pem" -noout 2>&1 | grep -q "verify OK" \
+curl -fsS "$TRUSTD_URL/crl/$NC_CODE.2.crl" | openssl crl -inform DER -CAfile "$WORK/nc-chain.pem" -noout 2>&1 | grep -q "verify OK" \
   || fail "openssl crl -verify of the new CA's CRL"
 new_ca=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/nc-new.pdf" 2>/dev/null || true)
 echo "$new_ca" | grep -q ":INTACT:TRUSTED" || fail "pyHanko --force-revinfo on a seal under the new CA: $new_ca"
 old_ca=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/nc-old.pdf" 2>/dev/null || true)
 echo "$old_ca" | grep -q ":INTACT:TRUSTED" && fail "pyHanko trusted a seal under the revoked CA: $old_ca"
 pass "a revoked department CA replaced: pyHanko --force-revinfo TRUSTED under the new CA, not under the old ($(echo "$old_ca" | grep -o ':INTACT:[A-Z_]*' | head -1)); the new CA's CRL verifies"
+
+# --- A department CA renewed while still good (issue 17): the seal gets a certificate under the
+# new CA; pyHanko (revocation forced) trusts what was sealed before and after; each CA's CRL
+# verifies under that CA with openssl, and openssl ocsp says "good" for the old certificate,
+# answered for the old CA.
+RN_CODE=$("$PY" -c "
+cs='0123456789ABCDEFGHJKLMNPQRTUWXY'; b='11110000000000018'
+s=sum(cs.index(c)*pow(3,i,31) for i,c in enumerate(b)); print(b+cs[(31-s%31)%31])")
+api POST /api/v1/departments "{\"code\":\"$RN_CODE\",\"name\":\"续期测试局\"}" >/dev/null
+RN_OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$RN_CODE\"}" | jget token)
+rn_seal=$(api POST /api/v1/seals '{"name":"续期测试局公章","kind":"official"}' "$RN_OP")
+rn_id=$(echo "$rn_seal" | jget id)
+rn_serial=$(echo "$rn_seal" | jget certificate_serial)
+rn_stamp() {
+  curl -fsS -o "$1" -H "Authorization: Bearer $RN_OP" -H 'Content-Type: application/pdf' \
+    --data-binary @"$WORK/plain.pdf" "$TRUSTD_URL/api/v1/seals/$rn_id/stamp"
+}
+rn_stamp "$WORK/rn-before.pdf"
+curl -fsS "$TRUSTD_URL/ca/$RN_CODE.pem" >"$WORK/rn-old-ca.pem"
+api POST "/api/v1/departments/$RN_CODE/ca" '' >/dev/null
+curl -fsS "$TRUSTD_URL/ca/$RN_CODE.pem" >"$WORK/rn-new-ca.pem"
+cmp -s "$WORK/rn-old-ca.pem" "$WORK/rn-new-ca.pem" && fail "renewal left the department's CA unchanged"
+rn_stamp "$WORK/rn-after.pdf"
+for f in rn-before rn-after; do
+  out=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/$f.pdf" 2>/dev/null || true)
+  echo "$out" | grep -q ":INTACT:TRUSTED" || fail "pyHanko --force-revinfo on $f.pdf after a renewal: $out"
+done
+for ca in "$RN_CODE:rn-old-ca" "$RN_CODE.2:rn-new-ca"; do
+  cat "$WORK/${ca#*:}.pem" "$WORK/root.pem" >"$WORK/rn-chain.pem"
+  curl -fsS "$TRUSTD_URL/crl/${ca%%:*}.crl" | openssl crl -inform DER -CAfile "$WORK/rn-chain.pem" -noout 2>&1 | grep -q "verify OK" \
+    || fail "openssl crl -verify of the CRL of ${ca%%:*}"
+done
+cat "$WORK/rn-old-ca.pem" "$WORK/root.pem" >"$WORK/rn-chain.pem"
+openssl ocsp -issuer "$WORK/rn-old-ca.pem" -serial "0x$rn_serial" -url "$TRUSTD_URL/ocsp" \
+  -CAfile "$WORK/rn-chain.pem" 2>&1 | grep -q "0x$rn_serial: good" \
+  || fail "openssl ocsp of the seal's old certificate after the renewal"
+pass "a department CA renewed: pyHanko --force-revinfo TRUSTED before and after; both CRLs verify with openssl; openssl ocsp: the old certificate good, answered for the old CA"
 
 # Long-term verifiability: with the server gone, pyHanko's AdES validation must find all it
 # needs in the B-LT and B-LTA files (DSS); the B-T file, which has no revocation data, must not
