@@ -134,12 +134,28 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
             k
         }
     };
-    let verifier =
+    let mut verifier =
         NoteVerifier::parse(&key).map_err(|e| AuditError::Signature(format!("pinned key: {e}")))?;
+    let mut key = key;
+    let mut state = state;
     let note = client.text("/api/v1/log/checkpoint").await?;
-    let checkpoint = verifier
-        .verify(&note, Some(verifier.name()))
-        .map_err(|e| AuditError::Signature(e.to_string()))?;
+    let checkpoint = match verifier.verify(&note, Some(verifier.name())) {
+        Ok(c) => c,
+        Err(e) => {
+            // Perhaps the log rotated its key since: follow the handovers from the pinned key.
+            let Some((next, seen)) = follow_rotations(&client, &key, state.as_ref()).await? else {
+                return Err(AuditError::Signature(e.to_string()));
+            };
+            eprintln!("trustd audit: the log rotated its key; following the handover to {next}");
+            verifier = NoteVerifier::parse(&next)
+                .map_err(|e| AuditError::Signature(format!("handed-over key: {e}")))?;
+            key = next;
+            state = Some(seen);
+            verifier
+                .verify(&note, Some(verifier.name()))
+                .map_err(|e| AuditError::Signature(e.to_string()))?
+        }
+    };
     let (size, root) = (checkpoint.size(), *checkpoint.root());
     // Consistency first: a fork is a fork whether or not witnesses cosigned it (honest ones
     // will not have), and the signed note that shows it is kept.
@@ -175,6 +191,94 @@ pub async fn run(args: &AuditArgs) -> Result<AuditReport, AuditError> {
         previous_size: previous.map(|(s, _)| s),
         witnessed_by,
     })
+}
+
+/// Follows the log's key rotations from `key` (`/api/v1/log/shards`): for each shard from the
+/// one of `key`, its final checkpoint verifies under that key and is consistent with what was
+/// seen, and its last entry, proven included, is the handover naming the next key. Returns the
+/// current key with the last final checkpoint as the state seen; `None` when `key` is not a
+/// rotated key of this log.
+async fn follow_rotations(
+    client: &Client,
+    key: &str,
+    seen: Option<&AuditState>,
+) -> Result<Option<(String, AuditState)>, AuditError> {
+    let shards = client.json("/api/v1/log/shards", false).await?;
+    let list: Vec<crate::log::shards::Shard> =
+        serde_json::from_value(shards["previous"].clone())
+            .map_err(|e| AuditError::Http(format!("shards answer is malformed: {e}")))?;
+    let Some(mut at) = list.iter().position(|s| s.vkey == key) else {
+        return Ok(None);
+    };
+    let mut key = key.to_owned();
+    let mut state = seen.map(|s| AuditState {
+        key: s.key.clone(),
+        size: s.size,
+        root: s.root.clone(),
+    });
+    while let Some(shard) = list.get(at) {
+        let (next, head) = check_handover(client, &key, shard, state.as_ref()).await?;
+        state = Some(head);
+        key = next;
+        at += 1;
+    }
+    let current = shards["current"]["vkey"].as_str().unwrap_or_default();
+    if current != key {
+        return Err(AuditError::Signature(format!(
+            "the last handover names {key}, but the log says its key is {current}"
+        )));
+    }
+    Ok(state.map(|s| (key, s)))
+}
+
+/// One handover: the shard's final checkpoint under `key`, consistent with `seen`, ending with
+/// the proven `log.rotated` entry. Returns the key it names and the final checkpoint as seen.
+async fn check_handover(
+    client: &Client,
+    key: &str,
+    shard: &crate::log::shards::Shard,
+    seen: Option<&AuditState>,
+) -> Result<(String, AuditState), AuditError> {
+    let verifier =
+        NoteVerifier::parse(key).map_err(|e| AuditError::Signature(format!("key: {e}")))?;
+    let last = verifier
+        .verify(&shard.final_checkpoint, Some(verifier.name()))
+        .map_err(|e| AuditError::Signature(format!("final checkpoint of {}: {e}", shard.origin)))?;
+    let (size, root) = (last.size(), *last.root());
+    if size == 0 || size != shard.end {
+        return Err(AuditError::Signature(format!(
+            "the final checkpoint of {} is of size {size}, the shard says {}",
+            shard.origin, shard.end
+        )));
+    }
+    if let Some(s) = seen {
+        consistent_with(client, s, size, &root).await?;
+    }
+    let entry = B64
+        .decode(&shard.handover_entry)
+        .map_err(|_| AuditError::Entries("handover entry is not base64".into()))?;
+    let proof = client
+        .json(
+            &format!("/api/v1/log/proof/inclusion?index={}&size={size}", size - 1),
+            false,
+        )
+        .await?;
+    verify_inclusion(size - 1, size, &leaf_hash(&entry), &hashes(&proof)?, &root)
+        .map_err(|e| AuditError::Inclusion(format!("handover of {}: {e}", shard.origin)))?;
+    let Some((_, next)) = crate::log::shards::handover_target(&entry) else {
+        return Err(AuditError::Entries(format!(
+            "the last entry of {} is not a log.rotated handover",
+            shard.origin
+        )));
+    };
+    Ok((
+        next.clone(),
+        AuditState {
+            key: next,
+            size,
+            root: B64.encode(root),
+        },
+    ))
 }
 
 /// Writes `<state>.evidence`: the checkpoint seen before and the signed note that does not

@@ -111,6 +111,19 @@ pub enum LogCommand {
     /// log (`GET /api/v1/log/export`, kept by an auditor), with the revocations they record;
     /// then move CRL numbers past the last ones published.
     Replay(ReplayArgs),
+    /// Rotate the log's signing key: end this shard (a `log.rotated` entry naming the new
+    /// origin and key, signed into a final checkpoint by the old key) and start the next one
+    /// under a new origin and key, continuing the same tree. Every instance must be stopped.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RotateArgs {
+    /// The new shard's origin (the checkpoint's first line), e.g. `trustd.example/log/2`.
+    #[arg(long)]
+    pub origin: String,
+    #[command(flatten)]
+    pub settings: ServeSettings,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -105,6 +105,18 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Log(trustd::config::LogCommand::Rotate(args)) => runtime.block_on(async move {
+            match trustd::startup::rotate_log(args.settings, &args.origin).await {
+                Ok(r) => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trustd log rotate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::Rekey(args) => runtime.block_on(async move {
             match trustd::startup::rekey(args.settings).await {
                 Ok(r) => {

@@ -311,7 +311,7 @@ async fn guard_against_rollback(
     let db = recovery::current_mark(store.as_ref(), log.origin()).await?;
     let mark = recovery::read_mark(data_dir)
         .map_err(StartupError::RolledBack)?
-        .filter(|m| m.origin == log.origin());
+        .filter(|m| recovery::of_log(m, db.as_ref(), log.origin()));
     let witnessed = if log.witness_policy().is_empty() {
         Vec::new()
     } else {
@@ -953,7 +953,7 @@ pub async fn replay(
     let db = recovery::current_mark(store.as_ref(), log.origin()).await?;
     let mark = recovery::read_mark(&settings.data_dir)
         .map_err(StartupError::RolledBack)?
-        .filter(|m| m.origin == log.origin());
+        .filter(|m| recovery::of_log(m, db.as_ref(), log.origin()));
     if let Some(why) = recovery::behind(db.as_ref(), mark.as_ref(), &[]) {
         return Err(StartupError::RolledBack(format!(
             "after the replay: {why} (the export must reach the mark)"
@@ -966,6 +966,34 @@ pub async fn replay(
         recovery::write_mark(&settings.data_dir, &db).map_err(StartupError::RolledBack)?;
     }
     Ok(report)
+}
+
+/// `trustd log rotate`: the log's next shard under `origin`, with a new key (see
+/// [`crate::log::shards`]); the high-water mark follows it.
+pub async fn rotate_log(
+    mut settings: ServeSettings,
+    origin: &str,
+) -> Result<crate::log::shards::Rotated, StartupError> {
+    settings
+        .read_secret_files()
+        .map_err(StartupError::Secrets)?;
+    let vault = load_master_key(&settings)?;
+    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let pki = Pki::new(vault, store.clone(), public_url);
+    let clock = SystemClock;
+    let log = open_log(&store, &pki, &settings, &clock).await?;
+    guard_against_rollback(&store, &log, &settings.data_dir).await?;
+    let now = clock.now();
+    let (signer, key) = pki.new_key(KeyAlgorithm::Ed25519, now.unix_timestamp())?;
+    let rotated = log.rotate(signer, key, origin, now).await?;
+    if let Some(db) = recovery::current_mark(store.as_ref(), origin).await? {
+        recovery::write_mark(&settings.data_dir, &db).map_err(StartupError::RolledBack)?;
+    }
+    Ok(rotated)
 }
 
 /// What `trustd rekey` did.

@@ -33,6 +33,17 @@ pub struct HighWater {
     pub note: String,
     /// CA name → the highest CRL number signed.
     pub crl_numbers: BTreeMap<String, i64>,
+    /// The origins of the log's earlier shards (`trustd log rotate`): the tree is the same.
+    #[serde(default)]
+    pub previous_origins: Vec<String>,
+}
+
+/// Whether `mark` is a mark of the log whose database mark is `db` under `origin`: the same
+/// origin, or one the other names as an earlier shard of the same tree.
+pub fn of_log(mark: &HighWater, db: Option<&HighWater>, origin: &str) -> bool {
+    mark.origin == origin
+        || mark.previous_origins.iter().any(|o| o == origin)
+        || db.is_some_and(|d| d.previous_origins.contains(&mark.origin))
 }
 
 /// The mark kept in `dir`, if any.
@@ -51,7 +62,7 @@ pub fn read_mark(dir: &Path) -> Result<Option<HighWater>, String> {
 /// kept one is larger: the mark never goes back.
 pub fn write_mark(dir: &Path, mark: &HighWater) -> Result<(), String> {
     if let Some(kept) = read_mark(dir)? {
-        if kept.origin == mark.origin && kept.size > mark.size {
+        if of_log(&kept, Some(mark), &mark.origin) && kept.size > mark.size {
             return Ok(());
         }
     }
@@ -80,12 +91,19 @@ pub async fn current_mark(
     let Some(cp) = store.latest_checkpoint().await? else {
         return Ok(None);
     };
+    let previous_origins = crate::log::shards::ended_shards(store)
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .into_iter()
+        .map(|shard| shard.origin)
+        .collect();
     Ok(Some(HighWater {
         origin: origin.to_owned(),
         size: cp.size,
         root: B64.encode(&cp.root),
         note: cp.note,
         crl_numbers: store.crl_numbers().await?.into_iter().collect(),
+        previous_origins,
     }))
 }
 

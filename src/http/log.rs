@@ -85,6 +85,23 @@ pub async fn witnesses(ctx: web::Data<Context>) -> HttpResponse {
     }))
 }
 
+/// The log's shards (public): the current origin and key, and the ended shards with their
+/// final checkpoints and handover entries, for auditors that hold an earlier key.
+pub async fn shards(ctx: web::Data<Context>) -> Result<HttpResponse, ApiError> {
+    let previous = crate::log::shards::ended_shards(ctx.log.store())
+        .await
+        .map_err(crate::error::ServiceError::from)?;
+    let start = previous.last().map_or(0, |s| s.end);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "current": {
+            "origin": ctx.log.origin(),
+            "vkey": ctx.log.verifier().to_key_string(),
+            "start": start,
+        },
+        "previous": previous,
+    })))
+}
+
 /// `/api/v1/log/proofs/{index}`: the c2sp.org/tlog-proof of any entry (a stamping's index is
 /// in its `Trustd-Log-Index` header). Public: hashes, the index, the checkpoint, and the entry
 /// only when it names no person and no licence (so that walking the indices yields no licence

@@ -55,6 +55,7 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/log/search",                           web::get().to(log::search)),
         (Method::GET,    "/api/v1/log/export",                           web::get().to(log::export)),
         (Method::GET,    "/api/v1/log/witnesses",                        web::get().to(log::witnesses)),
+        (Method::GET,    "/api/v1/log/shards",                           web::get().to(log::shards)),
         (Method::GET,    "/api/v1/log/proofs/{index}",                   web::get().to(log::tlog_proof)),
         (Method::GET,    "/log/checkpoint",                              web::get().to(log::checkpoint)),
         (Method::GET,    "/log/tile/{tile:.+}",                          web::get().to(log::tile)),

@@ -9,6 +9,7 @@ pub mod cosign;
 pub mod entry;
 pub mod merkle;
 pub mod proof;
+pub mod shards;
 pub mod tiles;
 pub mod witnesses;
 

@@ -464,7 +464,10 @@ impl Pki {
             key_usages,
             valid_days,
         } = leaf;
-        let department_code = ca.department_code.as_deref().ok_or(PkiError::BadCertificate)?;
+        let department_code = ca
+            .department_code
+            .as_deref()
+            .ok_or(PkiError::BadCertificate)?;
         let ca_name = ca_name(ca).ok_or(PkiError::BadCertificate)?;
         let department = self
             .store

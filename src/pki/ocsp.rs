@@ -230,11 +230,7 @@ impl Pki {
         let (department, name) = match &ca.cert.department_code {
             None => (None, None),
             Some(code) => {
-                let d = self
-                    .store
-                    .department(code)
-                    .await?
-                    .ok_or(PkiError::NoRoot)?;
+                let d = self.store.department(code).await?.ok_or(PkiError::NoRoot)?;
                 (Some(code.clone()), Some(d.name))
             }
         };

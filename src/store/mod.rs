@@ -396,6 +396,13 @@ pub enum Change {
         code: String,
         serial: String,
     },
+    /// The stored checkpoint of `size` (and `root`) signed again, by a new log key under a new
+    /// origin (`trustd log rotate`); `NotFound` when there is no such checkpoint.
+    SetCheckpointNote {
+        size: u64,
+        root: Vec<u8>,
+        note: String,
+    },
     /// A stored private key encrypted again (under the current master key; `trustd rekey`).
     ResealKey {
         id: String,

@@ -204,6 +204,12 @@ async fn authorisation_matrix(app: TestApp) {
         },
         Case {
             method: Method::GET,
+            path: "/api/v1/log/shards".into(),
+            body: None,
+            expect: PUBLIC,
+        },
+        Case {
+            method: Method::GET,
             path: "/api/v1/log/proofs/1".into(),
             body: None,
             expect: PUBLIC,

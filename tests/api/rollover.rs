@@ -49,9 +49,7 @@ async fn ocsp_status(app: &TestApp, issuer: &[u8], serial: &str) -> CertStatus {
     let serial = hex::decode(serial).unwrap();
     let (status, basic) = ocsp(app, ocsp_request(issuer, &serial, None), issuer).await;
     assert_eq!(status, OcspResponseStatus::Successful);
-    basic.unwrap().tbs_response_data.responses[0]
-        .cert_status
-        .clone()
+    basic.unwrap().tbs_response_data.responses[0].cert_status
 }
 
 async fn renewal_keeps_what_the_old_ca_certified(app: TestApp, clock: Arc<FixedClock>) {
@@ -133,7 +131,8 @@ async fn renewal_keeps_what_the_old_ca_certified(app: TestApp, clock: Arc<FixedC
     let (_, on_old) = check_crl(&crl(&app, &code).await, &old_ca);
     let (_, on_new) = check_crl(&crl(&app, &format!("{code}.2")).await, &new_ca);
     let listed = |list: &[(String, Option<u8>, bool)], serial: &str| {
-        list.iter().any(|(s, _, _)| s.trim_start_matches('0') == serial.trim_start_matches('0'))
+        list.iter()
+            .any(|(s, _, _)| s.trim_start_matches('0') == serial.trim_start_matches('0'))
     };
     assert!(listed(&on_new, &seal_now.certificate_serial), "{on_new:?}");
     assert!(!listed(&on_new, &old_seal_serial));
@@ -175,8 +174,170 @@ async fn renewal_keeps_what_the_old_ca_certified(app: TestApp, clock: Arc<FixedC
             entry["type"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert!(types.iter().any(|t| t == "department.ca_renewed"), "{types:?}");
+    assert!(
+        types.iter().any(|t| t == "department.ca_renewed"),
+        "{types:?}"
+    );
     assert!(types.iter().any(|t| t == "seal.recertified"), "{types:?}");
 }
 
 crate::clocked_tests!(renewal_keeps_what_the_old_ca_certified);
+
+/// Appends `n` entries straight to the store (a thousand API calls would only be slower).
+async fn append(ctx: &trustd::context::Context, from: usize, n: usize) {
+    use trustd::log::{Event, EventType};
+    for chunk in (from..from + n).collect::<Vec<_>>().chunks(100) {
+        let mut writes = trustd::store::WriteSet::new();
+        for i in chunk {
+            let event = Event::new(
+                EventType::DocumentStamped,
+                OffsetDateTime::now_utc(),
+                format!("rollover-{i}"),
+            );
+            writes = writes.event(event.to_new_event());
+        }
+        ctx.store.apply(writes).await.unwrap();
+    }
+}
+
+/// Waits until the log's checkpoint holds at least `size` entries; returns its size.
+async fn checkpointed(address: &str, size: u64) -> u64 {
+    for _ in 0..200 {
+        let note = reqwest::get(format!("{address}/api/v1/log/checkpoint"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let now: u64 = note.lines().nth(1).unwrap_or("0").parse().unwrap_or(0);
+        if now >= size {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the log did not reach {size} entries");
+}
+
+/// The log's key rotated to a second shard: `trustd audit`, holding the first key, follows the
+/// handover across both shards over a 1,000-entry log; a forged handover is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_log_is_audited_across_shards() {
+    use trustd::config::{AuditArgs, Secret};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("trustd.db").display());
+    let master = trustd::keys::vault::MasterKey::generate_base64()
+        .unwrap()
+        .to_string();
+    let token = format!("rotate-admin-token-{}", crate::helpers::random_hex(16));
+    let s = crate::helpers::settings(&dir, &url, &master, &token);
+    let (address, ctx, handle) = crate::helpers::start(s.clone()).await.unwrap();
+    let auditor: Value = reqwest::Client::new()
+        .post(format!("{address}/api/v1/api-keys"))
+        .bearer_auth(&token)
+        .json(&json!({"role": "auditor"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auditor = auditor["token"].as_str().unwrap().to_owned();
+    append(&ctx, 0, 1000).await;
+    let first_size = checkpointed(&address, 1000).await;
+    let old_key = ctx.log.verifier().to_key_string();
+    let state = dir.path().join("audit.json");
+    let args = |address: &str, state: &std::path::Path| AuditArgs {
+        url: address.to_owned(),
+        token: Some(Secret::new(auditor.clone())),
+        state: state.to_owned(),
+        key: None,
+        witness: Vec::new(),
+        quorum: None,
+        ca_file: None,
+    };
+    let mut pinned = args(&address, &state);
+    pinned.key = Some(old_key.clone());
+    assert_eq!(trustd::audit::run(&pinned).await.unwrap().size, first_size);
+    let before_rotation = std::fs::read(&state).unwrap();
+    handle.stop(true).await;
+
+    // The rotation: refused to the same origin, then done.
+    let origin = ctx.log.origin().to_owned();
+    assert!(trustd::startup::rotate_log(s.clone(), &origin)
+        .await
+        .is_err());
+    let rotated = trustd::startup::rotate_log(s.clone(), "trustd.test/log/shard-2")
+        .await
+        .unwrap();
+    assert_eq!(rotated.previous.end, first_size + 1);
+    assert_ne!(rotated.vkey, old_key);
+
+    // The second shard: new entries under the new key, the same tree.
+    let (address, ctx, handle) = crate::helpers::start(s.clone()).await.unwrap();
+    assert_eq!(ctx.log.origin(), "trustd.test/log/shard-2");
+    let key = reqwest::get(format!("{address}/api/v1/log/key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(key.trim(), rotated.vkey);
+    append(&ctx, 1000, 25).await;
+    let size = checkpointed(&address, first_size + 26).await;
+    let report = trustd::audit::run(&args(&address, &state)).await.unwrap();
+    assert_eq!((report.size, report.entries_checked), (size, size));
+    assert_eq!(report.previous_size, Some(first_size + 1));
+    let kept: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["key"], json!(rotated.vkey));
+    // Again, now from the new key.
+    assert!(trustd::audit::run(&args(&address, &state)).await.is_ok());
+
+    // A forged handover (the same entry naming another key) is not followed.
+    let mut shards = trustd::log::shards::ended_shards(ctx.store.as_ref())
+        .await
+        .unwrap();
+    let genuine = shards.clone();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let entry = String::from_utf8(b64.decode(&shards[0].handover_entry).unwrap()).unwrap();
+    let forged = entry.replace(&rotated.vkey, &old_key);
+    assert_ne!(forged, entry);
+    shards[0].handover_entry = b64.encode(forged);
+    let set = |value: &Vec<trustd::log::shards::Shard>| trustd::store::Change::SetMeta {
+        key: trustd::log::shards::META_LOG_SHARDS.into(),
+        value: serde_json::to_vec(value).unwrap(),
+    };
+    ctx.store
+        .apply(trustd::store::WriteSet::new().change(set(&shards)))
+        .await
+        .unwrap();
+    let old_state = dir.path().join("audit-old.json");
+    std::fs::write(&old_state, &before_rotation).unwrap();
+    let err = trustd::audit::run(&args(&address, &old_state))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, trustd::audit::AuditError::Inclusion(_)),
+        "{err}"
+    );
+    ctx.store
+        .apply(trustd::store::WriteSet::new().change(set(&genuine)))
+        .await
+        .unwrap();
+    assert!(trustd::audit::run(&args(&address, &old_state))
+        .await
+        .is_ok());
+    // A key that never was this log's is not followed anywhere.
+    let stranger = dir.path().join("audit-stranger.json");
+    let mut other = args(&address, &stranger);
+    other.key = Some(
+        trustd::log::checkpoint::NoteVerifier::new("stranger.example/log", &[7u8; 32])
+            .unwrap()
+            .to_key_string(),
+    );
+    assert!(matches!(
+        trustd::audit::run(&other).await.unwrap_err(),
+        trustd::audit::AuditError::Signature(_)
+    ));
+    handle.stop(true).await;
+}

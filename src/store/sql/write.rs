@@ -13,6 +13,7 @@ async fn apply_change(conn: &mut sqlx::AnyConnection, change: &Change) -> Result
         Change::InsertMeta { .. }
         | Change::SetMeta { .. }
         | Change::SetDepartmentCa { .. }
+        | Change::SetCheckpointNote { .. }
         | Change::InsertDepartment { .. }
         | Change::InsertApiKey { .. }
         | Change::SetApiKeyHash { .. }
@@ -73,6 +74,18 @@ async fn apply_admin_change(
                 .execute(&mut *conn)
                 .await
                 .map_err(map_err)?;
+            one_row(&done)?;
+        }
+        Change::SetCheckpointNote { size, root, note } => {
+            let size = i64::try_from(*size).map_err(|_| StoreError::NotFound)?;
+            let done =
+                sqlx::query("UPDATE log_checkpoints SET note = $1 WHERE size = $2 AND root = $3")
+                    .bind(note)
+                    .bind(size)
+                    .bind(root)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
             one_row(&done)?;
         }
         Change::InsertMeta { key, value } => {
