@@ -615,6 +615,42 @@ openssl ocsp -issuer "$WORK/rn-old-ca.pem" -serial "0x$rn_serial" -url "$TRUSTD_
   || fail "openssl ocsp of the seal's old certificate after the renewal"
 pass "a department CA renewed: pyHanko --force-revinfo TRUSTED before and after; both CRLs verify with openssl; openssl ocsp: the old certificate good, answered for the old CA"
 
+# --- A new root generation while the service runs (issue 17, `trustd root renew`): a
+# department created after it is under root.2; with only the first root trusted, openssl
+# verifies its CA through the "new with old" link, and pyHanko (revocation forced) trusts its
+# seal (the link travels in the signature); with only root.2 trusted, openssl verifies a CA of
+# the first root through the "old with new" link.
+TRUSTD_DATA_DIR="$WORK" TRUSTD_PUBLIC_URL="$TRUSTD_URL" "$TRUSTD_BIN" root renew >"$WORK/root-renew.json" \
+  || fail "trustd root renew"
+grep -q '"root.2"' "$WORK/root-renew.json" || fail "trustd root renew: $(cat "$WORK/root-renew.json")"
+curl -fsS "$TRUSTD_URL/ca/root.2.pem" >"$WORK/root2.pem"
+curl -fsS "$TRUSTD_URL/ca/links.pem" >"$WORK/links.pem"
+[ "$(grep -c 'BEGIN CERTIFICATE' "$WORK/links.pem")" = 2 ] || fail "two link certificates expected"
+NR_CODE=$("$PY" -c "
+cs='0123456789ABCDEFGHJKLMNPQRTUWXY'; b='11110000000000019'
+s=sum(cs.index(c)*pow(3,i,31) for i,c in enumerate(b)); print(b+cs[(31-s%31)%31])")
+api POST /api/v1/departments "{\"code\":\"$NR_CODE\",\"name\":\"新根测试局\"}" >/dev/null
+NR_OP=$(api POST /api/v1/api-keys "{\"role\":\"operator\",\"department_code\":\"$NR_CODE\"}" | jget token)
+nr_id=$(api POST /api/v1/seals '{"name":"新根测试局公章","kind":"official"}' "$NR_OP" | jget id)
+curl -fsS -o "$WORK/nr.pdf" -H "Authorization: Bearer $NR_OP" -H 'Content-Type: application/pdf' \
+  --data-binary @"$WORK/plain.pdf" "$TRUSTD_URL/api/v1/seals/$nr_id/stamp"
+curl -fsS "$TRUSTD_URL/ca/$NR_CODE.pem" >"$WORK/nr-ca.pem"
+openssl verify -CAfile "$WORK/root2.pem" "$WORK/nr-ca.pem" >/dev/null || fail "the new department's CA is not under root.2"
+if openssl verify -CAfile "$WORK/root.pem" "$WORK/nr-ca.pem" >/dev/null 2>&1; then
+  fail "a CA under root.2 verified under the first root without the link"
+fi
+openssl verify -CAfile "$WORK/root.pem" -untrusted "$WORK/links.pem" "$WORK/nr-ca.pem" >/dev/null \
+  || fail "openssl: a CA under root.2 with the first root trusted and the links"
+openssl verify -CAfile "$WORK/root2.pem" -untrusted "$WORK/links.pem" "$WORK/rn-old-ca.pem" >/dev/null \
+  || fail "openssl: a CA under the first root with root.2 trusted and the links"
+out=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/nr.pdf" 2>/dev/null || true)
+echo "$out" | grep -q ":INTACT:TRUSTED" || fail "pyHanko --force-revinfo, first root trusted, on a seal under root.2: $out"
+out=$("$VENV/bin/pyhanko" sign validate --force-revinfo --trust-replace --trust "$WORK/root.pem" "$WORK/rn-after.pdf" 2>/dev/null || true)
+echo "$out" | grep -q ":INTACT:TRUSTED" || fail "pyHanko on a seal of the first root after the root's renewal: $out"
+curl -fsS "$TRUSTD_URL/crl/root.2.crl" | openssl crl -inform DER -CAfile "$WORK/root2.pem" -noout 2>&1 | grep -q "verify OK" \
+  || fail "openssl crl -verify of root.2's CRL"
+pass "a new root generation: openssl verifies across the links both ways (not without them); pyHanko --force-revinfo TRUSTED, first root only, on a seal under root.2 and on one under the first; root.2's CRL verifies"
+
 # Long-term verifiability: with the server gone, pyHanko's AdES validation must find all it
 # needs in the B-LT and B-LTA files (DSS); the B-T file, which has no revocation data, must not
 # pass that way.

@@ -69,12 +69,23 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup made by `trustd backup` in place of a lost SQLite database.
     Restore(RestoreArgs),
-    /// The issuance log: `replay EXPORT` after a restore.
+    /// The issuance log: `replay EXPORT` after a restore, `rotate --origin O` for a new key.
     #[command(subcommand)]
     Log(LogCommand),
     /// Encrypt every stored private key again under the first master key of TRUSTD_MASTER_KEY
     /// (`NEW,OLD`); afterwards NEW alone suffices. Logged (`keys.rekeyed`).
     Rekey(RekeyArgs),
+    /// The root CA: `renew` makes the next generation of the root with cross-signed links.
+    #[command(subcommand)]
+    Root(RootCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RootCommand {
+    /// The root's key ceremony: a new root generation (`root.N`), linked both ways to the
+    /// current one; department CAs and the TSA are issued under it from then on, and the old
+    /// root keeps answering for what it certified. Logged.
+    Renew(RekeyArgs),
 }
 
 /// `trustd rekey`.

@@ -117,6 +117,18 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Root(trustd::config::RootCommand::Renew(args)) => runtime.block_on(async move {
+            match trustd::startup::renew_root(args.settings).await {
+                Ok(r) => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("trustd root renew: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }),
         Command::Rekey(args) => runtime.block_on(async move {
             match trustd::startup::rekey(args.settings).await {
                 Ok(r) => {

@@ -946,14 +946,25 @@ pub async fn replay(
     })?;
     let entries =
         recovery::entries_from(&text, store.log_size().await?).map_err(StartupError::RolledBack)?;
+    let before = recovery::current_mark(store.as_ref(), log.origin()).await?;
+    let mark = recovery::read_mark(&settings.data_dir)
+        .map_err(StartupError::RolledBack)?
+        .filter(|m| recovery::of_log(m, before.as_ref(), log.origin()))
+        .ok_or_else(|| {
+            StartupError::RolledBack(format!(
+                "no high-water mark of this log in {}: nothing to check the export against",
+                settings.data_dir.display()
+            ))
+        })?;
+    recovery::check_export(store.as_ref(), &entries, &mark)
+        .await
+        .map_err(StartupError::RolledBack)?;
     let report = recovery::replay(store.as_ref(), &entries)
         .await
         .map_err(StartupError::RolledBack)?;
     while log.integrate(clock.now()).await?.is_some() {}
     let db = recovery::current_mark(store.as_ref(), log.origin()).await?;
-    let mark = recovery::read_mark(&settings.data_dir)
-        .map_err(StartupError::RolledBack)?
-        .filter(|m| recovery::of_log(m, db.as_ref(), log.origin()));
+    let mark = Some(mark);
     if let Some(why) = recovery::behind(db.as_ref(), mark.as_ref(), &[]) {
         return Err(StartupError::RolledBack(format!(
             "after the replay: {why} (the export must reach the mark)"
@@ -994,6 +1005,36 @@ pub async fn rotate_log(
         recovery::write_mark(&settings.data_dir, &db).map_err(StartupError::RolledBack)?;
     }
     Ok(rotated)
+}
+
+/// What `trustd root renew` did.
+#[derive(Debug, serde::Serialize)]
+pub struct RootRenewed {
+    /// The new root's name (`root.N`) and serial.
+    pub name: String,
+    pub serial: String,
+    pub log_index: Option<u64>,
+}
+
+/// `trustd root renew`: the next root generation with its links (see [`crate::pki::rollover`]).
+pub async fn renew_root(mut settings: ServeSettings) -> Result<RootRenewed, StartupError> {
+    settings
+        .read_secret_files()
+        .map_err(StartupError::Secrets)?;
+    let vault = load_master_key(&settings)?;
+    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let pki = Pki::new(vault, store.clone(), public_url);
+    let (writes, root) = pki.renew_root(time::OffsetDateTime::now_utc()).await?;
+    let indices = store.apply(writes).await?;
+    Ok(RootRenewed {
+        name: crate::pki::ca_name(&root).unwrap_or_default(),
+        serial: root.serial,
+        log_index: indices.first().copied(),
+    })
 }
 
 /// What `trustd rekey` did.

@@ -251,6 +251,17 @@ pub async fn list(
     Ok(out)
 }
 
+/// The link certificates between the root's generations (DER), oldest first. Public.
+pub async fn root_links(ctx: &Context) -> Result<Vec<Vec<u8>>, ServiceError> {
+    Ok(ctx
+        .store
+        .certificates_of_kind(crate::store::CertKind::RootLink, None)
+        .await?
+        .into_iter()
+        .map(|c| c.der)
+        .collect())
+}
+
 /// The CA certificate (DER) of `ca`: `root`, a department code (its current CA), or the
 /// name of one generation of a CA (`{code}.2`). Public.
 pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceError> {
@@ -259,7 +270,8 @@ pub async fn ca_certificate(ctx: &Context, ca: &str) -> Result<Vec<u8>, ServiceE
         return Ok(cert.der);
     }
     if ca == "root" {
-        return Ok(ctx.pki.root().await?.der);
+        let first = ctx.pki.ca(ca).await?.ok_or(ServiceError::NotFound("CA"))?;
+        return Ok(first.der);
     }
     if ca == crate::pki::sm2::ROOT_SM2 {
         return Ok(ctx.pki.sm2_root().await?.der);

@@ -185,6 +185,47 @@ pub fn entries_from(export: &str, from: u64) -> Result<Vec<(u64, Vec<u8>)>, Stri
     Ok(out)
 }
 
+/// Before anything is written: the database's entries followed by the export's must reach the
+/// mark and hash to its root there. A forged, reordered or truncated export is refused with the
+/// database untouched (checking after the replay would leave its entries and revocations in).
+pub async fn check_export(
+    store: &dyn Repository,
+    entries: &[(u64, Vec<u8>)],
+    mark: &HighWater,
+) -> Result<(), String> {
+    let size = store.log_size().await.map_err(|e| e.to_string())?;
+    let mut tree = crate::log::merkle::MemoryTree::new();
+    let mut at = 0;
+    while at < size {
+        let end = (at + 50_000).min(size);
+        for h in store
+            .leaf_hashes(at, end)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            tree.push(h);
+        }
+        at = end;
+    }
+    for (_, entry) in entries {
+        tree.push(crate::log::merkle::leaf_hash(entry));
+    }
+    if tree.len() < mark.size {
+        return Err(format!(
+            "the export ends at {} entries, but {} were published ({MARK_FILE}): nothing was written",
+            tree.len(),
+            mark.size
+        ));
+    }
+    if B64.encode(tree.root(mark.size)) != mark.root {
+        return Err(format!(
+            "the database's entries and the export's do not hash to the root published at {} entries ({MARK_FILE}): the export is not this log's; nothing was written",
+            mark.size
+        ));
+    }
+    Ok(())
+}
+
 /// The event row of an exported entry, exactly as it was logged.
 fn event_of(entry: &[u8]) -> Result<(NewEvent, serde_json::Value), String> {
     let value: serde_json::Value =

@@ -175,13 +175,17 @@ pub async fn list(ctx: &Context) -> Result<Vec<Anchor>, ServiceError> {
             },
             builtin: true,
         };
-    let mut out = vec![
-        builtin(
-            "root",
-            "trustd root CA (this installation)",
-            ctx.pki.root().await?,
-            "documents,timestamps,licences",
-        ),
+    let mut out = Vec::new();
+    // Every generation of the root: what an older one certified stays verifiable.
+    for root in ctx.pki.roots().await? {
+        let id = crate::pki::ca_name(&root).unwrap_or_else(|| "root".into());
+        let label = match crate::pki::ca_generation(&id) {
+            1 => "trustd root CA (this installation)".to_owned(),
+            n => format!("trustd root CA, generation {n} (this installation)"),
+        };
+        out.push(builtin(&id, &label, root, "documents,timestamps,licences"));
+    }
+    out.push(
         // The national hierarchy signs seals and time-stamps, never licences (ES256 only).
         builtin(
             crate::pki::sm2::ROOT_SM2,
@@ -189,7 +193,7 @@ pub async fn list(ctx: &Context) -> Result<Vec<Anchor>, ServiceError> {
             ctx.pki.sm2_root().await?,
             "documents,timestamps",
         ),
-    ];
+    );
     out.extend(
         ctx.store
             .trust_anchors()
@@ -269,7 +273,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Serv
 /// A registered anchor an admin may change: not the installation's own root.
 async fn registered(ctx: &Context, caller: &Caller, id: &str) -> Result<Anchor, ServiceError> {
     caller.require_admin()?;
-    if id == "root" || id == crate::pki::sm2::ROOT_SM2 {
+    if crate::pki::ca_first_name(id) == "root" || id == crate::pki::sm2::ROOT_SM2 {
         return Err(ServiceError::Conflict(
             "the installation's own roots cannot be disabled or deleted".into(),
         ));

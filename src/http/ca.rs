@@ -1,4 +1,5 @@
-//! `/ca/{ca}.pem`: the root (`root`) and department CA certificates, for anyone.
+//! `/ca/{ca}.pem`: the roots (`root`, `root.2`, …), their links (`links`) and the department
+//! CA certificates, for anyone.
 
 use actix_web::{web, HttpResponse};
 
@@ -29,8 +30,16 @@ pub async fn certificate(
     ctx: web::Data<Context>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let der = departments::ca_certificate(&ctx, &path).await?;
+    let pem = if path.as_str() == "links" {
+        departments::root_links(&ctx)
+            .await?
+            .iter()
+            .map(|der| to_pem(der))
+            .collect::<String>()
+    } else {
+        to_pem(&departments::ca_certificate(&ctx, &path).await?)
+    };
     Ok(HttpResponse::Ok()
         .content_type("application/x-pem-file")
-        .body(to_pem(&der)))
+        .body(pem))
 }

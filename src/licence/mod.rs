@@ -1287,7 +1287,7 @@ async fn chain_problem(
     decoded: &token::DecodedToken,
     now: OffsetDateTime,
 ) -> Result<Option<&'static str>, ServiceError> {
-    let roots = vec![ctx.pki.root().await?.der];
+    let roots: Vec<Vec<u8>> = ctx.pki.roots().await?.into_iter().map(|r| r.der).collect();
     if verify_chain(&decoded.chain, &roots, now.unix_timestamp()).is_err() {
         return Ok(Some("the x5c chain does not lead to this service's root"));
     }

@@ -122,6 +122,20 @@ pub fn root_ca_params(
     params
 }
 
+/// A link certificate between two roots: the subject and key of one root (its name built as
+/// [`root_ca_params`] built it), certified by the other, revocable through the certifying
+/// root's CRL and OCSP.
+pub fn root_link_params(
+    common_name: &str,
+    serial: &[u8],
+    validity: Validity,
+    urls: &RevocationUrls,
+) -> Result<CertificateParams, PkiError> {
+    let mut params = root_ca_params(common_name, serial, validity.not_before, validity.not_after);
+    with_revocation(&mut params, urls)?;
+    Ok(params)
+}
+
 /// The TSA certificate: issued by the root, digitalSignature + nonRepudiation, and
 /// extendedKeyUsage id-kp-timeStamping marked critical (RFC 3161 §2.3; rcgen writes EKU as
 /// non-critical, so the extension is encoded here).

@@ -8,6 +8,7 @@ pub mod cms;
 pub mod ocsp;
 pub mod oid;
 pub mod revocation;
+pub mod rollover;
 pub mod signers;
 pub mod sm2;
 pub mod tsa;
@@ -296,7 +297,35 @@ impl Pki {
         Ok((signer, stored))
     }
 
-    /// The root CA certificate.
+    /// Every generation of the root, oldest first (all are trusted by this installation).
+    pub async fn roots(&self) -> Result<Vec<CertificateRecord>, PkiError> {
+        let mut roots = self
+            .store
+            .certificates_of_kind(CertKind::RootCa, None)
+            .await?;
+        roots.sort_by_key(|r| ca_name(r).map_or(1, |n| ca_generation(&n)));
+        Ok(roots)
+    }
+
+    /// The CA that issued `cert` (by the issuer name it records).
+    pub async fn issuer_of(&self, cert: &CertificateRecord) -> Result<CertificateRecord, PkiError> {
+        self.ca(&cert.issuer).await?.ok_or(PkiError::BadCertificate)
+    }
+
+    /// The link certificates that certify `root`'s key under the other roots (DER): with them a
+    /// relying party that trusts any generation of the root reaches this one.
+    pub async fn links_to(&self, root: &CertificateRecord) -> Result<Vec<Vec<u8>>, PkiError> {
+        Ok(self
+            .store
+            .certificates_of_kind(CertKind::RootLink, None)
+            .await?
+            .into_iter()
+            .filter(|l| l.key_id == root.key_id && l.revoked_at.is_none())
+            .map(|l| l.der)
+            .collect())
+    }
+
+    /// The current root CA certificate (the one that issues from now on).
     pub async fn root(&self) -> Result<CertificateRecord, PkiError> {
         let serial = self
             .store
@@ -414,10 +443,11 @@ impl Pki {
     /// Issues the TSA certificate under the root (10 years, within the root's life).
     pub async fn issue_tsa(&self, now: OffsetDateTime) -> Result<Issued, PkiError> {
         let root = self.root().await?;
+        let root_name = ca_name(&root).ok_or(PkiError::NoRoot)?;
         let name = "trustd Time-Stamping Authority";
-        let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
+        let urls = certs::RevocationUrls::for_ca(&self.public_url, &root_name);
         let request = IssueRequest {
-            issuer_name: "root",
+            issuer_name: &root_name,
             kind: CertKind::Tsa,
             subject: name,
             department: None,
@@ -504,10 +534,11 @@ impl Pki {
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
         let root = self.root().await?;
-        let urls = certs::RevocationUrls::for_ca(&self.public_url, "root");
+        let root_name = ca_name(&root).ok_or(PkiError::NoRoot)?;
+        let urls = certs::RevocationUrls::for_ca(&self.public_url, &root_name);
         let subject = format!("{name} CA");
         let request = IssueRequest {
-            issuer_name: "root",
+            issuer_name: &root_name,
             kind: CertKind::DepartmentCa,
             subject: &subject,
             department: Some(code),

@@ -121,7 +121,13 @@ impl Pki {
                 return Ok(cas);
             }
         }
-        let mut cas = vec![KnownCa::new("root".into(), self.root().await?)?];
+        let mut cas = Vec::new();
+        for root in self.roots().await? {
+            cas.push(KnownCa::new(
+                super::ca_name(&root).unwrap_or_default(),
+                root,
+            )?);
+        }
         for cert in self
             .store
             .certificates_of_kind(CertKind::DepartmentCa, None)

@@ -65,8 +65,11 @@ impl Pki {
     /// The certificate of a CA by its name (see [`super::ca_name`]): `root`, `root-sm2`, a
     /// department code, `{code}-sm2`, or one of those followed by `.{generation}`.
     pub async fn ca(&self, ca: &str) -> Result<Option<CertificateRecord>, PkiError> {
-        if ca == "root" {
-            return Ok(Some(self.root().await?));
+        if super::ca_first_name(ca) == "root" {
+            let roots = self.roots().await?;
+            return Ok(roots
+                .into_iter()
+                .find(|c| super::ca_name(c).as_deref() == Some(ca)));
         }
         if ca == super::sm2::ROOT_SM2 {
             return Ok(Some(self.sm2_root().await?));

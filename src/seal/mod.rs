@@ -429,32 +429,60 @@ async fn usable_seal(
 async fn validation_material(
     ctx: &Context,
     seal: &Seal,
-    ca: &[u8],
-    root: &[u8],
+    ca: &CertificateRecord,
+    root: &CertificateRecord,
     now: time::OffsetDateTime,
 ) -> Result<pdf::Validation, ServiceError> {
     let tsa = ctx.tsa.get().certificate().to_vec();
+    let mut tsa_root = None;
+    for r in ctx.pki.roots().await? {
+        if crate::pki::chain::issued_by(&tsa, &r.der) {
+            tsa_root = Some(r);
+        }
+    }
+    let tsa_root = tsa_root.ok_or(crate::pki::PkiError::NoRoot)?;
     let mut v = pdf::Validation {
         certs: vec![
             seal.certificate.der.clone(),
-            ca.to_vec(),
-            root.to_vec(),
+            ca.der.clone(),
+            root.der.clone(),
             tsa.clone(),
         ],
         ..Default::default()
     };
-    for issuer in [seal.record.department_code.as_str(), "root"] {
+    let mut pairs: Vec<(Vec<u8>, CertificateRecord)> = vec![
+        (seal.certificate.der.clone(), ca.clone()),
+        (ca.der.clone(), root.clone()),
+        (tsa, tsa_root.clone()),
+    ];
+    if tsa_root.der != root.der {
+        v.certs.push(tsa_root.der);
+    }
+    // The links that lead from the other roots to this one, revocable by those roots.
+    for link in ctx.pki.links_to(root).await? {
+        for other in ctx.pki.roots().await? {
+            if other.der != root.der && crate::pki::chain::issued_by(&link, &other.der) {
+                v.certs.push(link.clone());
+                v.certs.push(other.der.clone());
+                pairs.push((link.clone(), other));
+            }
+        }
+    }
+    let mut issuers: Vec<String> = Vec::new();
+    for (_, issuer) in &pairs {
+        let name = crate::pki::ca_name(issuer).unwrap_or_default();
+        if !issuers.contains(&name) {
+            issuers.push(name);
+        }
+    }
+    for issuer in &issuers {
         if let Some(crl) = ctx.pki.current_crl(issuer, now).await? {
             v.crls.push(crl);
         }
     }
-    for (cert, issuer) in [
-        (&seal.certificate.der[..], ca),
-        (ca, root),
-        (&tsa[..], root),
-    ] {
+    for (cert, issuer) in &pairs {
         v.ocsps
-            .push(ctx.pki.ocsp_response_for(cert, issuer, now).await?);
+            .push(ctx.pki.ocsp_response_for(cert, &issuer.der, now).await?);
     }
     Ok(v)
 }
@@ -637,7 +665,7 @@ async fn plan(
     ctx: &Context,
     seal: &Seal,
     options: StampOptions,
-    (ca, root): (&[u8], &[u8]),
+    (ca, root): (&CertificateRecord, &CertificateRecord),
     now: time::OffsetDateTime,
 ) -> Result<StampPlan, ServiceError> {
     let validation = match options.level {
@@ -689,14 +717,19 @@ pub async fn stamp(
 ) -> Result<Stamped, ServiceError> {
     let now = ctx.clock.now();
     let seal = usable_seal(ctx, caller, id, now).await?;
-    let ca = ctx.pki.department_ca(&seal.record.department_code).await?;
-    let root = ctx.pki.root().await?;
-    let plan = plan(ctx, &seal, options, (&ca.der, &root.der), now).await?;
+    // The seal's own CA and that CA's root (a renewed CA or a new root keeps the old ones
+    // answering for what they certified), and the links from the other roots to that root.
+    let ca = ctx.pki.issuer_of(&seal.certificate).await?;
+    let root = ctx.pki.issuer_of(&ca).await?;
+    let links = ctx.pki.links_to(&root).await?;
+    let plan = plan(ctx, &seal, options, (&ca, &root), now).await?;
     let level = plan.level;
+    let mut chain = vec![ca.der, root.der];
+    chain.extend(links);
     let signing = Signing {
         signer: ctx.pki.signer(&seal.certificate.key_id).await?,
         certificate: seal.certificate.der.clone(),
-        chain: vec![ca.der, root.der],
+        chain,
         tsa: ctx.tsa.get(),
         now,
     };

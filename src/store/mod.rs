@@ -148,10 +148,13 @@ pub enum CertKind {
     Sm2DepartmentCa,
     Sm2Tsa,
     Sm2Seal,
+    /// A cross-signed link between two generations of the root: one root's subject and key
+    /// certified by the other root (RFC 4210 §4.4 "new with old" and "old with new").
+    RootLink,
 }
 
 impl CertKind {
-    pub const ALL: [CertKind; 10] = [
+    pub const ALL: [CertKind; 11] = [
         CertKind::RootCa,
         CertKind::DepartmentCa,
         CertKind::Tsa,
@@ -162,6 +165,7 @@ impl CertKind {
         CertKind::Sm2DepartmentCa,
         CertKind::Sm2Tsa,
         CertKind::Sm2Seal,
+        CertKind::RootLink,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -176,6 +180,7 @@ impl CertKind {
             CertKind::Sm2DepartmentCa => "sm2-department-ca",
             CertKind::Sm2Tsa => "sm2-tsa",
             CertKind::Sm2Seal => "sm2-seal",
+            CertKind::RootLink => "root-link",
         }
     }
 
@@ -189,7 +194,7 @@ impl CertKind {
 pub struct CertificateRecord {
     /// Serial number, lower-case hex of its DER integer content.
     pub serial: String,
-    /// The issuing CA: `root` or a department code.
+    /// The issuing CA's name (see [`crate::pki::ca_name`]): `root`, a department code, ….
     pub issuer: String,
     /// What the certificate is for.
     pub kind: CertKind,

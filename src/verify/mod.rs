@@ -821,10 +821,11 @@ pub async fn verify_upload(
     .await
     .map_err(|_| ServiceError::Join)?
     .map_err(ServiceError::from)?;
-    let mut pool = vec![
-        ctx.pki.root().await?.der,
-        ctx.tsa.get().certificate().to_vec(),
-    ];
+    let mut pool = vec![ctx.tsa.get().certificate().to_vec()];
+    for root in ctx.pki.roots().await? {
+        pool.extend(ctx.pki.links_to(&root).await?);
+        pool.push(root.der);
+    }
     for ca in ctx
         .store
         .certificates_of_kind(CertKind::DepartmentCa, None)

@@ -328,3 +328,115 @@ async fn rekey_moves_every_key_to_a_new_master_key() {
         "{err}"
     );
 }
+
+/// `trustd log replay` with a hostile export: a forged entry, or an export that stops short of
+/// the mark, is refused before anything is written; the genuine export then replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_refuses_a_hostile_export() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("trustd.db").display());
+    let master = trustd::keys::vault::MasterKey::generate_base64()
+        .unwrap()
+        .to_string();
+    let token = format!("replay-admin-token-{}", crate::helpers::random_hex(16));
+    let s = settings(&dir, &url, &master, &token);
+    let client = reqwest::Client::new();
+    let (address, _, handle) = start(s.clone()).await.unwrap();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{address}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let auditor: Value = post("/api/v1/api-keys", json!({"role": "auditor"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let auditor = auditor["token"].as_str().unwrap().to_owned();
+    let backup = dir.path().join("backup");
+    let manifest = trustd::startup::backup(&s, &backup).await.unwrap();
+    for n in 61..64 {
+        let resp = post(
+            "/api/v1/departments",
+            json!({"code": credit_code(n), "name": format!("部门{n}")}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    // The mark follows the checkpoints; wait until it holds every entry.
+    let mut size = 0;
+    for _ in 0..100 {
+        let mark = trustd::admin::recovery::read_mark(dir.path()).unwrap();
+        let note = reqwest::get(format!("{address}/api/v1/log/checkpoint"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        size = note.lines().nth(1).unwrap().parse::<u64>().unwrap();
+        if mark.is_some_and(|m| m.size == size) && size > manifest.log_size {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let export = client
+        .get(format!("{address}/api/v1/log/export"))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    handle.stop(true).await;
+    let lines: Vec<String> = export.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len() as u64, size);
+
+    // Back to the backup: behind the mark.
+    trustd::startup::restore(&s, &backup, true).unwrap();
+    let write = |name: &str, lines: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        path
+    };
+    let forged = {
+        let mut forged = lines.clone();
+        let last = forged.last_mut().unwrap();
+        let mut item: Value = serde_json::from_str(last).unwrap();
+        let entry = b64.decode(item["entry"].as_str().unwrap()).unwrap();
+        let entry = String::from_utf8(entry)
+            .unwrap()
+            .replace("部门63", "部门99");
+        item["entry"] = json!(b64.encode(entry));
+        *last = item.to_string();
+        forged
+    };
+    for (name, export, why) in [
+        ("forged.ndjson", forged, "do not hash to the root"),
+        (
+            "short.ndjson",
+            lines[..lines.len() - 1].to_vec(),
+            "export ends at",
+        ),
+    ] {
+        let path = write(name, &export);
+        let err = trustd::startup::replay(s.clone(), &path).await.unwrap_err();
+        assert!(err.to_string().contains(why), "{name}: {err}");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        let store = trustd::store::SqlStore::connect(&url).await.unwrap();
+        use trustd::store::Repository as _;
+        assert_eq!(store.log_size().await.unwrap(), manifest.log_size, "{name}");
+    }
+    let genuine = write("genuine.ndjson", &lines);
+    let done = trustd::startup::replay(s.clone(), &genuine).await.unwrap();
+    assert_eq!(done.entries, size - manifest.log_size);
+    let (_, ctx, handle) = start(s).await.unwrap();
+    assert_eq!(ctx.store.log_size().await.unwrap(), size);
+    handle.stop(true).await;
+}

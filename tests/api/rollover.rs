@@ -341,3 +341,145 @@ async fn a_rotated_log_is_audited_across_shards() {
     ));
     handle.stop(true).await;
 }
+
+/// The DER of every certificate in a PEM bundle.
+fn pem_bundle(text: &str) -> Vec<Vec<u8>> {
+    trustd::pki::pem_certificates(text)
+}
+
+/// A new root generation while the service runs: the old root and everything under it stay
+/// trusted and answering; new department CAs come from the new root; the links certify each
+/// root's key under the other (checked with x509-parser); seals and tokens under both verify.
+async fn a_new_root_is_linked_to_the_old(app: TestApp) {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (code_a, _, op_a, _, type_a) = crate::licences::setup(&app).await;
+    let seal_a: Value = app
+        .post_json(
+            "/api/v1/seals",
+            Some(&op_a),
+            &json!({"name": "旧根下的章", "kind": "official"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sealed_a = stamp(&app, &op_a, seal_a["id"].as_str().unwrap()).await;
+    let licence_a =
+        crate::licences::issue(&app, &op_a, &crate::licences::licence_body(&type_a)).await;
+    let old_root = ca_der(&app, "root").await;
+
+    let s = crate::helpers::settings(
+        &app.data_dir,
+        &app.database_url,
+        &app.master_key,
+        &app.admin_token,
+    );
+    let renewed = trustd::startup::renew_root(s).await.unwrap();
+    assert_eq!(renewed.name, "root.2");
+    assert!(renewed.log_index.is_some());
+    let new_root = ca_der(&app, "root.2").await;
+    assert_ne!(new_root, old_root);
+    assert_eq!(ca_der(&app, "root").await, old_root, "root stays the first");
+
+    // A department created now is under the new root, revocable through its CRL.
+    let code_b = crate::helpers::credit_code(77);
+    app.create_department(&code_b, "新根下的局").await;
+    let (_, op_b) = app.create_key("operator", Some(&code_b)).await;
+    let ca_b = app.ctx.pki.department_ca(&code_b).await.unwrap();
+    assert_eq!(ca_b.issuer, "root.2");
+    assert!(trustd::pki::chain::issued_by(&ca_b.der, &new_root));
+    let seal_b: Value = app
+        .post_json(
+            "/api/v1/seals",
+            Some(&op_b),
+            &json!({"name": "新根下的章", "kind": "official"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sealed_b = stamp(&app, &op_b, seal_b["id"].as_str().unwrap()).await;
+    let t: Value = app
+        .post_json(
+            "/api/v1/licence-types",
+            Some(&op_b),
+            &json!({"name": "证", "holder_kind": "person", "fields": [{"key": "a", "label": "A"}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let licence_b = crate::licences::issue(
+        &app,
+        &op_b,
+        &json!({"type_code": t["type_code"], "holder": {"name": "赵六", "code_type": "111", "code": crate::licences::CITIZEN}}),
+    )
+    .await;
+
+    for (pdf, what) in [
+        (&sealed_a, "under the old root"),
+        (&sealed_b, "under the new root"),
+    ] {
+        passes(&app, pdf, what).await;
+    }
+    token_valid(&app, &licence_a["token"], "under the old root").await;
+    token_valid(&app, &licence_b["token"], "under the new root").await;
+    // The department under the old root still stamps, and what it stamps verifies.
+    let again = stamp(&app, &op_a, seal_a["id"].as_str().unwrap()).await;
+    passes(&app, &again, "the old root's department after the renewal").await;
+
+    // The links: each root's name and key, certified by the other.
+    let links = app.get("/ca/links.pem", None).await.text().await.unwrap();
+    let links = pem_bundle(&links);
+    assert_eq!(links.len(), 2);
+    let (_, old) = X509Certificate::from_der(&old_root).unwrap();
+    let (_, new) = X509Certificate::from_der(&new_root).unwrap();
+    let mut seen = (false, false);
+    for der in &links {
+        let (_, link) = X509Certificate::from_der(der).unwrap();
+        assert!(link.is_ca());
+        let (subject, issuer) = if link.subject() == new.subject() {
+            seen.0 = true;
+            (&new, &old)
+        } else {
+            seen.1 = true;
+            (&old, &new)
+        };
+        assert_eq!(link.subject(), subject.subject());
+        assert_eq!(link.public_key().raw, subject.public_key().raw);
+        assert_eq!(link.issuer(), issuer.subject());
+        link.verify_signature(Some(issuer.public_key()))
+            .expect("signed by the other root");
+    }
+    assert_eq!(seen, (true, true));
+
+    // Each root signs its own CRL; both are trusted anchors; OCSP answers for both.
+    check_crl(&crl(&app, "root").await, &old_root);
+    check_crl(&crl(&app, "root.2").await, &new_root);
+    let anchors: Value = app
+        .get("/api/v1/trust-anchors", Some(&app.admin_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = anchors["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{anchors}"))
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"root") && ids.contains(&"root.2"), "{ids:?}");
+    let ca_a = ca_der(&app, &code_a).await;
+    let (_, ca_a_cert) = X509Certificate::from_der(&ca_a).unwrap();
+    let serial_a = hex::encode(ca_a_cert.raw_serial());
+    assert_eq!(
+        ocsp_status(&app, &old_root, &serial_a).await,
+        CertStatus::good()
+    );
+    assert_eq!(
+        ocsp_status(&app, &new_root, &ca_b.serial).await,
+        CertStatus::good()
+    );
+}
+
+crate::dual_tests!(a_new_root_is_linked_to_the_old);
