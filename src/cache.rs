@@ -1,6 +1,8 @@
-//! In-memory caches of facts that never change once written: department names, licence types,
-//! the log index of a licence's issuance. (Statuses are never cached: a suspension or
-//! revocation shows on the next check.) Bounded: when full, a cache is cleared and refills.
+//! In-memory caches: of facts that never change once written (department names, licence types,
+//! the log index of a licence's issuance), and of the public view of licences, kept current by
+//! invalidation (a status change on this instance forgets the entry at once; one on another
+//! instance within a fraction of a second, see `licence::watch_status_changes`). Bounded: when
+//! full, a cache is cleared and refills.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -51,9 +53,87 @@ impl<K: Eq + Hash + Clone, V: Clone> ImmutableCache<K, V> {
     }
 }
 
+/// A bounded map of values that change rarely and are kept current by invalidation (the public
+/// view of licences: a status change forgets the entry). A read that missed takes the epoch
+/// before it loads and keeps what it loaded only if nothing was forgotten meanwhile, so that a
+/// value read before an invalidation is never kept after it.
+pub struct ViewCache<K, V> {
+    map: RwLock<HashMap<K, V>>,
+    epoch: std::sync::atomic::AtomicU64,
+    capacity: usize,
+}
+
+impl<K, V> std::fmt::Debug for ViewCache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewCache")
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> ViewCache<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        ViewCache {
+            map: RwLock::new(HashMap::new()),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.map.read().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    /// The epoch to pass to [`ViewCache::keep`] after loading a missed value.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps `value` unless something was forgotten since `epoch` was read.
+    pub fn keep(&self, epoch: u64, key: K, value: V) {
+        if let Ok(mut m) = self.map.write() {
+            if self.epoch() != epoch {
+                return;
+            }
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+            m.insert(key, value);
+        }
+    }
+
+    /// Forgets `key` (its value changed).
+    pub fn forget(&self, key: &K) {
+        if let Ok(mut m) = self.map.write() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            m.remove(key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_view_read_before_a_change_is_not_kept_after_it() {
+        let cache: ViewCache<u32, &str> = ViewCache::new(2);
+        let epoch = cache.epoch();
+        // A change lands while the read was loading: what it read is stale and not kept.
+        cache.forget(&1);
+        cache.keep(epoch, 1, "valid");
+        assert_eq!(cache.get(&1), None);
+        let epoch = cache.epoch();
+        cache.keep(epoch, 1, "revoked");
+        assert_eq!(cache.get(&1), Some("revoked"));
+        cache.forget(&1);
+        assert_eq!(cache.get(&1), None);
+        for k in 0..5 {
+            let e = cache.epoch();
+            cache.keep(e, k, "x");
+        }
+        assert!(cache.map.read().unwrap().len() <= 2);
+    }
 
     #[tokio::test]
     async fn loads_once_and_stays_bounded() {

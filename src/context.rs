@@ -24,6 +24,8 @@ pub struct Context {
     pub departments: ImmutableCache<String, DepartmentRecord>,
     pub licence_types: ImmutableCache<String, LicenceTypeRecord>,
     pub issuance_index: ImmutableCache<String, u64>,
+    /// The public view of licences, kept current by invalidation (`licence::public_view`).
+    pub licence_views: crate::cache::ViewCache<String, Arc<crate::store::LicenceView>>,
     pub licence_signers: crate::pki::signers::SignerCache,
     pub public_url: String,
     pub max_upload_bytes: usize,

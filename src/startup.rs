@@ -79,6 +79,8 @@ pub struct Application {
     integrator: tokio::task::JoinHandle<()>,
     witness_feeder: Option<tokio::task::JoinHandle<()>>,
     tsa_renewer: tokio::task::JoinHandle<()>,
+    /// Forgets the public view of licences whose status another instance changed.
+    status_watcher: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -233,6 +235,7 @@ async fn context(
         departments: crate::cache::ImmutableCache::new(10_000),
         licence_types: crate::cache::ImmutableCache::new(10_000),
         issuance_index: crate::cache::ImmutableCache::new(100_000),
+        licence_views: crate::cache::ViewCache::new(100_000),
         licence_signers: crate::pki::signers::SignerCache::default(),
         pki,
         log,
@@ -747,6 +750,7 @@ impl Application {
         );
         let witness_feeder = spawn_witness_feeder(log.clone(), clock.clone());
         let tsa_renewer = spawn_tsa_renewer(context.clone());
+        let status_watcher = tokio::spawn(crate::licence::watch_status_changes(context.clone()));
         let integrator = spawn_integrator(log, clock, settings.data_dir.clone());
         let server =
             serve(&settings, context.clone(), listener).map_err(|source| StartupError::Bind {
@@ -761,6 +765,7 @@ impl Application {
             integrator,
             witness_feeder,
             tsa_renewer,
+            status_watcher,
         })
     }
 
@@ -782,6 +787,7 @@ impl Application {
         let result = self.server.await;
         self.integrator.abort();
         self.tsa_renewer.abort();
+        self.status_watcher.abort();
         if let Some(feeder) = self.witness_feeder {
             feeder.abort();
         }

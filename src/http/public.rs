@@ -165,7 +165,7 @@ pub async fn page(
     let identifier = path.into_inner();
     let found = licence::public_status(&ctx, &identifier).await?;
     let checked_at = crate::clock::rfc3339(ctx.clock.now().unix_timestamp());
-    let status = found.as_ref().map(|(s, _)| s);
+    let status = found.as_ref();
     let html = render(&identifier, status, &checked_at);
     let code = if status.is_some() {
         StatusCode::OK
@@ -182,7 +182,7 @@ pub async fn status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     match licence::public_status(&ctx, &path).await? {
-        Some((s, _)) => Ok(HttpResponse::Ok()
+        Some(s) => Ok(HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
             .json(serde_json::json!({
                 "identifier": s.identifier,
@@ -209,8 +209,16 @@ pub async fn token(
     ctx: web::Data<Context>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match licence::public_status(&ctx, &path).await? {
-        Some((_, record)) => match licence::public_token(&record) {
+    let record = match licence::identifier::LicenceIdentifier::parse(&path) {
+        Ok(_) => ctx
+            .store
+            .licence(&path)
+            .await
+            .map_err(crate::error::ServiceError::from)?,
+        Err(_) => None,
+    };
+    match record {
+        Some(record) => match licence::public_token(&record) {
             Some(token) => Ok(HttpResponse::Ok()
                 .content_type("application/sd-jwt")
                 .insert_header(("Cache-Control", "no-store"))

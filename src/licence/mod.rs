@@ -27,7 +27,7 @@ use crate::pki::chain::verify_chain;
 use crate::pki::signers::CachedSigner;
 use crate::store::{CertKind, LicenceState};
 use crate::store::{
-    Change, DepartmentRecord, LicenceRecord, LicenceTypeRecord, StoreError, WriteSet,
+    Change, DepartmentRecord, LicenceRecord, LicenceTypeRecord, LicenceView, StoreError, WriteSet,
 };
 use identifier::LicenceIdentifier;
 
@@ -258,14 +258,15 @@ impl Status {
 /// `valid_until` (or before `valid_from`: not yet valid counts as not valid, reported expired
 /// only after the end), else valid.
 pub fn effective_status(record: &LicenceRecord, today: Date) -> Status {
-    match record.status {
+    status_of(record.status, record.valid_until.as_deref(), today)
+}
+
+/// The status a licence shows: its stored state, or expired after its end date.
+fn status_of(state: LicenceState, valid_until: Option<&str>, today: Date) -> Status {
+    match state {
         LicenceState::Revoked => Status::Revoked,
         LicenceState::Suspended => Status::Suspended,
-        LicenceState::Valid => match record
-            .valid_until
-            .as_deref()
-            .and_then(|d| Date::parse(d, DATE_FORMAT).ok())
-        {
+        LicenceState::Valid => match valid_until.and_then(|d| Date::parse(d, DATE_FORMAT).ok()) {
             Some(until) if today > until => Status::Expired,
             _ => Status::Valid,
         },
@@ -846,7 +847,10 @@ pub async fn change_status(
             at: now.unix_timestamp(),
         })
         .event(event.to_new_event());
-    let indices = ctx.store.apply(writes).await.map_err(|e| match e {
+    let applied = ctx.store.apply(writes).await;
+    // Forgotten whatever the outcome: a failed write may still have committed (a lost answer).
+    ctx.licence_views.forget(&record.identifier);
+    let indices = applied.map_err(|e| match e {
         StoreError::NotFound => ServiceError::Conflict(
             "the licence's status changed meanwhile; read it and try again".into(),
         ),
@@ -1097,46 +1101,104 @@ pub struct MaskedHolder {
 pub async fn public_status(
     ctx: &Context,
     identifier: &str,
-) -> Result<Option<(PublicStatus, LicenceRecord)>, ServiceError> {
-    if LicenceIdentifier::parse(identifier).is_err() {
-        return Ok(None);
-    }
-    let Some(record) = ctx.store.licence(identifier).await? else {
+) -> Result<Option<PublicStatus>, ServiceError> {
+    let Some(view) = public_view(ctx, identifier).await? else {
         return Ok(None);
     };
     let now = ctx.clock.now();
     let licence_name = ctx
-        .licence_type(&record.type_code)
+        .licence_type(&view.type_code)
         .await?
         .map(|t| t.name)
         .unwrap_or_default();
     let issuer_name = ctx
-        .department(&record.issuer_code)
+        .department(&view.issuer_code)
         .await?
         .map(|d| d.name)
         .unwrap_or_default();
     let log_index = ctx.issuance_index(identifier).await?;
-    let status = PublicStatus {
-        identifier: record.identifier.clone(),
-        status: effective_status(&record, today(now)),
+    Ok(Some(PublicStatus {
+        identifier: view.identifier.clone(),
+        status: status_of(view.status, view.valid_until.as_deref(), today(now)),
         licence_name,
-        number: record.number.clone(),
+        number: view.number.clone(),
         issuer: Party {
-            code: record.issuer_code.clone(),
+            code: view.issuer_code.clone(),
             name: issuer_name,
         },
         holder: MaskedHolder {
-            name: mask_name(&record.holder_name),
-            code: mask_code(&record.holder_code),
+            name: view.masked_holder_name.clone(),
+            code: view.masked_holder_code.clone(),
         },
-        issue_date: record.issue_date.clone(),
-        valid_from: record.valid_from.clone(),
-        valid_until: record.valid_until.clone(),
-        status_changed_at: record.status_at.map(crate::clock::rfc3339),
+        issue_date: view.issue_date.clone(),
+        valid_from: view.valid_from.clone(),
+        valid_until: view.valid_until.clone(),
+        status_changed_at: view.status_at.map(crate::clock::rfc3339),
         checked_at: crate::clock::rfc3339(now.unix_timestamp()),
         log_index,
+    }))
+}
+
+/// The public view of a licence, from memory when this instance has it: a status change here
+/// forgets it at once ([`change_status`]), one made by another instance within
+/// [`WATCH_EVERY`] ([`watch_status_changes`]), so the next request reads it again.
+pub async fn public_view(
+    ctx: &Context,
+    identifier: &str,
+) -> Result<Option<Arc<LicenceView>>, ServiceError> {
+    if LicenceIdentifier::parse(identifier).is_err() {
+        return Ok(None);
+    }
+    let key = identifier.to_owned();
+    if let Some(view) = ctx.licence_views.get(&key) {
+        return Ok(Some(view));
+    }
+    let epoch = ctx.licence_views.epoch();
+    let Some(record) = ctx.store.licence(identifier).await? else {
+        return Ok(None);
     };
-    Ok(Some((status, record)))
+    let view = Arc::new(LicenceView {
+        identifier: record.identifier,
+        type_code: record.type_code,
+        number: record.number,
+        masked_holder_name: mask_name(&record.holder_name),
+        masked_holder_code: mask_code(&record.holder_code),
+        issuer_code: record.issuer_code,
+        issue_date: record.issue_date,
+        valid_from: record.valid_from,
+        valid_until: record.valid_until,
+        status: record.status,
+        status_at: record.status_at,
+    });
+    ctx.licence_views.keep(epoch, key, view.clone());
+    Ok(Some(view))
+}
+
+/// How often an instance looks for status changes made by the others.
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Forgets the public view of every licence whose status another instance changed (the log
+/// records each change; the watcher follows the log from the index it has seen). Runs until
+/// the process ends; a failed read is retried at the next tick.
+pub async fn watch_status_changes(ctx: Arc<Context>) {
+    let mut after = match ctx.store.log_size().await {
+        Ok(size) => size.saturating_sub(1),
+        Err(_) => 0,
+    };
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match ctx.store.licence_status_changes(after, 1000).await {
+            Ok(changes) => {
+                for (index, identifier) in changes {
+                    ctx.licence_views.forget(&identifier);
+                    after = after.max(index);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading licence status changes failed"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- verification

@@ -312,6 +312,23 @@ pub struct LicenceRecord {
     pub created_at: i64,
 }
 
+/// What the public read path keeps in memory of a licence (`licence::public_view`): only what
+/// anyone with its identifier may see, the holder already masked; no token, no face.
+#[derive(Debug, Clone)]
+pub struct LicenceView {
+    pub identifier: String,
+    pub type_code: String,
+    pub number: String,
+    pub masked_holder_name: String,
+    pub masked_holder_code: String,
+    pub issuer_code: String,
+    pub issue_date: String,
+    pub valid_from: String,
+    pub valid_until: Option<String>,
+    pub status: LicenceState,
+    pub status_at: Option<i64>,
+}
+
 /// Metadata of a seal's appearance images.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppearanceState {
@@ -578,6 +595,13 @@ pub trait Repository: Send + Sync + 'static {
     /// Highest sequence number of a department's licence types (0 when none).
     async fn max_licence_type_seq(&self, department: &str) -> Result<i64, StoreError>;
     async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError>;
+    /// Licence status changes logged after index `after` (suspensions, revocations,
+    /// reinstatements), as (index, licence identifier), oldest first, at most `limit`.
+    async fn licence_status_changes(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, StoreError>;
     async fn licences_by_holder(&self, holder_hash: &str)
         -> Result<Vec<LicenceRecord>, StoreError>;
     /// Index of the first log entry of `event_type` about `subject`.

@@ -760,3 +760,56 @@ dual_tests!(
     tampered_and_foreign_tokens,
     qr_codes
 );
+
+/// The public read path keeps licences in memory (issue 18): a status change shows on the next
+/// request on the instance that made it, and within a second on another instance of the same
+/// PostgreSQL database (which learns it from the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_sees_status_changes_within_a_second() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Db::Postgres).await else {
+        return;
+    };
+    let (_, _, op_a, _, type_code) = setup(&app).await;
+    let issued = issue(&app, &op_a, &licence_body(&type_code)).await;
+    let id = issued["identifier"].as_str().unwrap().to_owned();
+    let other_dir = tempfile::tempdir().unwrap();
+    let s = crate::helpers::settings(
+        &other_dir,
+        &app.database_url,
+        &app.master_key,
+        &app.admin_token,
+    );
+    let (other, _, other_handle) = crate::helpers::start(s).await.unwrap();
+    let verdict = |address: String, id: String| async move {
+        let body: Value = reqwest::get(format!("{address}/api/v1/public/licences/{id}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["status"].as_str().unwrap().to_owned()
+    };
+    // Both instances have it in memory now.
+    for _ in 0..2 {
+        assert_eq!(verdict(app.address.clone(), id.clone()).await, "valid");
+        assert_eq!(verdict(other.clone(), id.clone()).await, "valid");
+        assert!(page_verdict(&app, &id).await.contains("有效"));
+    }
+    let resp = post_status(&app, &op_a, &id, "revoke", Some("测试")).await;
+    assert_eq!(resp.status(), 200);
+    // The next request on the same instance, and within a second on the other.
+    assert_eq!(verdict(app.address.clone(), id.clone()).await, "revoked");
+    assert!(page_verdict(&app, &id).await.contains("已撤销"));
+    let start = std::time::Instant::now();
+    loop {
+        if verdict(other.clone(), id.clone()).await == "revoked" {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "the other instance still says valid after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    other_handle.stop(true).await;
+}

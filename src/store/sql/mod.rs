@@ -404,6 +404,30 @@ impl Repository for SqlStore {
         row.try_get::<i64, _>(0).map_err(map_err)
     }
 
+    async fn licence_status_changes(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let after = i64::try_from(after).map_err(|_| StoreError::NotFound)?;
+        let rows = sqlx::query(
+            "SELECT idx, subject FROM events WHERE event_type IN \
+             ('licence.suspended', 'licence.revoked', 'licence.reinstated') \
+             AND idx > $1 ORDER BY idx LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let idx: i64 = r.try_get(0).map_err(map_err)?;
+                Ok((to_u64(idx)?, r.try_get(1).map_err(map_err)?))
+            })
+            .collect()
+    }
+
     async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError> {
         self.one(
             sqlx::query(&format!(

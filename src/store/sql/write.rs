@@ -518,6 +518,21 @@ async fn commit_group(
     pool: &AnyPool,
     jobs: &[WriteJob],
 ) -> Result<Vec<Result<Vec<u64>, StoreError>>, StoreError> {
+    // The common case first: every write set applies. Then the group needs no savepoints, and
+    // its log indices are taken with one update and its entries stored in a few multi-row
+    // inserts (each statement is a round trip to the database's worker: per write set this
+    // goes from five statements to about one). Should any set fail, the whole transaction is
+    // rolled back and the group applied again, each set in its own savepoint.
+    if jobs.len() > 1 {
+        let mut tx = pool.begin().await.map_err(map_err)?;
+        match apply_group(&mut tx, jobs).await {
+            Ok(indices) => {
+                tx.commit().await.map_err(map_err)?;
+                return Ok(indices.into_iter().map(Ok).collect());
+            }
+            Err(_) => tx.rollback().await.map_err(map_err)?,
+        }
+    }
     let mut tx = pool.begin().await.map_err(map_err)?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -535,6 +550,81 @@ async fn commit_group(
     }
     tx.commit().await.map_err(map_err)?;
     Ok(results)
+}
+
+/// Rows per multi-row insert of log entries (7 parameters each, far below SQLite's limit).
+const EVENTS_PER_INSERT: usize = 100;
+
+/// Applies every write set's changes, then appends all their events: one update takes the
+/// group's indices (dense, in the order of the sets, as one by one), multi-row inserts store
+/// the entries. Any error fails the group (the caller rolls it back).
+async fn apply_group(
+    conn: &mut sqlx::AnyConnection,
+    jobs: &[WriteJob],
+) -> Result<Vec<Vec<u64>>, StoreError> {
+    for job in jobs {
+        for change in &job.writes.changes {
+            apply_change(conn, change).await?;
+        }
+    }
+    let total: usize = jobs.iter().map(|j| j.writes.events.len()).sum();
+    if total == 0 {
+        return Ok(vec![Vec::new(); jobs.len()]);
+    }
+    let total_i64 = i64::try_from(total).map_err(|_| StoreError::Corrupt("group size".into()))?;
+    let end: i64 = sqlx::query("UPDATE log_state SET size = size + $1 WHERE id = 1 RETURNING size")
+        .bind(total_i64)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .try_get(0)
+        .map_err(map_err)?;
+    let mut next = end - total_i64;
+    let mut indices = Vec::with_capacity(jobs.len());
+    let mut rows = Vec::with_capacity(total);
+    for job in jobs {
+        let mut own = Vec::with_capacity(job.writes.events.len());
+        for event in &job.writes.events {
+            own.push(to_u64(next)?);
+            rows.push((next, event));
+            next += 1;
+        }
+        indices.push(own);
+    }
+    for chunk in rows.chunks(EVENTS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (index, event) in chunk {
+            query = query
+                .bind(*index)
+                .bind(&event.entry)
+                .bind(event.leaf_hash.as_slice())
+                .bind(&event.event_type)
+                .bind(&event.department_code)
+                .bind(&event.subject)
+                .bind(event.created_at);
+        }
+        query.execute(&mut *conn).await.map_err(map_err)?;
+    }
+    Ok(indices)
 }
 
 /// Applies one write set's changes and appends its events (inside the caller's transaction).
