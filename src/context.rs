@@ -24,6 +24,8 @@ pub struct Context {
     pub departments: ImmutableCache<String, DepartmentRecord>,
     pub licence_types: ImmutableCache<String, LicenceTypeRecord>,
     pub issuance_index: ImmutableCache<String, u64>,
+    /// API keys by id, kept current by invalidation (`admin::api_keys::authenticate`).
+    pub api_keys: crate::cache::ViewCache<String, crate::store::ApiKeyRecord>,
     /// The public view of licences, kept current by invalidation (`licence::public_view`).
     pub licence_views: crate::cache::ViewCache<String, Arc<crate::store::LicenceView>>,
     pub licence_signers: crate::pki::signers::SignerCache,

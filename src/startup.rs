@@ -79,7 +79,7 @@ pub struct Application {
     integrator: tokio::task::JoinHandle<()>,
     witness_feeder: Option<tokio::task::JoinHandle<()>>,
     tsa_renewer: tokio::task::JoinHandle<()>,
-    /// Forgets the public view of licences whose status another instance changed.
+    /// Forgets the in-memory views another instance changed (`watch_views`).
     status_watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -236,6 +236,7 @@ async fn context(
         licence_types: crate::cache::ImmutableCache::new(10_000),
         issuance_index: crate::cache::ImmutableCache::new(100_000),
         licence_views: crate::cache::ViewCache::new(100_000),
+        api_keys: crate::cache::ViewCache::new(100_000),
         licence_signers: crate::pki::signers::SignerCache::default(),
         pki,
         log,
@@ -253,6 +254,38 @@ async fn context(
             min_validity_seconds: settings.ready_min_validity_hours.saturating_mul(3600),
         },
     })
+}
+
+/// How often an instance looks for changes made by the others.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Forgets the in-memory views (licences' public view, API keys) that another instance
+/// changed: each such change is logged, and the watcher follows the log from the index it has
+/// seen (indices are taken under one row lock until commit, so they become visible in order).
+/// Runs until aborted; a failed read is retried at the next tick.
+async fn watch_views(ctx: Arc<Context>) {
+    let mut after = match ctx.store.log_size().await {
+        Ok(size) => size.saturating_sub(1),
+        Err(_) => 0,
+    };
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match ctx.store.view_changes(after, 1000).await {
+            Ok(changes) => {
+                for (index, event_type, subject) in changes {
+                    if event_type.starts_with("api_key.") {
+                        ctx.api_keys.forget(&subject);
+                    } else {
+                        ctx.licence_views.forget(&subject);
+                    }
+                    after = after.max(index);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading changes for the in-memory views failed"),
+        }
+    }
 }
 
 /// Integrates new log entries and signs checkpoints, every `INTEGRATE_EVERY`.
@@ -750,7 +783,7 @@ impl Application {
         );
         let witness_feeder = spawn_witness_feeder(log.clone(), clock.clone());
         let tsa_renewer = spawn_tsa_renewer(context.clone());
-        let status_watcher = tokio::spawn(crate::licence::watch_status_changes(context.clone()));
+        let status_watcher = tokio::spawn(watch_views(context.clone()));
         let integrator = spawn_integrator(log, clock, settings.data_dir.clone());
         let server =
             serve(&settings, context.clone(), listener).map_err(|source| StartupError::Bind {

@@ -79,8 +79,19 @@ pub enum AuthError {
 /// Finds the caller a bearer token stands for.
 pub async fn authenticate(ctx: &Context, token: &str) -> Result<Caller, AuthError> {
     let presented = token_hash(token);
-    let Some(record) = ctx.store.api_key(claimed_id(token)).await? else {
-        return Err(AuthError::Unknown);
+    let id = claimed_id(token).to_owned();
+    // From memory when this instance has the key: a revocation here forgets it at once, one on
+    // another instance within a quarter of a second (`startup::watch_views`).
+    let record = match ctx.api_keys.get(&id) {
+        Some(record) => record,
+        None => {
+            let epoch = ctx.api_keys.epoch();
+            let Some(record) = ctx.store.api_key(&id).await? else {
+                return Err(AuthError::Unknown);
+            };
+            ctx.api_keys.keep(epoch, id, record.clone());
+            record
+        }
     };
     if !bool::from(record.token_hash.as_slice().ct_eq(presented.as_slice())) {
         return Err(AuthError::Unknown);
@@ -202,7 +213,9 @@ pub async fn revoke(ctx: &Context, caller: &Caller, id: &str) -> Result<(i64, u6
             at: now.unix_timestamp(),
         })
         .event(event.to_new_event());
-    let indices = ctx.store.apply(writes).await.map_err(|e| match e {
+    let applied = ctx.store.apply(writes).await;
+    ctx.api_keys.forget(&id.to_owned());
+    let indices = applied.map_err(|e| match e {
         StoreError::NotFound => ServiceError::Conflict("the API key is revoked already".into()),
         other => other.into(),
     })?;

@@ -1140,8 +1140,8 @@ pub async fn public_status(
 }
 
 /// The public view of a licence, from memory when this instance has it: a status change here
-/// forgets it at once ([`change_status`]), one made by another instance within
-/// [`WATCH_EVERY`] ([`watch_status_changes`]), so the next request reads it again.
+/// forgets it at once ([`change_status`]), one made by another instance within a quarter of a
+/// second (`startup::watch_views`, which follows the log), so the next request reads it again.
 pub async fn public_view(
     ctx: &Context,
     identifier: &str,
@@ -1172,33 +1172,6 @@ pub async fn public_view(
     });
     ctx.licence_views.keep(epoch, key, view.clone());
     Ok(Some(view))
-}
-
-/// How often an instance looks for status changes made by the others.
-pub const WATCH_EVERY: Duration = Duration::from_millis(250);
-
-/// Forgets the public view of every licence whose status another instance changed (the log
-/// records each change; the watcher follows the log from the index it has seen). Runs until
-/// the process ends; a failed read is retried at the next tick.
-pub async fn watch_status_changes(ctx: Arc<Context>) {
-    let mut after = match ctx.store.log_size().await {
-        Ok(size) => size.saturating_sub(1),
-        Err(_) => 0,
-    };
-    let mut tick = tokio::time::interval(WATCH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match ctx.store.licence_status_changes(after, 1000).await {
-            Ok(changes) => {
-                for (index, identifier) in changes {
-                    ctx.licence_views.forget(&identifier);
-                    after = after.max(index);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "reading licence status changes failed"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------- verification

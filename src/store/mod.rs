@@ -595,13 +595,14 @@ pub trait Repository: Send + Sync + 'static {
     /// Highest sequence number of a department's licence types (0 when none).
     async fn max_licence_type_seq(&self, department: &str) -> Result<i64, StoreError>;
     async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError>;
-    /// Licence status changes logged after index `after` (suspensions, revocations,
-    /// reinstatements), as (index, licence identifier), oldest first, at most `limit`.
-    async fn licence_status_changes(
+    /// Changes logged after index `after` that in-memory views must forget (licence
+    /// suspensions, revocations and reinstatements; API key revocations and replacements), as
+    /// (index, event type, subject), oldest first, at most `limit`.
+    async fn view_changes(
         &self,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<(u64, String)>, StoreError>;
+    ) -> Result<Vec<(u64, String, String)>, StoreError>;
     async fn licences_by_holder(&self, holder_hash: &str)
         -> Result<Vec<LicenceRecord>, StoreError>;
     /// Index of the first log entry of `event_type` about `subject`.

@@ -811,5 +811,38 @@ async fn a_cluster_sees_status_changes_within_a_second() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // The same for an API key: both instances know it; revoked on one, the other refuses it
+    // within a second.
+    let (key_id, key) = app
+        .create_key("operator", Some(&crate::helpers::credit_code(10)))
+        .await;
+    let list = |address: String, key: String| async move {
+        reqwest::Client::new()
+            .get(format!("{address}/api/v1/licence-types"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(list(other.clone(), key.clone()).await, 200);
+    assert_eq!(list(app.address.clone(), key.clone()).await, 200);
+    let resp = app
+        .client
+        .delete(app.url(&format!("/api/v1/api-keys/{key_id}")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(list(app.address.clone(), key.clone()).await, 401);
+    let start = std::time::Instant::now();
+    while list(other.clone(), key.clone()).await != 401 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "the other instance still accepts a revoked key after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     other_handle.stop(true).await;
 }

@@ -404,15 +404,16 @@ impl Repository for SqlStore {
         row.try_get::<i64, _>(0).map_err(map_err)
     }
 
-    async fn licence_status_changes(
+    async fn view_changes(
         &self,
         after: u64,
         limit: u32,
-    ) -> Result<Vec<(u64, String)>, StoreError> {
+    ) -> Result<Vec<(u64, String, String)>, StoreError> {
         let after = i64::try_from(after).map_err(|_| StoreError::NotFound)?;
         let rows = sqlx::query(
-            "SELECT idx, subject FROM events WHERE event_type IN \
-             ('licence.suspended', 'licence.revoked', 'licence.reinstated') \
+            "SELECT idx, event_type, subject FROM events WHERE event_type IN \
+             ('licence.suspended', 'licence.revoked', 'licence.reinstated', \
+             'api_key.revoked', 'api_key.replaced') \
              AND idx > $1 ORDER BY idx LIMIT $2",
         )
         .bind(after)
@@ -423,7 +424,11 @@ impl Repository for SqlStore {
         rows.iter()
             .map(|r| {
                 let idx: i64 = r.try_get(0).map_err(map_err)?;
-                Ok((to_u64(idx)?, r.try_get(1).map_err(map_err)?))
+                Ok((
+                    to_u64(idx)?,
+                    r.try_get(1).map_err(map_err)?,
+                    r.try_get(2).map_err(map_err)?,
+                ))
             })
             .collect()
     }

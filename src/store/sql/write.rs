@@ -554,6 +554,62 @@ async fn commit_group(
 
 /// Rows per multi-row insert of log entries (7 parameters each, far below SQLite's limit).
 const EVENTS_PER_INSERT: usize = 100;
+/// Rows per multi-row insert of licences (21 parameters each).
+const LICENCES_PER_INSERT: usize = 40;
+
+/// `INSERT INTO table (columns) VALUES (...), (...)` with `rows` rows of `width` parameters.
+fn multi_row_insert(table: &str, columns: &str, rows: usize, width: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * width + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Stores new licences with one statement.
+async fn insert_licences(
+    conn: &mut sqlx::AnyConnection,
+    licences: &[&crate::store::LicenceRecord],
+) -> Result<(), StoreError> {
+    let sql = multi_row_insert("licences", LICENCE_COLUMNS, licences.len(), 21);
+    let mut query = sqlx::query(&sql);
+    for l in licences {
+        query = query
+            .bind(&l.identifier)
+            .bind(&l.type_code)
+            .bind(&l.number)
+            .bind(&l.holder_name)
+            .bind(&l.holder_code_type)
+            .bind(&l.holder_code)
+            .bind(&l.holder_hash)
+            .bind(&l.issuer_code)
+            .bind(&l.issue_date)
+            .bind(&l.valid_from)
+            .bind(&l.valid_until)
+            .bind(&l.area_code)
+            .bind(&l.face)
+            .bind(l.status.as_str())
+            .bind(&l.status_reason)
+            .bind(l.status_at)
+            .bind(&l.previous_identifier)
+            .bind(&l.signer_serial)
+            .bind(&l.token)
+            .bind(l.created_at)
+            .bind(&l.sd_jwt);
+    }
+    query.execute(&mut *conn).await.map_err(map_err)?;
+    Ok(())
+}
 
 /// Applies every write set's changes, then appends all their events: one update takes the
 /// group's indices (dense, in the order of the sets, as one by one), multi-row inserts store
@@ -562,10 +618,20 @@ async fn apply_group(
     conn: &mut sqlx::AnyConnection,
     jobs: &[WriteJob],
 ) -> Result<Vec<Vec<u64>>, StoreError> {
+    // New licences (the bulk of a busy group) go in multi-row inserts after the other changes:
+    // nothing in a group can refer to a licence another set of the same group creates (its
+    // identifier is only known once that set is acknowledged).
+    let mut licences = Vec::new();
     for job in jobs {
         for change in &job.writes.changes {
-            apply_change(conn, change).await?;
+            match change {
+                Change::InsertLicence(l) => licences.push(l.as_ref()),
+                other => apply_change(conn, other).await?,
+            }
         }
+    }
+    for chunk in licences.chunks(LICENCES_PER_INSERT) {
+        insert_licences(conn, chunk).await?;
     }
     let total: usize = jobs.iter().map(|j| j.writes.events.len()).sum();
     if total == 0 {
@@ -592,25 +658,7 @@ async fn apply_group(
         indices.push(own);
     }
     for chunk in rows.chunks(EVENTS_PER_INSERT) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 7;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
-            values.join(", ")
-        );
+        let sql = multi_row_insert("events", EVENT_COLUMNS, chunk.len(), 7);
         let mut query = sqlx::query(&sql);
         for (index, event) in chunk {
             query = query
