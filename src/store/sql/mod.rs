@@ -120,6 +120,9 @@ impl SqlStore {
                 let options = || {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
+                        // A file on this machine: no ping (a round trip to the connection's
+                        // worker thread) before each use.
+                        .test_before_acquire(false)
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;
