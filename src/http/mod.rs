@@ -28,8 +28,13 @@ use problem::ApiError;
 /// Every route of the service: method, path template (OpenAPI syntax), handler.
 #[rustfmt::skip]
 fn routes() -> Vec<(Method, &'static str, Route)> {
+    // Routes are tried in this order (each dynamic one a pattern match): the public hot paths
+    // (a citizen's check, OCSP) come first.
     vec![
         (Method::GET,    "/healthz",                                     web::get().to(ops::healthz)),
+        (Method::GET,    "/v/{identifier}",                              web::get().to(public::page)),
+        (Method::GET,    "/api/v1/public/licences/{identifier}",         web::get().to(public::status)),
+        (Method::POST,   "/ocsp",                                        web::post().to(pki::ocsp_post)),
         (Method::GET,    "/readyz",                                      web::get().to(ops::readyz)),
         (Method::GET,    "/metrics",                                     web::get().to(ops::metrics)),
         (Method::GET,    "/api-spec/openapi.yaml",                       web::get().to(ops::openapi)),
@@ -71,15 +76,12 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET,    "/api/v1/licences/{identifier}/qr.svg",         web::get().to(licences::qr_svg)),
         (Method::GET,    "/api/v1/licences/{identifier}/qr.png",         web::get().to(licences::qr_png)),
         (Method::GET,    "/api/v1/licences/{identifier}/log-proof",      web::get().to(licences::log_proof)),
-        (Method::GET,    "/v/{identifier}",                              web::get().to(public::page)),
-        (Method::GET,    "/api/v1/public/licences/{identifier}",         web::get().to(public::status)),
         (Method::GET,    "/api/v1/public/licences/{identifier}/token",   web::get().to(public::token)),
         (Method::GET,    "/api/v1/public/jwks.json",                     web::get().to(public::jwks)),
         (Method::POST,   "/api/v1/verify/licence",                       web::post().to(public::verify_licence)),
         (Method::POST,   "/api/v1/verify/pdf",                           web::post().to(pki::verify_pdf)),
         (Method::POST,   "/api/v1/verify/ofd",                           web::post().to(pki::verify_ofd)),
         (Method::POST,   "/tsa",                                         web::post().to(pki::tsa)),
-        (Method::POST,   "/ocsp",                                        web::post().to(pki::ocsp_post)),
         (Method::GET,    "/ocsp/{request:.+}",                           web::get().to(pki::ocsp_get)),
         (Method::POST,   "/api/v1/seals",                                web::post().to(seals::create)),
         (Method::GET,    "/api/v1/seals",                                web::get().to(seals::list)),
