@@ -9,8 +9,10 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 DURATION="${1:-10s}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-(cd "$REPO" && cargo build --release --quiet --bin trustd)
-TRUSTD_BIN="$REPO/target/release/trustd"
+if [ -z "${TRUSTD_BIN:-}" ]; then
+  (cd "$REPO" && cargo build --release --quiet --bin trustd)
+  TRUSTD_BIN="$REPO/target/release/trustd"
+fi
 VENV="$REPO/target/interop-venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check pyHanko pyhanko-cli
