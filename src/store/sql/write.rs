@@ -487,9 +487,10 @@ async fn apply_licence_change(
     Ok(())
 }
 
-/// The group-commit writer: takes every write set waiting (up to [`MAX_GROUP`]), applies each
-/// inside its own savepoint of one transaction (a failing set is rolled back alone and gets its
-/// error), commits once and only then answers each caller. One fsync acknowledges many writes,
+/// The group-commit writer: takes every write set waiting (up to [`MAX_GROUP`]), applies them
+/// in one transaction (when one fails, the group again with each set in its own savepoint, so
+/// that a failing set is rolled back alone and gets its error), commits once and only then
+/// answers each caller. One fsync acknowledges many writes,
 /// and on PostgreSQL the log's counter row is locked once per group rather than once per write.
 pub(super) async fn group_commit(pool: AnyPool, mut queue: mpsc::Receiver<WriteJob>) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_GROUP);
@@ -523,14 +524,18 @@ async fn commit_group(
     // inserts (each statement is a round trip to the database's worker: per write set this
     // goes from five statements to about one). Should any set fail, the whole transaction is
     // rolled back and the group applied again, each set in its own savepoint.
-    if jobs.len() > 1 {
-        let mut tx = pool.begin().await.map_err(map_err)?;
-        match apply_group(&mut tx, jobs).await {
-            Ok(indices) => {
-                tx.commit().await.map_err(map_err)?;
-                return Ok(indices.into_iter().map(Ok).collect());
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    match apply_group(&mut tx, jobs).await {
+        Ok(indices) => {
+            tx.commit().await.map_err(map_err)?;
+            return Ok(indices.into_iter().map(Ok).collect());
+        }
+        Err(e) => {
+            tx.rollback().await.map_err(map_err)?;
+            // A set alone: its error is its answer.
+            if jobs.len() == 1 {
+                return Ok(vec![Err(e)]);
             }
-            Err(_) => tx.rollback().await.map_err(map_err)?,
         }
     }
     let mut tx = pool.begin().await.map_err(map_err)?;
