@@ -66,6 +66,29 @@ echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2
 "$TRUSTD_BIN" verify --revocation-optional --trust "$WORK/root.pem" "$DOC" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("trustd verify says", r["indication"], "for", len(r["signatures"]), "signatures")'
 echo "trustd verify (offline, one process per run): median $(median_ms 21 offline_verify) ms"
 echo "POST /api/v1/verify/pdf (curl, one request per run): median $(median_ms 21 http_verify) ms"
+# Over a kept-alive connection (wrk, one connection): the request itself, without a client
+# process started per run. Every answer is checked by the script below: six TOTAL-PASSED
+# indications (five signatures and the document), else the run fails.
+cat >"$WORK/verify.lua" <<LUA
+local f = io.open("$DOC", "rb"); local body = f:read("*all"); f:close()
+wrk.method = "POST"; wrk.body = body
+wrk.headers["Content-Type"] = "application/pdf"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+bad = 0
+function response(status, headers, body)
+  local _, n = body:gsub('"indication":"TOTAL%-PASSED"', '')
+  if status ~= 200 or n ~= 6 then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  io.write(string.format("checked %d answers, %d wrong; median %.2f ms\n", summary.requests, b, latency:percentile(50) / 1000))
+end
+LUA
+kept=$(wrk -t1 -c1 -d"$DURATION" -s "$WORK/verify.lua" "$TRUSTD_URL/api/v1/verify/pdf" | grep '^checked')
+echo "$kept" | grep -q ", 0 wrong;" || { echo "FAILED: a verification answer was wrong: $kept" >&2; exit 1; }
+echo "POST /api/v1/verify/pdf (wrk, one kept-alive connection, $DURATION): $kept"
 echo "pdfsig -nssdir: median $(median_ms 11 pdfsig_verify) ms"
 echo "pyhanko sign validate --trust root.pem: median $(median_ms 5 pyhanko_verify) ms"
 
@@ -73,12 +96,37 @@ echo "pyhanko sign validate --trust root.pem: median $(median_ms 5 pyhanko_verif
 # looked up and signed afresh. Both are measured.
 openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" -no_nonce -reqout "$WORK/plain.der" >/dev/null 2>&1 || true
 openssl ocsp -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" -reqout "$WORK/nonce.der" >/dev/null 2>&1 || true
+# Every answer is checked by the script: HTTP 200 and a successful OCSPResponse (DER
+# 30 82 LL LL 0A 01 00); one answer of each kind is then checked fully by openssl (signature,
+# nonce, "good").
+cat "$WORK/dept.pem" "$WORK/root.pem" >"$WORK/ocsp-chain.pem"
 for kind in plain nonce; do
   cat >"$WORK/ocsp.lua" <<LUA
 local f = io.open("$WORK/$kind.der", "rb"); local body = f:read("*all"); f:close()
 wrk.method = "POST"; wrk.body = body
 wrk.headers["Content-Type"] = "application/ocsp-request"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+bad = 0
+function response(status, headers, body)
+  if status ~= 200 or body:sub(5, 7) ~= "\10\1\0" then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local b = 0
+  for _, t in ipairs(threads) do b = b + t:get("bad") end
+  io.write(string.format("checked %d answers, %d wrong\n", summary.requests, b))
+end
 LUA
   out=$(wrk -t2 -c32 -d"$DURATION" --latency -s "$WORK/ocsp.lua" "$TRUSTD_URL/ocsp")
-  echo "OCSP POST /ocsp ($kind request): $(echo "$out" | awk '/Requests\/sec/ {print $2}') responses/s, p50 $(echo "$out" | awk '$1=="50%" {print $2}'), p99 $(echo "$out" | awk '$1=="99%" {print $2}'), non-2xx $(echo "$out" | awk '/Non-2xx/ {print $5}' | grep . || echo 0)"
+  echo "$out" | grep -q "^checked .*, 0 wrong" || { echo "FAILED: OCSP answers: $(echo "$out" | grep '^checked')" >&2; exit 1; }
+  curl -fsS -H 'Content-Type: application/ocsp-request' --data-binary @"$WORK/$kind.der" "$TRUSTD_URL/ocsp" >"$WORK/$kind.resp"
+  # (-no_nonce: with -reqin, openssl would otherwise add a second nonce of its own.)
+  openssl ocsp -no_nonce -respin "$WORK/$kind.resp" -reqin "$WORK/$kind.der" -issuer "$WORK/dept.pem" -cert "$WORK/seal.pem" \
+    -CAfile "$WORK/ocsp-chain.pem" 2>&1 | grep -q "seal.pem: good" || { echo "FAILED: openssl ocsp on a $kind answer" >&2; exit 1; }
+  if [ "$kind" = nonce ]; then
+    asked=$(openssl ocsp -reqin "$WORK/nonce.der" -req_text -noverify 2>/dev/null | grep -A1 "OCSP Nonce" | tail -1 | tr -d ' ')
+    echoed=$(openssl ocsp -respin "$WORK/nonce.resp" -resp_text -noverify 2>/dev/null | grep -A1 "OCSP Nonce" | tail -1 | tr -d ' ')
+    [ -n "$asked" ] && [ "$asked" = "$echoed" ] || { echo "FAILED: the nonce is not echoed ($asked / $echoed)" >&2; exit 1; }
+  fi
+  echo "OCSP POST /ocsp ($kind request): $(echo "$out" | awk '/Requests\/sec/ {print $2}') responses/s, p50 $(echo "$out" | awk '$1=="50%" {print $2}'), p99 $(echo "$out" | awk '$1=="99%" {print $2}'), $(echo "$out" | grep '^checked')"
 done
