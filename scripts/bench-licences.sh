@@ -80,7 +80,7 @@ print(f'$name: median {rps:.0f} req/s (runs: {runs}), median p99 {p99:.1f} ms, n
 if '$BENCH_JSON':
     import json
     with open('$BENCH_JSON', 'a') as f:
-        f.write(json.dumps({'bench': 'licences', 'db': '$BENCH_DB', 'name': '$name', 'rps': rps, 'p99_ms': p99, 'non_2xx': bad, 'runs': [r[0] for r in rows]}) + '\\n')
+        f.write(json.dumps({'bench': 'licences', 'db': '$BENCH_DB', 'preload': int('${BENCH_PRELOAD:-0}'), 'name': '$name', 'rps': rps, 'p99_ms': p99, 'non_2xx': bad, 'runs': [r[0] for r in rows]}) + '\\n')
 if bad:
     sys.exit('$name: a non-2xx answer was counted: not a valid measurement')"
 }
