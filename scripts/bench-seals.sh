@@ -107,12 +107,14 @@ PY
 
 # Sixteen 50 MB stampings at once: those beyond the concurrency cap are refused at once with 503
 # and Retry-After; the server's peak RSS over the whole burst (VmHWM) must stay bounded.
+burst_pids=()
 for i in $(seq 1 16); do
   curl -sS -o /dev/null -D "$WORK/burst-$i.headers" -w '%{http_code}\n' -H "Authorization: Bearer $OP" \
     -H 'Content-Type: application/pdf' --data-binary @"$WORK/large.pdf" \
     "$TRUSTD_URL/api/v1/seals/$SEAL/stamp?level=B-B" >"$WORK/burst-$i.code" &
+  burst_pids+=($!)
 done
-wait
+wait "${burst_pids[@]}"  # (not a bare wait: the server is a child too)
 ok=$(cat "$WORK"/burst-*.code | grep -c '^200$' || true)
 busy=$(cat "$WORK"/burst-*.code | grep -c '^503$' || true)
 [ $((ok + busy)) = 16 ] || { echo "FAILED: a burst stamping answered neither 200 nor 503: $(cat "$WORK"/burst-*.code | tr '\n' ' ')" >&2; exit 1; }

@@ -127,9 +127,10 @@ for r in rows:
     if r["value"] is not None:
         value += f" {r['unit']}"
     extra = ""
-    if r["baseline"]:
-        extra = " (" + ", ".join(f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v}"
-                                 for k, v in r["baseline"].items() if not isinstance(v, list)) + ")"
+    items = [f"{k.replace('_', ' ')} {v:,.1f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+             for k, v in (r["baseline"] or {}).items() if v is not None and not isinstance(v, list)]
+    if items:
+        extra = " (" + ", ".join(items) + ")"
     met = {True: "yes", False: "**no**", None: ""}[r["met"]]
     lines.append(f"| {r['measure']} | {value}{extra} | {r['goal']} | {met} |")
 table = "\n".join(lines)

@@ -33,13 +33,16 @@ struct WriteJob {
     reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
 }
 
-/// WAL with every commit fsynced. A page cache of 32 MiB per connection (SQLite's default is
-/// 2 MiB: the indices of a table of random licence identifiers no longer fit once it holds a
-/// few hundred thousand rows), and a checkpoint every 16 MiB of WAL rather than 4 MiB (a page
-/// written many times between two checkpoints is copied once).
+/// WAL with every commit fsynced, and a checkpoint every 16 MiB of WAL rather than 4 MiB (a
+/// page written many times between two checkpoints is copied once).
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; \
-     PRAGMA wal_autocheckpoint = 4000;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 4000;";
+
+/// The writer's page cache: 32 MiB (SQLite's default is 2 MiB; the indices of a table of
+/// random licence identifiers no longer fit once it holds a few hundred thousand rows). It
+/// fills as the database grows, up to this bound. Readers keep the default: most public reads
+/// are served from memory above the database.
+const SQLITE_WRITER_CACHE: &str = "PRAGMA cache_size = -32768;";
 
 pub struct SqlStore {
     backend: Backend,
@@ -122,25 +125,28 @@ impl SqlStore {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let options = || {
+                let options = |extra: &'static str| {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
                         // A file on this machine: no ping (a round trip to the connection's
                         // worker thread) before each use.
                         .test_before_acquire(false)
-                        .after_connect(|conn, _| {
+                        .after_connect(move |conn, _| {
                             Box::pin(async move {
                                 conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;
+                                if !extra.is_empty() {
+                                    conn.execute(sqlx::raw_sql(extra)).await?;
+                                }
                                 Ok(())
                             })
                         })
                 };
-                let writer = options()
+                let writer = options(SQLITE_WRITER_CACHE)
                     .max_connections(1)
                     .connect(&url)
                     .await
                     .map_err(map_err)?;
-                let reader = options()
+                let reader = options("")
                     .max_connections(8)
                     .connect(&url)
                     .await
