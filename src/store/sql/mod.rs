@@ -38,11 +38,11 @@ struct WriteJob {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 4000;";
 
-/// The writer's page cache: 32 MiB (SQLite's default is 2 MiB; the indices of a table of
-/// random licence identifiers no longer fit once it holds a few hundred thousand rows). It
-/// fills as the database grows, up to this bound. Readers keep the default: most public reads
-/// are served from memory above the database.
-const SQLITE_WRITER_CACHE: &str = "PRAGMA cache_size = -32768;";
+/// The page cache of each connection: 32 MiB at most (SQLite's default is 2 MiB; the indices of
+/// a table of random licence identifiers no longer fit once it holds a few hundred thousand
+/// rows). The writer's fills as the database grows; a reader's only with what it reads (most
+/// public reads are served from memory above the database).
+const SQLITE_CACHE: &str = "PRAGMA cache_size = -32768;";
 
 pub struct SqlStore {
     backend: Backend,
@@ -141,12 +141,12 @@ impl SqlStore {
                             })
                         })
                 };
-                let writer = options(SQLITE_WRITER_CACHE)
+                let writer = options(SQLITE_CACHE)
                     .max_connections(1)
                     .connect(&url)
                     .await
                     .map_err(map_err)?;
-                let reader = options("")
+                let reader = options(SQLITE_CACHE)
                     .max_connections(8)
                     .connect(&url)
                     .await
