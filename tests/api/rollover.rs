@@ -85,6 +85,19 @@ async fn renewal_keeps_what_the_old_ca_certified(app: TestApp, clock: Arc<FixedC
     let new_ca = ca_der(&app, &code).await;
     assert_ne!(new_ca, old_ca);
     assert_eq!(ca_der(&app, &format!("{code}.2")).await, new_ca);
+    // Names of generations that do not exist, or are not generations, are 404, not 500.
+    for name in [
+        format!("{code}.3"),
+        format!("{code}.0"),
+        format!("{code}.99999999999"),
+        "root.7".to_owned(),
+        "root-sm2.2".to_owned(),
+        ".2".to_owned(),
+    ] {
+        for path in [format!("/ca/{name}.pem"), format!("/crl/{name}.crl")] {
+            assert_problem(app.get(&path, None).await, 404).await;
+        }
+    }
     let new = app.ctx.pki.department_ca(&code).await.unwrap();
     assert!(new.not_after > old.not_after + 29 * 86_400);
 
