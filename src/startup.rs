@@ -960,6 +960,22 @@ pub fn restore(
     Ok(manifest)
 }
 
+/// What the offline commands (`log replay`, `log rotate`, `root renew`) work on: the database
+/// and the PKI of the service's settings, with its secrets read from their files.
+async fn offline(settings: &mut ServeSettings) -> Result<(Arc<dyn Repository>, Pki), StartupError> {
+    settings
+        .read_secret_files()
+        .map_err(StartupError::Secrets)?;
+    let vault = load_master_key(settings)?;
+    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.listen));
+    let pki = Pki::new(vault, store.clone(), public_url);
+    Ok((store, pki))
+}
+
 /// `trustd log replay EXPORT`: the entries the database lacks, from an auditor's export, put
 /// back byte for byte with the revocations they record; the tree integrated again, which must
 /// meet the high-water mark exactly; CRL numbers moved past the last published.
@@ -967,16 +983,7 @@ pub async fn replay(
     mut settings: ServeSettings,
     export: &Path,
 ) -> Result<recovery::Replayed, StartupError> {
-    settings
-        .read_secret_files()
-        .map_err(StartupError::Secrets)?;
-    let vault = load_master_key(&settings)?;
-    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.listen));
-    let pki = Pki::new(vault, store.clone(), public_url);
+    let (store, pki) = offline(&mut settings).await?;
     let clock = SystemClock;
     let log = open_log(&store, &pki, &settings, &clock).await?;
     let text = std::fs::read_to_string(export).map_err(|source| StartupError::DataDir {
@@ -1003,13 +1010,12 @@ pub async fn replay(
         .map_err(StartupError::RolledBack)?;
     while log.integrate(clock.now()).await?.is_some() {}
     let db = recovery::current_mark(store.as_ref(), log.origin()).await?;
-    let mark = Some(mark);
-    if let Some(why) = recovery::behind(db.as_ref(), mark.as_ref(), &[]) {
+    if let Some(why) = recovery::behind(db.as_ref(), Some(&mark), &[]) {
         return Err(StartupError::RolledBack(format!(
             "after the replay: {why} (the export must reach the mark)"
         )));
     }
-    for (ca, number) in mark.iter().flat_map(|m| m.crl_numbers.iter()) {
+    for (ca, number) in &mark.crl_numbers {
         pki.crl_above(ca, *number, clock.now()).await?;
     }
     if let Some(db) = recovery::current_mark(store.as_ref(), log.origin()).await? {
@@ -1024,16 +1030,7 @@ pub async fn rotate_log(
     mut settings: ServeSettings,
     origin: &str,
 ) -> Result<crate::log::shards::Rotated, StartupError> {
-    settings
-        .read_secret_files()
-        .map_err(StartupError::Secrets)?;
-    let vault = load_master_key(&settings)?;
-    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.listen));
-    let pki = Pki::new(vault, store.clone(), public_url);
+    let (store, pki) = offline(&mut settings).await?;
     let clock = SystemClock;
     let log = open_log(&store, &pki, &settings, &clock).await?;
     guard_against_rollback(&store, &log, &settings.data_dir).await?;
@@ -1057,16 +1054,7 @@ pub struct RootRenewed {
 
 /// `trustd root renew`: the next root generation with its links (see [`crate::pki::rollover`]).
 pub async fn renew_root(mut settings: ServeSettings) -> Result<RootRenewed, StartupError> {
-    settings
-        .read_secret_files()
-        .map_err(StartupError::Secrets)?;
-    let vault = load_master_key(&settings)?;
-    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&settings.database_url()).await?);
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.listen));
-    let pki = Pki::new(vault, store.clone(), public_url);
+    let (store, pki) = offline(&mut settings).await?;
     let (writes, root) = pki.renew_root(time::OffsetDateTime::now_utc()).await?;
     let indices = store.apply(writes).await?;
     Ok(RootRenewed {

@@ -432,36 +432,7 @@ async fn apply_licence_change(
             .await
             .map_err(map_err)?;
         }
-        Change::InsertLicence(l) => {
-            sqlx::query(&format!(
-                "INSERT INTO licences ({LICENCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                 $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
-            ))
-            .bind(&l.identifier)
-            .bind(&l.type_code)
-            .bind(&l.number)
-            .bind(&l.holder_name)
-            .bind(&l.holder_code_type)
-            .bind(&l.holder_code)
-            .bind(&l.holder_hash)
-            .bind(&l.issuer_code)
-            .bind(&l.issue_date)
-            .bind(&l.valid_from)
-            .bind(&l.valid_until)
-            .bind(&l.area_code)
-            .bind(&l.face)
-            .bind(l.status.as_str())
-            .bind(&l.status_reason)
-            .bind(l.status_at)
-            .bind(&l.previous_identifier)
-            .bind(&l.signer_serial)
-            .bind(&l.token)
-            .bind(l.created_at)
-            .bind(&l.sd_jwt)
-            .execute(conn)
-            .await
-            .map_err(map_err)?;
-        }
+        Change::InsertLicence(l) => insert_licences(conn, &[l.as_ref()]).await?,
         Change::SetLicenceStatus {
             identifier,
             from,
