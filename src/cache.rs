@@ -102,6 +102,14 @@ impl<K: Eq + Hash + Clone, V: Clone> ViewCache<K, V> {
         }
     }
 
+    /// Forgets every entry (a change whose reach is not one key: a revoked CA, a new root).
+    pub fn forget_all(&self) {
+        if let Ok(mut m) = self.map.write() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            m.clear();
+        }
+    }
+
     /// Forgets `key` (its value changed).
     pub fn forget(&self, key: &K) {
         if let Ok(mut m) = self.map.write() {

@@ -28,6 +28,9 @@ pub struct Context {
     pub api_keys: crate::cache::ViewCache<String, crate::store::ApiKeyRecord>,
     /// The public view of licences, kept current by invalidation (`licence::public_view`).
     pub licence_views: crate::cache::ViewCache<String, Arc<crate::store::LicenceView>>,
+    /// What stamping needs of each seal (`seal::StampKit`), kept current by invalidation. Its
+    /// type is erased here because the context sits below the services that define it.
+    pub seal_kits: crate::cache::ViewCache<String, Arc<dyn std::any::Any + Send + Sync>>,
     pub licence_signers: crate::pki::signers::SignerCache,
     pub public_url: String,
     pub max_upload_bytes: usize,

@@ -236,6 +236,7 @@ async fn context(
         licence_types: crate::cache::ImmutableCache::new(10_000),
         issuance_index: crate::cache::ImmutableCache::new(100_000),
         licence_views: crate::cache::ViewCache::new(100_000),
+        seal_kits: crate::cache::ViewCache::new(10_000),
         api_keys: crate::cache::ViewCache::new(100_000),
         licence_signers: crate::pki::signers::SignerCache::default(),
         pki,
@@ -277,6 +278,9 @@ async fn watch_views(ctx: Arc<Context>) {
                 for (index, event_type, subject) in changes {
                     if event_type.starts_with("api_key.") {
                         ctx.api_keys.forget(&subject);
+                    } else if !event_type.starts_with("licence.") {
+                        // A seal's or a CA's certificate, a seal's image, a root, the keys.
+                        ctx.seal_kits.forget_all();
                     } else {
                         ctx.licence_views.forget(&subject);
                     }
@@ -441,6 +445,10 @@ fn serve(
     ))
     .client_disconnect_timeout(std::time::Duration::from_secs(5))
     .keep_alive(std::time::Duration::from_secs(30))
+    // A streamed answer (a sealed PDF: the upload, then the update) ends with a short write;
+    // with Nagle's algorithm it waited for the client's delayed ACK, 40 ms per request on a
+    // kept-alive connection.
+    .tcp_nodelay(true)
     .listen(listener)?
     .run())
 }

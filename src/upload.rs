@@ -1,15 +1,26 @@
-//! Large request bodies (PDFs) on disk: the body is streamed into an anonymous temporary file
-//! (unlinked from the start, so it disappears when dropped, on error, and even if the process
-//! is killed) and hashed on the way in; the answer is streamed back out of the same file.
+//! Request bodies (PDFs, OFDs), hashed on the way in. A small body stays in memory (a
+//! temporary file costs more system calls than sealing a small PDF takes); one that grows past
+//! [`IN_MEMORY`] is moved to an anonymous temporary file (unlinked from the start, so it
+//! disappears when dropped, on error, and even if the process is killed), so that memory does
+//! not grow with the size of a large upload; the answer is streamed back out of the same file.
 
 use std::io::{Read, Seek, Write};
 
 use actix_web::web::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
-/// A received body: its file, length and SHA-256 so far.
+/// Largest body kept in memory.
+pub const IN_MEMORY: usize = 1024 * 1024;
+
+/// Where a body is.
+enum Body {
+    Memory(Vec<u8>),
+    File(std::fs::File),
+}
+
+/// A received body: where it is, its length and SHA-256 so far.
 pub struct Upload {
-    file: std::fs::File,
+    body: Body,
     len: u64,
     digest: ring::digest::Context,
 }
@@ -28,13 +39,18 @@ pub enum UploadError {
 }
 
 impl Upload {
-    /// A new, empty upload in the system's temporary directory.
+    /// A new, empty upload (in memory until it grows past [`IN_MEMORY`]).
     pub fn new() -> std::io::Result<Self> {
         Ok(Self {
-            file: tempfile::tempfile()?,
+            body: Body::Memory(Vec::new()),
             len: 0,
             digest: ring::digest::Context::new(&ring::digest::SHA256),
         })
+    }
+
+    /// Whether the body went to a temporary file.
+    pub fn on_disk(&self) -> bool {
+        matches!(self.body, Body::File(_))
     }
 
     /// Appends a chunk, refusing to grow past `max` bytes.
@@ -42,7 +58,18 @@ impl Upload {
         if self.len + chunk.len() as u64 > max {
             return Err(UploadError::TooLarge);
         }
-        self.file.write_all(chunk).map_err(UploadError::Io)?;
+        match &mut self.body {
+            Body::Memory(bytes) if bytes.len() + chunk.len() <= IN_MEMORY => {
+                bytes.extend_from_slice(chunk)
+            }
+            Body::Memory(bytes) => {
+                let mut file = tempfile::tempfile().map_err(UploadError::Io)?;
+                file.write_all(bytes).map_err(UploadError::Io)?;
+                file.write_all(chunk).map_err(UploadError::Io)?;
+                self.body = Body::File(file);
+            }
+            Body::File(file) => file.write_all(chunk).map_err(UploadError::Io)?,
+        }
         self.digest.update(chunk);
         self.len += chunk.len() as u64;
         Ok(())
@@ -72,21 +99,41 @@ impl Upload {
 
     /// Reads the whole body (blocking): for parsers that need it in one piece.
     pub fn read_all(&mut self) -> std::io::Result<Vec<u8>> {
-        self.file.rewind()?;
-        let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or_default());
-        (&mut self.file).take(self.len).read_to_end(&mut bytes)?;
-        Ok(bytes)
+        match &mut self.body {
+            Body::Memory(bytes) => Ok(bytes.clone()),
+            Body::File(file) => {
+                file.rewind()?;
+                let mut bytes = Vec::with_capacity(usize::try_from(self.len).unwrap_or_default());
+                file.take(self.len).read_to_end(&mut bytes)?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// The temporary file of a body on disk, rewound (blocking readers that read by offset).
+    pub fn file(&mut self) -> Option<&mut std::fs::File> {
+        match &mut self.body {
+            Body::File(file) => file.rewind().ok().map(|_| file),
+            Body::Memory(_) => None,
+        }
     }
 
     /// The body followed by `tail`, as a stream of chunks read from the file; the file is
     /// removed when the stream is dropped.
     pub fn stream_with(
-        mut self,
+        self,
         tail: Vec<u8>,
     ) -> std::io::Result<impl Stream<Item = Result<Bytes, std::io::Error>> + 'static> {
-        self.file.rewind()?;
-        let state = (Some((self.file, self.len)), Some(tail));
-        Ok(futures_util::stream::unfold(
+        let (file, head) = match self.body {
+            Body::Memory(bytes) => (None, Some(Bytes::from(bytes))),
+            Body::File(mut file) => {
+                file.rewind()?;
+                (Some((file, self.len)), None)
+            }
+        };
+        let head = futures_util::stream::iter(head.map(Ok));
+        let state = (file, Some(tail));
+        Ok(head.chain(futures_util::stream::unfold(
             state,
             |(mut file, mut tail)| async move {
                 if let Some((mut f, left)) = file.take() {
@@ -116,7 +163,7 @@ impl Upload {
                     .filter(|t| !t.is_empty())
                     .map(|t| (Ok(Bytes::from(t)), (None, None)))
             },
-        ))
+        )))
     }
 }
 

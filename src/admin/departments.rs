@@ -146,6 +146,8 @@ pub async fn new_ca(
     let indices = ctx.store.apply(writes).await?;
     ctx.licence_signers.forget(code);
     ctx.pki.forget_ocsp_answers();
+    // Seals stamp with their new certificates from the next request.
+    ctx.seal_kits.forget_all();
     record.ca_serial = ca.serial.clone();
     Ok((
         Department { record, ca },
@@ -409,6 +411,8 @@ pub async fn revoke_with_twins(
         e => e.into(),
     })?;
     ctx.pki.forget_ocsp_answers();
+    // A revoked seal (or one under a revoked CA) stamps no more, from the next request on.
+    ctx.seal_kits.forget_all();
     // The CRL is regenerated now; a failure here is repaired on the next fetch.
     for issuer in std::iter::once(&cert.issuer).chain(twins.iter().map(|t| &t.issuer)) {
         if let Err(e) = ctx.pki.current_crl(issuer, now).await {

@@ -282,7 +282,7 @@ pub async fn stamp(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // Authorise first (another department's seal is 404, other roles 403), then validate.
-    seal::get(&ctx, &caller, &path).await?;
+    seal::stamp_kit(&ctx, &caller, &path).await?;
     if super::pki::media_type(&req) == "application/ofd" {
         return stamp_ofd(ctx, caller, path.into_inner(), &query, payload).await;
     }

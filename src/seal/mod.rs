@@ -316,6 +316,7 @@ pub async fn approve_appearance(
             ),
             e => e.into(),
         })?;
+    forget_kits(ctx);
     Ok(indices.first().copied().unwrap_or_default())
 }
 
@@ -403,25 +404,105 @@ pub struct Stamped {
     pub log_index: u64,
 }
 
+/// What a stamping needs of a seal, all of which changes only with a logged event (a revoked
+/// certificate, a renewed CA, a recertified seal, an approved image, a new root or master
+/// key): kept in `ctx.seal_kits`, forgotten on those events at once on this instance
+/// ([`forget_kits`]) and from the log on the others (`startup::watch_views`).
+pub struct StampKit {
+    pub seal: Seal,
+    /// The seal certificate's own CA and that CA's root (a renewed CA or a new root keeps the
+    /// old ones answering for what they certified), and the links to that root from the others.
+    pub ca: CertificateRecord,
+    pub root: CertificateRecord,
+    pub links: Vec<Vec<u8>>,
+    pub department_name: String,
+    /// The approved image, decoded, or `None` for the generated seal.
+    pub image: Option<std::sync::Arc<image::Image>>,
+    pub signer: std::sync::Arc<dyn crate::keys::Signer>,
+}
+
+/// Forgets every seal's [`StampKit`] on this instance: called after a write that changes what
+/// one holds.
+pub fn forget_kits(ctx: &Context) {
+    ctx.seal_kits.forget_all();
+}
+
+/// One of the caller's department's seals, as a stamping needs it (from memory when it can).
+/// Another department's seal is not found, as in [`get`].
+pub async fn stamp_kit(
+    ctx: &Context,
+    caller: &Caller,
+    id: &str,
+) -> Result<std::sync::Arc<StampKit>, ServiceError> {
+    caller.require(&[Role::Operator])?;
+    let key = id.to_owned();
+    let cached = ctx
+        .seal_kits
+        .get(&key)
+        .and_then(|kit| kit.downcast::<StampKit>().ok());
+    let kit = match cached {
+        Some(kit) => kit,
+        None => {
+            let epoch = ctx.seal_kits.epoch();
+            let kit = std::sync::Arc::new(load_kit(ctx, caller, id).await?);
+            ctx.seal_kits.keep(epoch, key, kit.clone());
+            kit
+        }
+    };
+    if caller.department() != Some(kit.seal.record.department_code.as_str()) {
+        return Err(ServiceError::NotFound("seal"));
+    }
+    Ok(kit)
+}
+
+async fn load_kit(ctx: &Context, caller: &Caller, id: &str) -> Result<StampKit, ServiceError> {
+    let seal = get(ctx, caller, id).await?;
+    let ca = ctx.pki.issuer_of(&seal.certificate).await?;
+    let root = ctx.pki.issuer_of(&ca).await?;
+    let links = ctx.pki.links_to(&root).await?;
+    let department_name = ctx
+        .department(&seal.record.department_code)
+        .await?
+        .map(|d| d.name.clone())
+        .unwrap_or_default();
+    // An approved image was checked when it was uploaded.
+    let image = ctx
+        .store
+        .seal_appearance(&seal.record.id)
+        .await?
+        .and_then(|png| image::decode_png(&png).ok())
+        .map(std::sync::Arc::new);
+    let signer = ctx.pki.signer(&seal.certificate.key_id).await?;
+    Ok(StampKit {
+        seal,
+        ca,
+        root,
+        links,
+        department_name,
+        image,
+        signer,
+    })
+}
+
 /// A seal that may stamp now: not revoked, not expired.
 async fn usable_seal(
     ctx: &Context,
     caller: &Caller,
     id: &str,
     now: time::OffsetDateTime,
-) -> Result<Seal, ServiceError> {
-    let seal = get(ctx, caller, id).await?;
-    if seal.certificate.revoked_at.is_some() {
+) -> Result<std::sync::Arc<StampKit>, ServiceError> {
+    let kit = stamp_kit(ctx, caller, id).await?;
+    if kit.seal.certificate.revoked_at.is_some() {
         return Err(ServiceError::Conflict(
             "the seal is revoked and can no longer stamp".into(),
         ));
     }
-    if now.unix_timestamp() >= seal.certificate.not_after {
+    if now.unix_timestamp() >= kit.seal.certificate.not_after {
         return Err(ServiceError::Conflict(
             "the seal's certificate has expired".into(),
         ));
     }
-    Ok(seal)
+    Ok(kit)
 }
 
 /// B-LT and B-LTA: the certificates, CRLs and OCSP answers of the seal's and the TSA's chains,
@@ -509,7 +590,7 @@ pub struct StampPlan {
     pub department_name: String,
     pub kind: String,
     /// The approved image, decoded, or `None` for the generated seal.
-    pub image: Option<image::Image>,
+    pub image: Option<std::sync::Arc<image::Image>>,
     pub validation: Option<pdf::Validation>,
     pub limits: crate::pdf::PdfLimits,
 }
@@ -533,7 +614,7 @@ impl StampPlan {
             seal_name: &self.seal_name,
             department_name: &self.department_name,
             kind: &self.kind,
-            image: self.image.as_ref().filter(|_| !doc_timestamp),
+            image: self.image.as_deref().filter(|_| !doc_timestamp),
             reason: self.reason.as_deref().filter(|_| !doc_timestamp),
             location: self.location.as_deref().filter(|_| !doc_timestamp),
             signing_time: signing_time.to_owned(),
@@ -663,28 +744,17 @@ pub fn seal_document(
 /// material, the approved image, a unique field name.
 async fn plan(
     ctx: &Context,
-    seal: &Seal,
+    kit: &StampKit,
     options: StampOptions,
-    (ca, root): (&CertificateRecord, &CertificateRecord),
     now: time::OffsetDateTime,
 ) -> Result<StampPlan, ServiceError> {
+    let seal = &kit.seal;
     let validation = match options.level {
         Level::LongTerm | Level::LongTermArchive => {
-            Some(validation_material(ctx, seal, ca, root, now).await?)
+            Some(validation_material(ctx, seal, &kit.ca, &kit.root, now).await?)
         }
         Level::Basic | Level::Timestamped => None,
     };
-    let department_name = ctx
-        .department(&seal.record.department_code)
-        .await?
-        .map(|d| d.name.clone())
-        .unwrap_or_default();
-    // An approved image was checked when it was uploaded.
-    let image = ctx
-        .store
-        .seal_appearance(&seal.record.id)
-        .await?
-        .and_then(|png| image::decode_png(&png).ok());
     Ok(StampPlan {
         level: options.level,
         placement: options.placement,
@@ -698,9 +768,9 @@ async fn plan(
             &new_id()?[5..13]
         ),
         seal_name: seal.record.name.clone(),
-        department_name,
+        department_name: kit.department_name.clone(),
         kind: seal.record.kind.clone(),
-        image,
+        image: kit.image.clone(),
         validation,
         limits: ctx.pdf_limits,
     })
@@ -716,18 +786,14 @@ pub async fn stamp(
     ticket: crate::work::Ticket,
 ) -> Result<Stamped, ServiceError> {
     let now = ctx.clock.now();
-    let seal = usable_seal(ctx, caller, id, now).await?;
-    // The seal's own CA and that CA's root (a renewed CA or a new root keeps the old ones
-    // answering for what they certified), and the links from the other roots to that root.
-    let ca = ctx.pki.issuer_of(&seal.certificate).await?;
-    let root = ctx.pki.issuer_of(&ca).await?;
-    let links = ctx.pki.links_to(&root).await?;
-    let plan = plan(ctx, &seal, options, (&ca, &root), now).await?;
+    let kit = usable_seal(ctx, caller, id, now).await?;
+    let plan = plan(ctx, &kit, options, now).await?;
     let level = plan.level;
-    let mut chain = vec![ca.der, root.der];
-    chain.extend(links);
+    let mut chain = vec![kit.ca.der.clone(), kit.root.der.clone()];
+    chain.extend(kit.links.iter().cloned());
+    let seal = &kit.seal;
     let signing = Signing {
-        signer: ctx.pki.signer(&seal.certificate.key_id).await?,
+        signer: kit.signer.clone(),
         certificate: seal.certificate.der.clone(),
         chain,
         tsa: ctx.tsa.get(),

@@ -279,7 +279,8 @@ pub async fn stamp_ofd(
     placement: super::ofd::OfdPlacement,
 ) -> Result<StampedOfd, ServiceError> {
     let now = ctx.clock.now();
-    let seal = super::usable_seal(ctx, caller, id, now).await?;
+    let kit = super::usable_seal(ctx, caller, id, now).await?;
+    let seal = &kit.seal;
     let esl = ctx
         .store
         .seal_esl(&seal.record.id)

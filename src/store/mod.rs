@@ -596,7 +596,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn max_licence_type_seq(&self, department: &str) -> Result<i64, StoreError>;
     async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError>;
     /// Changes logged after index `after` that in-memory views must forget (licence
-    /// suspensions, revocations and reinstatements; API key revocations and replacements), as
+    /// suspensions, revocations and reinstatements; API key revocations and replacements;
+    /// what changes a seal's stamping: revoked certificates, renewed CAs, recertified seals,
+    /// approved images, new roots, new master keys), as
     /// (index, event type, subject), oldest first, at most `limit`.
     async fn view_changes(
         &self,

@@ -427,7 +427,9 @@ impl Repository for SqlStore {
         let rows = sqlx::query(
             "SELECT idx, event_type, subject FROM events WHERE event_type IN \
              ('licence.suspended', 'licence.revoked', 'licence.reinstated', \
-             'api_key.revoked', 'api_key.replaced') \
+             'api_key.revoked', 'api_key.replaced', 'certificate.revoked', \
+             'department.ca_renewed', 'seal.recertified', 'seal.appearance_approved', \
+             'root.created', 'keys.rekeyed') \
              AND idx > $1 ORDER BY idx LIMIT $2",
         )
         .bind(after)
