@@ -170,20 +170,30 @@ impl Upload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::StreamExt;
 
     #[tokio::test]
     async fn streams_the_body_then_the_tail() {
-        let body: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        // In memory, and (past IN_MEMORY) moved to a file on the way.
+        for (size, on_disk) in [(600_000u32, false), (1_500_000, true)] {
+            streams_back(size, on_disk).await;
+        }
+    }
+
+    async fn streams_back(size: u32, on_disk: bool) {
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let size = size as usize;
+        let max = size as u64 + 1000;
         let mut upload = Upload::new().unwrap();
         for chunk in body.chunks(70_000) {
-            upload.push(chunk, 1 << 20).unwrap();
+            upload.push(chunk, max).unwrap();
         }
         assert!(matches!(
-            upload.push(&[0; 600_000], 1 << 20),
+            upload.push(&[0; 2000], max),
             Err(UploadError::TooLarge)
         ));
-        assert_eq!(upload.len(), 600_000);
+        assert_eq!(upload.on_disk(), on_disk);
+        assert_eq!(upload.file().is_some(), on_disk);
+        assert_eq!(upload.len(), size as u64);
         assert_eq!(upload.read_all().unwrap(), body);
         let expected = ring::digest::digest(&ring::digest::SHA256, &body);
         assert_eq!(upload.digest().finish().as_ref(), expected.as_ref());
@@ -194,7 +204,7 @@ mod tests {
             .collect()
             .await;
         let joined: Vec<u8> = chunks.concat();
-        assert_eq!(&joined[..600_000], &body[..]);
-        assert_eq!(&joined[600_000..], b"tail");
+        assert_eq!(&joined[..size], &body[..]);
+        assert_eq!(&joined[size..], b"tail");
     }
 }

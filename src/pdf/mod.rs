@@ -21,6 +21,7 @@ pub mod cursor;
 pub mod load;
 pub mod query;
 pub mod scan;
+pub mod sparse;
 pub mod write;
 
 pub use load::load_checked;

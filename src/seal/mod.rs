@@ -740,6 +740,49 @@ pub fn seal_document(
     })
 }
 
+/// A large upload (on disk) at B-B or B-T, sealed from its skeleton in memory that does not
+/// grow with its size ([`crate::pdf::sparse`]); `None` when it is to be read whole: a small
+/// upload, B-LT and up (their DSS update reads the sealed file), or a file the sparse reader
+/// leaves to the full one (which then gives its answer, a refusal included).
+fn seal_sparse(
+    document: &mut crate::upload::Upload,
+    plan: &StampPlan,
+    signing: &Signing,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<Result<pdf::Sealed, pdf::PdfError>> {
+    use std::os::unix::fs::FileExt;
+    if plan.validation.is_some() {
+        return None;
+    }
+    let len = usize::try_from(document.len()).ok()?;
+    let digest = document.digest();
+    let file = document.file()?;
+    let skeleton = crate::pdf::sparse::skeleton(file, len, &plan.limits)?;
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, u64::try_from(len.checked_sub(1)?).ok()?)
+        .ok()?;
+    if cancelled() {
+        return Some(Err(pdf::PdfError::Cancelled));
+    }
+    let original = pdf::Original::Sparse {
+        skeleton: &skeleton,
+        len,
+        ends_with_newline: last == *b"\n",
+    };
+    let signing_time = signing.signing_time();
+    let level = plan.level;
+    match pdf::seal_original(
+        original,
+        digest,
+        plan.request(signing, plan.field_name.clone(), false, &signing_time),
+        Box::new(|d: &[u8; 32]| signing.cms(level, d)),
+    ) {
+        Ok(sealed) => Some(Ok(sealed)),
+        Err(e @ (pdf::PdfError::Signing | pdf::PdfError::Cancelled)) => Some(Err(e)),
+        Err(_) => None,
+    }
+}
+
 /// Everything the stamping decides before the document is read: the level's validation
 /// material, the approved image, a unique field name.
 async fn plan(
@@ -802,12 +845,14 @@ pub async fn stamp(
     let input_sha256 = hex::encode(document.digest().finish());
     // Parsing and signing are CPU work: off the async threads.
     let (stamped, document) = tokio::task::spawn_blocking(move || {
+        let cancelled = || ticket.cancelled();
+        if let Some(sealed) = seal_sparse(&mut document, &plan, &signing, &cancelled) {
+            return Ok((sealed?, document));
+        }
         let bytes = document
             .read_all()
             .map_err(|_| pdf::PdfError::Malformed("the upload could not be read back".into()))?;
-        let sealed = seal_document(bytes, document.digest(), &plan, &signing, &|| {
-            ticket.cancelled()
-        })?;
+        let sealed = seal_document(bytes, document.digest(), &plan, &signing, &cancelled)?;
         Ok::<_, pdf::PdfError>((sealed, document))
     })
     .await

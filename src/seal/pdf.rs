@@ -69,7 +69,45 @@ impl Inspected {
     }
 }
 
-fn inspect(bytes: &[u8], page: Option<u32>, limits: &PdfLimits) -> Result<Inspected, PdfError> {
+/// The document an update is written for: its bytes, or (a large file on disk) its skeleton
+/// ([`crate::pdf::sparse`]) and length.
+#[derive(Clone, Copy)]
+pub enum Original<'a> {
+    Bytes(&'a [u8]),
+    Sparse {
+        skeleton: &'a crate::pdf::sparse::Skeleton,
+        len: usize,
+        ends_with_newline: bool,
+    },
+}
+
+impl Original<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Original::Bytes(b) => b.len(),
+            Original::Sparse { len, .. } => *len,
+        }
+    }
+
+    fn ends_with_newline(&self) -> bool {
+        match self {
+            Original::Bytes(b) => b.ends_with(b"\n"),
+            Original::Sparse {
+                ends_with_newline, ..
+            } => *ends_with_newline,
+        }
+    }
+}
+
+fn inspect(
+    original: Original<'_>,
+    page: Option<u32>,
+    limits: &PdfLimits,
+) -> Result<Inspected, PdfError> {
+    let (bytes, sparse) = match original {
+        Original::Bytes(b) => (b, None),
+        Original::Sparse { skeleton, .. } => (&skeleton.bytes[..], Some(skeleton)),
+    };
     let (doc, prev_startxref) = load_with_startxref(bytes, false, limits)?;
     let root = doc
         .trailer
@@ -122,6 +160,10 @@ fn inspect(bytes: &[u8], page: Option<u32>, limits: &PdfLimits) -> Result<Inspec
         doc.reference_table.cross_reference_type,
         lopdf::xref::XrefType::CrossReferenceStream
     );
+    // A skeleton's own cross-reference data is not the original's.
+    let (prev_startxref, xref_stream) = sparse.map_or((prev_startxref, xref_stream), |s| {
+        (s.startxref, s.xref_stream)
+    });
     Ok(Inspected {
         prev_startxref,
         xref_stream,
@@ -477,6 +519,16 @@ pub fn seal(
     request: SealRequest<'_>,
     sign: Box<SignFn<'_>>,
 ) -> Result<Sealed, PdfError> {
+    seal_original(Original::Bytes(original), original_digest, request, sign)
+}
+
+/// [`seal`] for a document given as its bytes or as its skeleton.
+pub fn seal_original(
+    original: Original<'_>,
+    original_digest: ring::digest::Context,
+    request: SealRequest<'_>,
+    sign: Box<SignFn<'_>>,
+) -> Result<Sealed, PdfError> {
     let ins = inspect(original, request.placement.page, &request.limits)?;
     let mut ids = Ids {
         next: ins.first_free(),
@@ -501,7 +553,7 @@ pub fn seal(
     // Write the update; offsets in the file are `base` plus offsets in `out`.
     let base = original.len();
     let mut out = Vec::new();
-    if !original.ends_with(b"\n") {
+    if !original.ends_with_newline() {
         out.push(b'\n');
     }
     let mut offsets: Vec<(u32, usize)> = Vec::new();
@@ -586,7 +638,7 @@ pub fn add_dss(
     validation: &Validation,
     limits: &PdfLimits,
 ) -> Result<Vec<u8>, PdfError> {
-    let ins = inspect(document, Some(1), limits)?;
+    let ins = inspect(Original::Bytes(document), Some(1), limits)?;
     let doc = &ins.doc;
     let mut next = ins.first_free();
     let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -706,6 +758,132 @@ mod tests {
             doc.save_to(&mut out).unwrap();
         }
         out
+    }
+
+    /// A one-page PDF with a classic cross-reference table, and `extra` between its objects
+    /// and the table (named by no entry).
+    fn classic_pdf(extra: &str) -> Vec<u8> {
+        let objects = [
+            "<</Type/Catalog/Pages 2 0 R>>",
+            "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+            "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>",
+        ];
+        let mut pdf = String::from("%PDF-1.4\n");
+        let mut offsets = Vec::new();
+        for (k, o) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.push_str(&format!("{} 0 obj\n{o}\nendobj\n", k + 1));
+        }
+        pdf.push_str(extra);
+        let xref = pdf.len();
+        pdf.push_str("xref\n0 4\n0000000000 65535 f\r\n");
+        for off in offsets {
+            pdf.push_str(&format!("{off:010} 00000 n\r\n"));
+        }
+        pdf.push_str(&format!(
+            "trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n"
+        ));
+        pdf.into_bytes()
+    }
+
+    /// What the whole-file reader and the sparse one (large files on disk) make of `bytes`:
+    /// `None` for the sparse reader when it leaves the file to the whole one.
+    #[allow(clippy::type_complexity)]
+    fn both_readers(
+        bytes: &[u8],
+    ) -> (
+        Result<Inspected, PdfError>,
+        Option<Result<Inspected, PdfError>>,
+    ) {
+        let limits = PdfLimits::default();
+        let whole = inspect(Original::Bytes(bytes), None, &limits);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        let sparse = crate::pdf::sparse::skeleton(&file, bytes.len(), &limits).map(|skeleton| {
+            inspect(
+                Original::Sparse {
+                    skeleton: &skeleton,
+                    len: bytes.len(),
+                    ends_with_newline: bytes.ends_with(b"\n"),
+                },
+                None,
+                &limits,
+            )
+        });
+        (whole, sparse)
+    }
+
+    /// The sparse reader sees what the whole-file reader sees (the page, its boxes and
+    /// rotation, the empty signature fields, the catalog, the original's cross-reference data)
+    /// on lopdf's files with and without object streams, on a sealed one, and on the shared
+    /// samples from other producers when `TRUSTD_SAMPLES_DIR` names them; and it accepts
+    /// nothing the whole-file reader refuses (their broken and hostile files too).
+    #[test]
+    fn the_sparse_reader_agrees_with_the_whole_file_reader() {
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("table".into(), classic_pdf("")),
+            ("lopdf".into(), small_pdf(false)),
+            ("object streams".into(), small_pdf(true)),
+        ];
+        for (name, pdf) in [
+            ("sealed table", classic_pdf("")),
+            ("sealed objstm", small_pdf(true)),
+        ] {
+            let update = seal_it(&pdf).unwrap().update;
+            files.push((name.into(), [pdf, update].concat()));
+        }
+        // An object no entry names: with a /Length (7) that does not end at endstream both
+        // readers refuse the file; with the right one (10) both read it.
+        for (length, refused) in [("07", true), ("10", false)] {
+            let pdf = classic_pdf(&format!(
+                "99 0 obj\n<< /Length {length} >>\nstream\nabcdefghij\nendstream\nendobj\n"
+            ));
+            let (whole, sparse) = both_readers(&pdf);
+            assert_eq!(whole.is_err(), refused, "{length}");
+            assert_eq!(matches!(sparse, Some(Ok(_))), !refused, "{length}");
+        }
+        let mut samples = 0;
+        if let Ok(dir) = std::env::var("TRUSTD_SAMPLES_DIR") {
+            for sub in ["", "bad", "attacks"] {
+                let Ok(entries) = std::fs::read_dir(std::path::Path::new(&dir).join(sub)) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.extension().is_some_and(|e| e == "pdf") {
+                        files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                        samples += 1;
+                    }
+                }
+            }
+        }
+        let mut fell_back = Vec::new();
+        for (name, bytes) in &files {
+            match both_readers(bytes) {
+                (Ok(w), Some(Ok(s))) => {
+                    assert_eq!(
+                        (w.root, w.page, w.crop, w.rotate, &w.empty_fields),
+                        (s.root, s.page, s.crop, s.rotate, &s.empty_fields),
+                        "{name}"
+                    );
+                    assert_eq!(
+                        (w.prev_startxref, w.xref_stream),
+                        (s.prev_startxref, s.xref_stream),
+                        "{name}"
+                    );
+                    assert!(s.first_free() >= w.first_free(), "{name}");
+                }
+                (Err(e), Some(Ok(_))) => {
+                    panic!("{name}: the whole reader refuses ({e}), the sparse one accepts")
+                }
+                (_, _) => fell_back.push(name.clone()),
+            }
+        }
+        eprintln!(
+            "{} files ({samples} samples); left to the whole reader: {fell_back:?}",
+            files.len()
+        );
+        assert!(!fell_back.iter().any(|n| !n.contains('/')), "{fell_back:?}");
     }
 
     fn seal_it(pdf: &[u8]) -> Result<Sealed, PdfError> {

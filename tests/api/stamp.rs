@@ -793,7 +793,58 @@ async fn ambiguous_stream_lengths_are_refused(app: TestApp) {
     );
 }
 
+/// A PDF above the in-memory limit of uploads (1 MiB) goes to disk and is sealed from its
+/// skeleton (`pdf::sparse`): sealed twice, with a table and with object streams, it verifies,
+/// both seals intact, and keeps the original as a prefix.
+async fn a_large_file_is_sealed_from_disk(app: TestApp) {
+    let (op_a, _, seal) = seal_setup(&app).await;
+    for modern in [false, true] {
+        let mut doc = Document::load_mem(&sample_pdf(2)).unwrap();
+        let padding = "BT /F1 10 Tf 72 600 Td (padding) Tj ET\n".repeat(40_000);
+        let page = *doc.get_pages().get(&2).unwrap();
+        let content = doc.add_object(Stream::new(dictionary! {}, padding.into_bytes()));
+        doc.get_dictionary_mut(page)
+            .unwrap()
+            .set("Contents", Object::Reference(content));
+        let mut original = Vec::new();
+        if modern {
+            doc.save_modern(&mut original).unwrap();
+        } else {
+            doc.save_to(&mut original).unwrap();
+        }
+        assert!(original.len() > 1024 * 1024, "{}", original.len());
+        let resp = post_pdf(&app, &op_a, &seal, "?level=B-T", original.clone()).await;
+        assert_eq!(resp.status(), 200);
+        let once = resp.bytes().await.unwrap().to_vec();
+        assert!(once.starts_with(&original));
+        let resp = post_pdf(&app, &op_a, &seal, "?page=1", once.clone()).await;
+        assert_eq!(resp.status(), 200);
+        let twice = resp.bytes().await.unwrap().to_vec();
+        assert!(twice.starts_with(&once));
+        assert_eq!(Document::load_mem(&twice).unwrap().get_pages().len(), 2);
+        // Larger than the public may send: verified with an auditor's key.
+        let (_, auditor) = app.create_key("auditor", None).await;
+        let resp = app
+            .client
+            .post(app.url("/api/v1/verify/pdf"))
+            .bearer_auth(&auditor)
+            .header("content-type", "application/pdf")
+            .body(twice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let report: serde_json::Value = resp.json().await.unwrap();
+        let signatures = report["signatures"].as_array().unwrap();
+        assert_eq!(signatures.len(), 2, "{report}");
+        for s in signatures {
+            assert_eq!(s["indication"], "TOTAL-PASSED", "{report}");
+        }
+    }
+}
+
 dual_tests!(
+    a_large_file_is_sealed_from_disk,
     placement_is_read_back,
     ambiguous_stream_lengths_are_refused,
     long_term_levels,
