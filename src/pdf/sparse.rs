@@ -317,6 +317,18 @@ fn xref_stream(
             .collect::<Option<_>>()?,
         Err(_) => vec![0, size],
     };
+    decode_entries(&decoded, [w0, w1, w2], &index, entries)?;
+    Some(dict)
+}
+
+/// The rows of a cross-reference stream (`/W` widths, `/Index` pairs) into `entries`.
+fn decode_entries(
+    decoded: &[u8],
+    [w0, w1, w2]: [usize; 3],
+    index: &[usize],
+    entries: &mut BTreeMap<u32, Entry>,
+) -> Option<()> {
+    let row = w0.checked_add(w1)?.checked_add(w2)?;
     let mut rows = decoded.chunks_exact(row);
     for pair in index.chunks_exact(2) {
         let &[first, count] = pair else {
@@ -344,7 +356,7 @@ fn xref_stream(
             entries.entry(id).or_insert(entry);
         }
     }
-    Some(dict)
+    Some(())
 }
 
 fn be(bytes: &[u8]) -> u64 {
@@ -569,6 +581,18 @@ fn write_skeleton(
         )?);
         out.push(b'\n');
     }
+    xref_section(&mut out, entries, &placed, trailer)?;
+    Some(out)
+}
+
+/// The skeleton's cross-reference stream (numbered after every object of the original, whose
+/// positions in the skeleton are `placed`), `startxref` and `%%EOF`.
+fn xref_section(
+    out: &mut Vec<u8>,
+    entries: &BTreeMap<u32, Entry>,
+    placed: &[(u32, usize)],
+    trailer: &Dictionary,
+) -> Option<()> {
     let size = entries
         .keys()
         .next_back()
@@ -586,7 +610,7 @@ fn write_skeleton(
         };
         rows.insert(*id, row);
     }
-    for (id, at) in &placed {
+    for (id, at) in placed {
         rows.insert(*id, (1, u32::try_from(*at).ok()?, 0));
     }
     rows.insert(xref_id, (1, u32::try_from(xref_at).ok()?, 0));
@@ -623,5 +647,5 @@ fn write_skeleton(
     writeln!(out, "{xref_id} 0 obj").ok()?;
     out.extend(super::write::serialize(&Object::Stream(lopdf::Stream::new(dict, data))).ok()?);
     write!(out, "\nendobj\nstartxref\n{xref_at}\n%%EOF\n").ok()?;
-    Some(out)
+    Some(())
 }
