@@ -75,6 +75,7 @@ if [ -n "${TRUSTD_SAMPLES_DIR:-}" ]; then
            chromium-bilingual-3pages.pdf fpdf2-cjk-certificate-2pages.pdf cairo-cjk-notice-no-id.pdf qpdf-objstm-xrefstream.pdf; do
     [ -f "$TRUSTD_SAMPLES_DIR/$f" ] || continue
     stamp_lua "$TRUSTD_SAMPLES_DIR/$f" >"$WORK/real.lua"
+    sleep 3  # the log's integration of the previous run's entries is not charged to this file
     out=$(wrk -t2 -c16 -d"$half" -s "$WORK/real.lua" "$TRUSTD_URL/api/v1/seals/$SEAL/stamp?level=B-B" | grep '^checked')
     echo "$out" | grep -q ", 0 wrong," || { echo "FAILED: stamping $f: $out" >&2; exit 1; }
     curl -fsS -o "$WORK/real-sealed.pdf" -H "Authorization: Bearer $OP" -H 'Content-Type: application/pdf' \
@@ -82,26 +83,36 @@ if [ -n "${TRUSTD_SAMPLES_DIR:-}" ]; then
     "$VENV/bin/pyhanko" sign validate --trust-replace --trust <(curl -fsS "$TRUSTD_URL/ca/root.pem") "$WORK/real-sealed.pdf" 2>/dev/null \
       | grep -q ":INTACT:TRUSTED" || { echo "FAILED: pyHanko on $f sealed by trustd" >&2; exit 1; }
     rate=$(echo "$out" | sed -E 's/.* ([0-9.]+) stamped\/s.*/\1/')
-    per=$("$VENV/bin/python" "$REPO/scripts/interop/pyhanko_sign_bench.py" "$WORK/k.pem" "$WORK/c.pem" "$TRUSTD_SAMPLES_DIR/$f" 20)
+    per=$("$VENV/bin/python" "$REPO/scripts/interop/pyhanko_sign_bench.py" "$WORK/k.pem" "$WORK/c.pem" "$TRUSTD_SAMPLES_DIR/$f" 40)
     echo "real file $f ($(stat -c %s "$TRUSTD_SAMPLES_DIR/$f") B): trustd B-B over HTTP $rate /s; pyHanko in-process $(python3 -c "print(round(1/$per))") /s; ratio $(python3 -c "print(round($rate*$per, 1))")x"
   done
 fi
 
 idle=$(awk '/VmRSS/ {print $2}' /proc/"$TRUSTD_PID"/status)
-t0=$(date +%s.%N)
-openssl dgst -sha256 "$WORK/large.pdf" >/dev/null
-t1=$(date +%s.%N)
-code=$(curl -sS -o "$WORK/large-sealed.pdf" -w '%{http_code}' -H "Authorization: Bearer $OP" -H 'Content-Type: application/pdf' \
-  --data-binary @"$WORK/large.pdf" "$TRUSTD_URL/api/v1/seals/$SEAL/stamp?level=B-T")
-t2=$(date +%s.%N)
+# Five of each, alternating; medians. Every stamping must answer 200 and a PDF.
+: >"$WORK/times"
+for i in 1 2 3 4 5; do
+  t0=$(date +%s.%N)
+  openssl dgst -sha256 "$WORK/large.pdf" >/dev/null
+  t1=$(date +%s.%N)
+  code=$(curl -sS -o "$WORK/large-sealed.pdf" -w '%{http_code}' -H "Authorization: Bearer $OP" -H 'Content-Type: application/pdf' \
+    --data-binary @"$WORK/large.pdf" "$TRUSTD_URL/api/v1/seals/$SEAL/stamp?level=B-T")
+  t2=$(date +%s.%N)
+  [ "$code" = 200 ] && tail -c 8 "$WORK/large-sealed.pdf" | grep -q '%%EOF' \
+    || { echo "FAILED: stamping the 50 MB file answered HTTP $code" >&2; exit 1; }
+  echo "$t0 $t1 $t2" >>"$WORK/times"
+done
 peak=$(awk '/VmHWM/ {print $2}' /proc/"$TRUSTD_PID"/status)
-[ "$code" = 200 ] || { echo "FAILED: stamping the 50 MB file answered HTTP $code" >&2; exit 1; }
-python3 - "$t0" "$t1" "$t2" "$idle" "$peak" "$(stat -c %s "$WORK/large.pdf")" "$code" <<'PY'
-import sys
-t0, t1, t2 = map(float, sys.argv[1:4]); idle, peak, size = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-sha, stamp = t1 - t0, t2 - t1
-print(f"50 MB: HTTP {sys.argv[7]}; openssl dgst {sha*1000:.0f} ms; stamp over HTTP {stamp*1000:.0f} ms = {stamp/sha:.1f}x openssl dgst -sha256 "
-      f"(target <= 5x)")
+"$VENV/bin/pyhanko" sign validate --trust-replace --trust <(curl -fsS "$TRUSTD_URL/ca/root.pem") "$WORK/large-sealed.pdf" 2>/dev/null \
+  | grep -q ":INTACT:TRUSTED" || { echo "FAILED: pyHanko on the 50 MB file sealed by trustd" >&2; exit 1; }
+python3 - "$WORK/times" "$idle" "$peak" "$(stat -c %s "$WORK/large.pdf")" "$code" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+idle, peak, size = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+sha = statistics.median(t1 - t0 for t0, t1, _ in rows)
+stamp = statistics.median(t2 - t1 for _, t1, t2 in rows)
+print(f"50 MB: HTTP {sys.argv[5]}; openssl dgst {sha*1000:.0f} ms; stamp over HTTP {stamp*1000:.0f} ms = {stamp/sha:.1f}x openssl dgst -sha256 "
+      f"(target <= 5x; medians of 5; the output validated by pyHanko)")
 print(f"server RSS: idle {idle/1024:.0f} MiB, peak {peak/1024:.0f} MiB: {(peak-idle)/1024:.0f} MiB above idle = {(peak-idle)*1024/size:.1f}x the file (target <= 64 MiB)")
 PY
 
