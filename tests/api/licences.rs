@@ -844,5 +844,50 @@ async fn a_cluster_sees_status_changes_within_a_second() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // And for a seal: both instances have stamped with it (it is in their memory); revoked on
+    // one, it stamps on neither: at once on that one, within a second on the other.
+    let seal: Value = app
+        .client
+        .post(app.url("/api/v1/seals"))
+        .bearer_auth(&op_a)
+        .json(&serde_json::json!({"name": "集群测试章", "kind": "official"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seal = seal["id"].as_str().unwrap().to_owned();
+    let stamp = |address: String, seal: String, token: String| async move {
+        reqwest::Client::new()
+            .post(format!("{address}/api/v1/seals/{seal}/stamp"))
+            .bearer_auth(token)
+            .header("content-type", "application/pdf")
+            .body(crate::stamp::sample_pdf(1))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(stamp(app.address.clone(), seal.clone(), op_a.clone()).await, 200);
+    assert_eq!(stamp(other.clone(), seal.clone(), op_a.clone()).await, 200);
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/seals/{seal}/revoke")))
+        .bearer_auth(&op_a)
+        .json(&serde_json::json!({"reason": "keyCompromise"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(stamp(app.address.clone(), seal.clone(), op_a.clone()).await, 409);
+    let start = std::time::Instant::now();
+    while stamp(other.clone(), seal.clone(), op_a.clone()).await != 409 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "the other instance still stamps with a revoked seal after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     other_handle.stop(true).await;
 }
