@@ -869,7 +869,10 @@ async fn a_cluster_sees_status_changes_within_a_second() {
             .unwrap()
             .status()
     };
-    assert_eq!(stamp(app.address.clone(), seal.clone(), op_a.clone()).await, 200);
+    assert_eq!(
+        stamp(app.address.clone(), seal.clone(), op_a.clone()).await,
+        200
+    );
     assert_eq!(stamp(other.clone(), seal.clone(), op_a.clone()).await, 200);
     let resp = app
         .client
@@ -880,7 +883,10 @@ async fn a_cluster_sees_status_changes_within_a_second() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(stamp(app.address.clone(), seal.clone(), op_a.clone()).await, 409);
+    assert_eq!(
+        stamp(app.address.clone(), seal.clone(), op_a.clone()).await,
+        409
+    );
     let start = std::time::Instant::now();
     while stamp(other.clone(), seal.clone(), op_a.clone()).await != 409 {
         assert!(
