@@ -46,7 +46,20 @@ enum Entry {
     Compressed { container: u32, index: u32 },
 }
 
-fn read_at(file: &File, offset: usize, len: usize) -> Option<Vec<u8>> {
+/// The file being read, its size, and what may still be read of it: a hostile file's many
+/// small sections, each read with a window, must not make the reader read it over and over.
+struct Source<'a> {
+    file: &'a File,
+    size: usize,
+    left: std::cell::Cell<usize>,
+}
+
+/// Up to `len` bytes at `offset` (fewer at the end of the file), drawn from the read budget;
+/// `None` once it is spent (the whole-file reader then takes over).
+fn read_at(source: &Source<'_>, offset: usize, len: usize) -> Option<Vec<u8>> {
+    let len = len.min(source.size.saturating_sub(offset));
+    source.left.set(source.left.get().checked_sub(len)?);
+    let file = source.file;
     let mut buf = vec![0u8; len];
     let mut done = 0usize;
     while done < len {
@@ -63,6 +76,12 @@ fn read_at(file: &File, offset: usize, len: usize) -> Option<Vec<u8>> {
 
 /// The skeleton of the `len` bytes of `file`, or `None` when the whole file must be read.
 pub fn skeleton(file: &File, len: usize, limits: &PdfLimits) -> Option<Skeleton> {
+    let budget = len.checked_mul(4)?.checked_add(64 * 1024 * 1024)?;
+    let file = &Source {
+        file,
+        size: len,
+        left: std::cell::Cell::new(budget),
+    };
     let head = read_at(file, 0, 1024)?;
     find(&head, b"%PDF-")?;
     let tail_at = len.saturating_sub(1024);
@@ -106,7 +125,7 @@ pub fn skeleton(file: &File, len: usize, limits: &PdfLimits) -> Option<Skeleton>
 }
 
 /// The number held by object `n` (an indirect `/Length`).
-fn indirect_length(file: &File, entries: &BTreeMap<u32, Entry>, n: u32) -> Option<usize> {
+fn indirect_length(file: &Source<'_>, entries: &BTreeMap<u32, Entry>, n: u32) -> Option<usize> {
     let Some(Entry::Normal { offset, .. }) = entries.get(&n) else {
         return None;
     };
@@ -120,7 +139,7 @@ fn indirect_length(file: &File, entries: &BTreeMap<u32, Entry>, n: u32) -> Optio
 /// data names and in those it does not (a reader that rebuilds the table would see them), or
 /// the file is left to the whole-file reader, which refuses it. Stream data is skipped, not read.
 fn stream_lengths_agree(
-    file: &File,
+    file: &Source<'_>,
     len: usize,
     length_of: &dyn Fn(u32) -> Option<usize>,
 ) -> Option<()> {
@@ -189,7 +208,7 @@ fn int(dict: &Dictionary, key: &[u8]) -> Option<usize> {
 /// Reads the cross-reference section at `offset` into `entries` (entries already there, from
 /// newer sections, win) and gives its trailer dictionary and whether it is a stream.
 fn section(
-    file: &File,
+    file: &Source<'_>,
     offset: usize,
     len: usize,
     entries: &mut BTreeMap<u32, Entry>,
@@ -205,7 +224,7 @@ fn section(
 
 /// A cross-reference table and its trailer.
 fn table(
-    file: &File,
+    file: &Source<'_>,
     offset: usize,
     len: usize,
     entries: &mut BTreeMap<u32, Entry>,
@@ -261,7 +280,7 @@ fn parse_table(body: &[u8], entries: &mut BTreeMap<u32, Entry>) -> Option<()> {
 
 /// A cross-reference stream: its entries and its dictionary.
 fn xref_stream(
-    file: &File,
+    file: &Source<'_>,
     offset: usize,
     entries: &mut BTreeMap<u32, Entry>,
     limits: &PdfLimits,
@@ -430,7 +449,7 @@ fn parse_dictionary(text: &[u8]) -> Option<Dictionary> {
 /// The object at `offset` as the skeleton holds it: its text with the stream data left out
 /// (object streams kept whole), or `None`.
 fn object_text(
-    file: &File,
+    file: &Source<'_>,
     (id, generation, offset): (u32, u16, usize),
     extent: usize,
     lengths: &dyn Fn(u32) -> Option<usize>,
@@ -535,7 +554,7 @@ fn zero_length(dict: &[u8]) -> Option<Vec<u8>> {
 
 /// The text of a non-stream object, through its `endobj` (not the bytes after it, which may be
 /// an earlier revision's objects).
-fn up_to_endobj(file: &File, offset: usize, extent: usize, head: &[u8]) -> Option<Vec<u8>> {
+fn up_to_endobj(file: &Source<'_>, offset: usize, extent: usize, head: &[u8]) -> Option<Vec<u8>> {
     if let Some(at) = find(head, b"endobj") {
         return Some(slice(head, 0, at.checked_add(6)?).to_vec());
     }
@@ -550,7 +569,7 @@ fn up_to_endobj(file: &File, offset: usize, extent: usize, head: &[u8]) -> Optio
 /// The skeleton's bytes: every object in use, then a cross-reference stream (it can say which
 /// object stream holds which object) whose dictionary carries the original's trailer keys.
 fn write_skeleton(
-    file: &File,
+    file: &Source<'_>,
     len: usize,
     entries: &BTreeMap<u32, Entry>,
     trailer: &Dictionary,
@@ -648,4 +667,55 @@ fn xref_section(
     out.extend(super::write::serialize(&Object::Stream(lopdf::Stream::new(dict, data))).ok()?);
     write!(out, "\nendobj\nstartxref\n{xref_at}\n%%EOF\n").ok()?;
     Some(())
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// A valid one-page PDF followed by `sections` empty cross-reference tables chained by
+    /// /Prev, the last one named by `startxref`.
+    fn chained(sections: usize) -> Vec<u8> {
+        let mut pdf = String::from("%PDF-1.4\n");
+        let objects = [
+            "<</Type/Catalog/Pages 2 0 R>>",
+            "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+            "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>",
+        ];
+        let mut offsets = Vec::new();
+        for (k, o) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.push_str(&format!("{} 0 obj\n{o}\nendobj\n", k + 1));
+        }
+        let mut prev = pdf.len();
+        pdf.push_str("xref\n0 4\n0000000000 65535 f\r\n");
+        for off in offsets {
+            pdf.push_str(&format!("{off:010} 00000 n\r\n"));
+        }
+        pdf.push_str("trailer\n<</Size 4/Root 1 0 R>>\n");
+        for _ in 0..sections {
+            let at = pdf.len();
+            pdf.push_str(&format!(
+                "xref\n0 0\ntrailer\n<</Size 4/Root 1 0 R/Prev {prev}>>\n"
+            ));
+            prev = at;
+        }
+        pdf.push_str(&format!("startxref\n{prev}\n%%EOF\n"));
+        pdf.into_bytes()
+    }
+
+    fn skeleton_of(pdf: &[u8]) -> Option<Skeleton> {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(pdf).unwrap();
+        skeleton(&file, pdf.len(), &PdfLimits::default())
+    }
+
+    /// Many small sections, each read with a window, would have the reader read the file over
+    /// and over: past its read budget it stops and leaves the file to the whole-file reader.
+    #[test]
+    fn a_long_chain_of_sections_spends_the_read_budget() {
+        assert!(skeleton_of(&chained(10)).is_some());
+        assert!(skeleton_of(&chained(3_000)).is_none());
+    }
 }
