@@ -4,7 +4,8 @@
 //!    fsynced), one writer and 64 concurrent writers, SQLite (and PostgreSQL when
 //!    TRUSTD_TEST_POSTGRES_URL is set);
 //! 2. median server-side inclusion- and consistency-proof time on a log of LOG_BENCH_SIZE
-//!    entries (default 1,000,000), with SHA-256 of one entry as the baseline in the same run.
+//!    entries (default 1,000,000; LOG_BENCH_DIR keeps the filled installation for the next run),
+//!    with SHA-256 of one entry as the baseline in the same run.
 //!
 //! Timed with the monotonic clock; medians over many runs because the machines are shared.
 
@@ -133,7 +134,11 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let mut settings = trustd::config::ServeSettings::for_data_dir(dir.path().join("installation"));
+    // LOG_BENCH_DIR keeps the installation between runs (a run tops it up to the size).
+    let installation = std::env::var("LOG_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| dir.path().join("installation"));
+    let mut settings = trustd::config::ServeSettings::for_data_dir(installation);
     let admin = "bench-admin-token-0123456789abcdefghijkl";
     settings.admin_token = Some(trustd::config::Secret::new(admin));
     let app = trustd::startup::Application::build(settings)
@@ -144,6 +149,8 @@ async fn main() {
     tokio::spawn(app.run_until_stopped());
     let (store, log) = (ctx.store.clone(), ctx.log.clone());
     fill(&store, &log, size).await;
+    // Measure the log at rest, not while the kernel writes back the gigabytes just loaded.
+    let _ = std::process::Command::new("sync").status();
     let runs = 2000u64;
     let mut baseline = Vec::new();
     let entry = event(1).entry;

@@ -11,9 +11,11 @@ pub mod merkle;
 pub mod proof;
 pub mod shards;
 pub mod tiles;
+mod upper;
 pub mod witnesses;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -27,6 +29,7 @@ use checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use merkle::{fold_range, frontier_nodes, new_complete_nodes, Hash, LeafRange};
 use proof::TlogProof;
 use tiles::{TileKind, TilePath};
+use upper::UpperLevels;
 use witnesses::WitnessPolicy;
 
 pub use entry::{Event, EventType};
@@ -62,6 +65,11 @@ pub struct TransparencyLog {
     /// Hash tiles already served: their bytes never change (8 KiB each, at most 16 MiB).
     tiles: ImmutableCache<TilePath, Arc<Vec<u8>>>,
     published: std::sync::Mutex<Option<(std::time::Instant, Published)>>,
+    /// The upper tree levels (immutable nodes) in memory.
+    upper: UpperLevels,
+    /// The largest integrated size seen: it only grows, so a proof for a size at most this
+    /// needs no read of it.
+    integrated: AtomicU64,
 }
 
 /// How long a read of the published checkpoint is reused.
@@ -117,6 +125,8 @@ impl TransparencyLog {
             witnesses: WitnessPolicy::default(),
             tiles: ImmutableCache::new(2048),
             published: std::sync::Mutex::new(None),
+            upper: UpperLevels::default(),
+            integrated: AtomicU64::new(0),
         })
     }
 
@@ -155,6 +165,7 @@ impl TransparencyLog {
         now: OffsetDateTime,
     ) -> Result<Option<CheckpointRecord>, LogError> {
         let from = self.store.integrated_size().await?;
+        self.integrated.fetch_max(from, Ordering::Relaxed);
         let committed = self.store.log_size().await?;
         let previous = self.store.latest_checkpoint().await?;
         if committed == from && previous.is_some() {
@@ -218,6 +229,7 @@ impl TransparencyLog {
             created_at: now.unix_timestamp(),
         };
         if self.store.store_integration(from, &nodes, &record).await? {
+            self.integrated.fetch_max(to, Ordering::Relaxed);
             Ok(Some(record))
         } else {
             Ok(None)
@@ -378,32 +390,50 @@ impl TransparencyLog {
         ))
     }
 
+    /// The hashes of stored nodes: the upper levels from memory (read up to the integrated
+    /// size when one is missing), the rest in one database read.
     async fn fetch(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, LogError> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
+        let mut out = HashMap::with_capacity(ids.len());
+        let mut missing = self.take_kept(ids, &mut out);
+        if missing.iter().any(|id| UpperLevels::keeps(*id)) {
+            let size = self.integrated.load(Ordering::Relaxed);
+            self.upper.catch_up(self.store.as_ref(), size).await?;
+            missing = self.take_kept(&missing, &mut out);
         }
-        Ok(self.store.nodes(ids).await?.into_iter().collect())
+        if !missing.is_empty() {
+            out.extend(self.store.nodes(&missing).await?);
+        }
+        Ok(out)
+    }
+
+    /// Puts the kept nodes of `ids` in `out`; returns the others.
+    fn take_kept(&self, ids: &[NodeId], out: &mut HashMap<NodeId, Hash>) -> Vec<NodeId> {
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.upper.get(*id) {
+                Some(hash) => {
+                    out.insert(*id, hash);
+                }
+                None => missing.push(*id),
+            }
+        }
+        missing
     }
 
     async fn range_hashes(&self, ranges: &[LeafRange]) -> Result<Vec<Hash>, LogError> {
         let ids: Vec<NodeId> = ranges.iter().flat_map(|r| r.nodes()).collect();
         let known = self.fetch(&ids).await?;
-        ranges
-            .iter()
-            .map(|r| {
-                let hashes: Vec<Hash> = r
-                    .nodes()
-                    .iter()
-                    .map(|id| known.get(id).copied())
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| LogError::Inconsistent("proof node missing".into()))?;
-                fold_range(&hashes).ok_or_else(|| LogError::Inconsistent("empty range".into()))
-            })
-            .collect()
+        fold_ranges(ranges, &known)
     }
 
+    /// Checks that a tree of `size` is integrated (read from the store only when `size` is
+    /// beyond the largest integrated size seen).
     async fn checked_size(&self, size: u64) -> Result<(), LogError> {
+        if size <= self.integrated.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let integrated = self.store.integrated_size().await?;
+        self.integrated.fetch_max(integrated, Ordering::Relaxed);
         if size > integrated {
             return Err(LogError::BadRequest(format!(
                 "tree size {size} is beyond the latest checkpoint ({integrated})"
@@ -418,11 +448,15 @@ impl TransparencyLog {
         let ranges = merkle::inclusion_ranges(index, size).ok_or_else(|| {
             LogError::BadRequest(format!("index {index} is not below size {size}"))
         })?;
-        let leaf = self.fetch(&[NodeId { level: 0, index }]).await?;
-        let leaf = leaf
-            .get(&NodeId { level: 0, index })
+        let leaf_id = NodeId { level: 0, index };
+        let ids: Vec<NodeId> = std::iter::once(leaf_id)
+            .chain(ranges.iter().flat_map(|r| r.nodes()))
+            .collect();
+        let known = self.fetch(&ids).await?;
+        let leaf = known
+            .get(&leaf_id)
             .ok_or_else(|| LogError::Inconsistent("leaf missing".into()))?;
-        let hashes = self.range_hashes(&ranges).await?;
+        let hashes = fold_ranges(&ranges, &known)?;
         Ok(InclusionProof {
             index,
             size,
@@ -457,6 +491,22 @@ impl TransparencyLog {
         })?;
         self.range_hashes(&ranges).await
     }
+}
+
+/// The tree hash of each range from the hashes of its nodes.
+fn fold_ranges(ranges: &[LeafRange], known: &HashMap<NodeId, Hash>) -> Result<Vec<Hash>, LogError> {
+    ranges
+        .iter()
+        .map(|r| {
+            let hashes: Vec<Hash> = r
+                .nodes()
+                .iter()
+                .map(|id| known.get(id).copied())
+                .collect::<Option<_>>()
+                .ok_or_else(|| LogError::Inconsistent("proof node missing".into()))?;
+            fold_range(&hashes).ok_or_else(|| LogError::Inconsistent("empty range".into()))
+        })
+        .collect()
 }
 
 /// Root of a tree from its right-edge complete subtrees (largest first).

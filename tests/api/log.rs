@@ -517,3 +517,74 @@ async fn two_instances_share_one_postgres_log() {
     h1.stop(true).await;
     h2.stop(true).await;
 }
+
+/// Proofs read the upper tree levels from memory: as the tree grows, and when another
+/// instance integrated the new entries, they still match a tree recomputed from the entries,
+/// and an instance that kept nothing gives the same proofs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_from_the_kept_upper_levels_follow_the_tree() {
+    use std::sync::Arc;
+    use trustd::clock::{Clock, SystemClock};
+    use trustd::keys::{KeyAlgorithm, SoftwareKey};
+    use trustd::log::{Event, EventType, TransparencyLog};
+    use trustd::store::{Repository, SqlStore, WriteSet};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("log.db").display());
+    let store: Arc<dyn Repository> = Arc::new(SqlStore::connect(&url).await.unwrap());
+    let (key, _) = SoftwareKey::generate(KeyAlgorithm::Ed25519).unwrap();
+    let key: Arc<SoftwareKey> = Arc::new(key);
+    let instance = |store: &Arc<dyn Repository>| {
+        TransparencyLog::new(store.clone(), key.clone(), "test/log".into()).unwrap()
+    };
+    let (a, b) = (instance(&store), instance(&store));
+    let mut tree = MemoryTree::new();
+    let mut append = async |n: u64| {
+        let mut ws = WriteSet::new();
+        for i in tree.len()..tree.len() + n {
+            let event = Event::new(
+                EventType::CertificateIssued,
+                SystemClock.now(),
+                format!("{i:032x}"),
+            )
+            .to_new_event();
+            tree.push(leaf_hash(&event.entry));
+            ws = ws.event(event);
+        }
+        store.apply(ws).await.unwrap();
+        tree.clone()
+    };
+    let check = async |log: &TransparencyLog, tree: &MemoryTree, size: u64| {
+        let root = tree.root(size);
+        for index in [0, 1, 255, 256, 511, 512, size / 2, size - 2, size - 1] {
+            let proof = log.inclusion_proof(index, size).await.unwrap();
+            let leaf: Hash = B64.decode(&proof.leaf_hash).unwrap().try_into().unwrap();
+            let path: Vec<Hash> = proof
+                .hashes
+                .iter()
+                .map(|h| B64.decode(h).unwrap().try_into().unwrap())
+                .collect();
+            assert_eq!(
+                path,
+                tree.inclusion_proof(index, size).unwrap(),
+                "index {index}"
+            );
+            verify_inclusion(index, size, &leaf, &path, &root).unwrap();
+        }
+    };
+    // Instance a integrates 700 entries (levels 8 and 9 have complete nodes) and proves.
+    let tree1 = append(700).await;
+    while a.integrate(SystemClock.now()).await.unwrap().is_some() {}
+    check(&a, &tree1, 700).await;
+    // Instance b integrates 1,400 more; a proves at the new size from what b stored.
+    let tree2 = append(1400).await;
+    while b.integrate(SystemClock.now()).await.unwrap().is_some() {}
+    check(&a, &tree2, 2100).await;
+    check(&a, &tree2, 700).await;
+    let consistency = a.consistency_hashes(700, 2100).await.unwrap();
+    assert_eq!(consistency, tree2.consistency_proof(700, 2100).unwrap());
+    // A fresh instance, which kept nothing, gives the same proofs.
+    check(&instance(&store), &tree2, 2100).await;
+    // A size beyond the integrated tree is still refused.
+    assert!(a.inclusion_proof(0, 2101).await.is_err());
+}

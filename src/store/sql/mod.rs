@@ -573,46 +573,51 @@ impl Repository for SqlStore {
     }
 
     async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, [u8; 32])>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
+        // One read: the leaves from `events`, the inner nodes from `log_nodes`.
         let (leaves, inner): (Vec<&NodeId>, Vec<&NodeId>) = ids.iter().partition(|n| n.level == 0);
+        let mut parts = Vec::new();
         if !leaves.is_empty() {
             let params: Vec<String> = (1..=leaves.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT idx, leaf_hash FROM events WHERE idx IN ({})",
+            parts.push(format!(
+                "SELECT CAST(0 AS BIGINT), idx, leaf_hash FROM events WHERE idx IN ({})",
                 params.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for leaf in &leaves {
-                query = query.bind(to_i64(leaf.index)?);
-            }
-            for row in query.fetch_all(&self.reader).await.map_err(map_err)? {
-                let index = to_u64(row.try_get(0).map_err(map_err)?)?;
-                let hash = hash32(&row.try_get::<Vec<u8>, _>(1).map_err(map_err)?)?;
-                out.push((NodeId { level: 0, index }, hash));
-            }
+            ));
         }
         if !inner.is_empty() {
+            let first = leaves.len();
             let clauses: Vec<String> = (0..inner.len())
-                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .map(|i| {
+                    let n = first + 2 * i;
+                    format!("(level = ${} AND idx = ${})", n + 1, n + 2)
+                })
                 .collect();
-            let sql = format!(
+            parts.push(format!(
                 "SELECT level, idx, hash FROM log_nodes WHERE {}",
                 clauses.join(" OR ")
-            );
-            let mut query = sqlx::query(&sql);
-            for node in &inner {
-                query = query.bind(i64::from(node.level)).bind(to_i64(node.index)?);
-            }
-            for row in query.fetch_all(&self.reader).await.map_err(map_err)? {
+            ));
+        }
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = parts.join(" UNION ALL ");
+        let mut query = sqlx::query(&sql);
+        for leaf in &leaves {
+            query = query.bind(to_i64(leaf.index)?);
+        }
+        for node in &inner {
+            query = query.bind(i64::from(node.level)).bind(to_i64(node.index)?);
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
                 let level: i64 = row.try_get(0).map_err(map_err)?;
                 let level =
                     u8::try_from(level).map_err(|_| StoreError::Corrupt("node level".into()))?;
                 let index = to_u64(row.try_get(1).map_err(map_err)?)?;
                 let hash = hash32(&row.try_get::<Vec<u8>, _>(2).map_err(map_err)?)?;
-                out.push((NodeId { level, index }, hash));
-            }
-        }
-        Ok(out)
+                Ok((NodeId { level, index }, hash))
+            })
+            .collect()
     }
 
     async fn integrated_size(&self) -> Result<u64, StoreError> {
