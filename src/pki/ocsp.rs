@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use der::asn1::{BitString, OctetString};
+use der::asn1::OctetString;
 use der::{Decode, Encode};
 use time::OffsetDateTime;
 use x509_ocsp::{
@@ -476,7 +476,24 @@ pub fn request_for(cert: &[u8], issuer: &[u8]) -> Result<Vec<u8>, PkiError> {
     .map_err(|_| PkiError::BadCertificate)
 }
 
-/// The RFC 5280 CRLReason of a stored reason name.
+/// RFC 6960 `BasicOCSPResponse` built from parts already encoded: the response data as it was
+/// signed and the responder's certificate as stored, so neither is decoded and encoded again
+/// for each answer (with x509-ocsp's own type that was a quarter of a nonce answer's time).
+#[derive(der::Sequence)]
+struct EncodedBasicResponse<'a> {
+    tbs_response_data: der::asn1::AnyRef<'a>,
+    signature_algorithm: x509_cert::spki::AlgorithmIdentifierRef<'a>,
+    signature: der::asn1::BitStringRef<'a>,
+    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+    certs: Option<Vec<der::asn1::AnyRef<'a>>>,
+}
+
+impl der::oid::AssociatedOid for EncodedBasicResponse<'_> {
+    const OID: der::oid::ObjectIdentifier = BasicOcspResponse::OID;
+}
+
+impl x509_ocsp::AsResponseBytes for EncodedBasicResponse<'_> {}
+
 /// The basic OCSP response over `tbs`, signed by the responder, with its certificate. `None`
 /// as the error when encoding fails, `Some` when signing does.
 fn sign_response(responder: &Responder, tbs: ResponseData) -> Result<Vec<u8>, Option<PkiError>> {
@@ -490,22 +507,24 @@ fn sign_response(responder: &Responder, tbs: ResponseData) -> Result<Vec<u8>, Op
         KeyAlgorithm::Sm2Sm3 => super::oid::SM2_WITH_SM3,
         KeyAlgorithm::EcdsaP256Sha256 => OID_ECDSA_SHA256,
     };
-    let basic = BasicOcspResponse {
-        tbs_response_data: tbs,
-        signature_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+    let basic = EncodedBasicResponse {
+        tbs_response_data: der::asn1::AnyRef::try_from(tbs_der.as_slice()).map_err(|_| None)?,
+        signature_algorithm: x509_cert::spki::AlgorithmIdentifierRef {
             oid: algorithm,
             parameters: None,
         },
-        signature: BitString::from_bytes(&signature).map_err(|_| None)?,
-        certs: Some(vec![
-            x509_cert::Certificate::from_der(&responder.cert.der).map_err(|_| None)?
-        ]),
+        signature: der::asn1::BitStringRef::from_bytes(&signature).map_err(|_| None)?,
+        certs: Some(vec![der::asn1::AnyRef::try_from(
+            responder.cert.der.as_slice(),
+        )
+        .map_err(|_| None)?]),
     };
     OcspResponse::successful(basic)
         .and_then(|r| r.to_der())
         .map_err(|_| None)
 }
 
+/// The RFC 5280 CRLReason of a stored reason name.
 pub(crate) fn crl_reason(name: Option<&str>) -> x509_cert::ext::pkix::CrlReason {
     use x509_cert::ext::pkix::CrlReason;
     match super::revocation::reason_code(name) {
