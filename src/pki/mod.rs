@@ -119,7 +119,7 @@ pub struct Pki {
     signers: RwLock<HashMap<String, Arc<dyn Signer>>>,
     /// The CAs OCSP requests can name, and each CA's delegated responder (by CA serial).
     ocsp_cas: RwLock<Option<Arc<Vec<ocsp::KnownCa>>>>,
-    ocsp_responders: RwLock<HashMap<String, ocsp::Responder>>,
+    ocsp_responders: RwLock<HashMap<String, Arc<ocsp::Responder>>>,
     /// Signed answers to requests without a nonce, by request bytes, with when they were made.
     ocsp_answers: std::sync::Mutex<ocsp::ReusedAnswers>,
     ocsp_statuses: std::sync::Mutex<ocsp::RecentStatuses>,

@@ -60,11 +60,23 @@ pub struct KnownCa {
     hashes: [(der::asn1::ObjectIdentifier, Vec<u8>, Vec<u8>); 2],
 }
 
-/// A CA's delegated responder: its certificate and key.
-#[derive(Clone)]
+/// A CA's delegated responder: its certificate and key, and the SHA-1 of its key (its
+/// ResponderID).
 pub struct Responder {
     pub cert: CertificateRecord,
     pub signer: Arc<dyn Signer>,
+    key_hash: Vec<u8>,
+}
+
+impl Responder {
+    fn new(cert: CertificateRecord, signer: Arc<dyn Signer>) -> Arc<Responder> {
+        let key_hash = digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, signer.public_key());
+        Arc::new(Responder {
+            cert,
+            signer,
+            key_hash,
+        })
+    }
 }
 
 fn digest(alg: &'static ring::digest::Algorithm, data: &[u8]) -> Vec<u8> {
@@ -170,7 +182,7 @@ impl Pki {
         &self,
         ca: &KnownCa,
         now: OffsetDateTime,
-    ) -> Result<Responder, PkiError> {
+    ) -> Result<Arc<Responder>, PkiError> {
         // Near the CA's own end a new responder cannot outlive it: one that lasts as long as
         // the CA is as good as any, so it is kept (not re-issued on every request).
         let usable = |c: &CertificateRecord| {
@@ -185,10 +197,10 @@ impl Pki {
             ca.cert.kind,
             CertKind::Sm2RootCa | CertKind::Sm2DepartmentCa
         ) {
-            return Ok(Responder {
-                signer: self.signer(&ca.cert.key_id).await?,
-                cert: ca.cert.clone(),
-            });
+            return Ok(Responder::new(
+                ca.cert.clone(),
+                self.signer(&ca.cert.key_id).await?,
+            ));
         }
         let cached = self
             .ocsp_responders
@@ -218,10 +230,8 @@ impl Pki {
                 certificate
             }
         };
-        let responder = Responder {
-            signer: self.signer(&cert.key_id).await?,
-            cert,
-        };
+        let signer = self.signer(&cert.key_id).await?;
+        let responder = Responder::new(cert, signer);
         if let Ok(mut m) = self.ocsp_responders.write() {
             m.insert(ca.cert.serial.clone(), responder.clone());
         }
@@ -422,13 +432,11 @@ impl Pki {
             .request_extensions
             .as_ref()
             .and_then(|e| e.iter().find(|x| x.extn_id == OID_NONCE).cloned());
-        let key_hash = digest(
-            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            responder.signer.public_key(),
-        );
         let tbs = ResponseData {
             version: Version::V1,
-            responder_id: ResponderId::ByKey(OctetString::new(key_hash).map_err(|_| malformed)?),
+            responder_id: ResponderId::ByKey(
+                OctetString::new(responder.key_hash.as_slice()).map_err(|_| malformed)?,
+            ),
             produced_at: this_update,
             responses,
             response_extensions: nonce.clone().map(|n| vec![n]),
