@@ -281,6 +281,7 @@ async fn watch_views(ctx: Arc<Context>) {
                     } else if !event_type.starts_with("licence.") {
                         // A seal's or a CA's certificate, a seal's image, a root, the keys.
                         ctx.seal_kits.forget_all();
+                        ctx.licence_signers.forget_all();
                     } else {
                         ctx.licence_views.forget(&subject);
                     }

@@ -280,13 +280,15 @@ const SIGNER_TTL: Duration = Duration::from_secs(30);
 const SIGNER_RENEW_BEFORE: i64 = 30 * 86_400;
 
 /// The department's licence-signing key, issued when first needed and cached for a short time
-/// (`ctx.licence_signers`). The department CA's status is read again for every licence, so a
-/// revocation made on any instance stops issuance at once; the instance that revokes also
-/// drops the cached signer.
+/// (`ctx.licence_signers`), looked up only under a CA that is not revoked. The instance that
+/// revokes the CA drops the cached signer at once, every other instance within a second (the
+/// certificate's revocation in the log, `startup::watch_views`); a lookup that raced with
+/// either is not kept.
 async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>, ServiceError> {
     if let Some(s) = ctx.licence_signers.fresh(department, SIGNER_TTL) {
         return Ok(s);
     }
+    let generation = ctx.licence_signers.generation();
     let now = ctx.clock.now();
     let ca = ctx.pki.department_ca(department).await?;
     // Near the CA's end a new signer cannot outlive it: one that lasts as long as the CA is
@@ -324,7 +326,8 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
         chain: vec![cert.der, ca.der],
         fetched: Instant::now(),
     });
-    ctx.licence_signers.insert(department, cached.clone());
+    ctx.licence_signers
+        .insert(department, cached.clone(), generation);
     Ok(cached)
 }
 
@@ -572,19 +575,10 @@ async fn check_previous(
     Ok(())
 }
 
-/// The department's signer, if its CA is not revoked (read again for every licence).
+/// The department's signer, under a CA that was not revoked when it was looked up (see
+/// [`signer_for`] for how a revocation reaches the cache).
 async fn usable_signer(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>, ServiceError> {
-    let signer = signer_for(ctx, department).await?;
-    let ca_revoked = ctx
-        .store
-        .certificate(&signer.ca_serial)
-        .await?
-        .is_none_or(|ca| ca.revoked_at.is_some());
-    if ca_revoked {
-        ctx.licence_signers.forget(department);
-        return Err(ServiceError::Pki(crate::pki::PkiError::CaRevoked));
-    }
-    Ok(signer)
+    signer_for(ctx, department).await
 }
 
 /// The claims of a licence's tokens.

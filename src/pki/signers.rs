@@ -3,6 +3,7 @@
 //! job; this only remembers.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,9 @@ pub struct SignerCache {
     cache: RwLock<HashMap<String, Arc<CachedSigner>>>,
     /// Held while a signer is looked up or issued, so two requests do not issue two.
     create: tokio::sync::Mutex<()>,
+    /// Raised by every forgetting: a signer looked up before it is not kept (its CA may have
+    /// been revoked meanwhile).
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for SignerCache {
@@ -41,15 +45,32 @@ impl SignerCache {
             .filter(|s| s.fetched.elapsed() < ttl)
     }
 
-    pub fn insert(&self, department: &str, signer: Arc<CachedSigner>) {
+    /// The generation to pass to [`SignerCache::insert`], read before looking a signer up.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps a signer looked up since `generation`, unless something was forgotten since.
+    pub fn insert(&self, department: &str, signer: Arc<CachedSigner>, generation: u64) {
         if let Ok(mut c) = self.cache.write() {
-            c.insert(department.to_owned(), signer);
+            if self.generation.load(Ordering::SeqCst) == generation {
+                c.insert(department.to_owned(), signer);
+            }
         }
     }
 
     pub fn forget(&self, department: &str) {
         if let Ok(mut c) = self.cache.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             c.remove(department);
+        }
+    }
+
+    /// Forgets every signer (a CA's certificate changed on some instance).
+    pub fn forget_all(&self) {
+        if let Ok(mut c) = self.cache.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            c.clear();
         }
     }
 

@@ -769,7 +769,7 @@ async fn a_cluster_sees_status_changes_within_a_second() {
     let Some(app) = crate::helpers::spawn_app(crate::helpers::Db::Postgres).await else {
         return;
     };
-    let (_, _, op_a, _, type_code) = setup(&app).await;
+    let (dept_a, _, op_a, _, type_code) = setup(&app).await;
     let issued = issue(&app, &op_a, &licence_body(&type_code)).await;
     let id = issued["identifier"].as_str().unwrap().to_owned();
     let other_dir = tempfile::tempdir().unwrap();
@@ -892,6 +892,41 @@ async fn a_cluster_sees_status_changes_within_a_second() {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(1),
             "the other instance still stamps with a revoked seal after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // And for the department's CA: both instances have issued under it (their licence signer
+    // is in memory); revoked on one, neither issues: at once there, within a second on the
+    // other.
+    let issue_on = |address: String| {
+        let (token, body) = (op_a.clone(), licence_body(&type_code));
+        async move {
+            reqwest::Client::new()
+                .post(format!("{address}/api/v1/licences"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(issue_on(app.address.clone()).await, 201);
+    assert_eq!(issue_on(other.clone()).await, 201);
+    let resp = app
+        .post_json(
+            &format!("/api/v1/departments/{dept_a}/ca/revoke"),
+            Some(&app.admin_token),
+            &json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(issue_on(app.address.clone()).await, 409);
+    let start = std::time::Instant::now();
+    while issue_on(other.clone()).await != 409 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "the other instance still issues under a revoked CA after a second"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

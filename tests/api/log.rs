@@ -588,3 +588,99 @@ async fn proofs_from_the_kept_upper_levels_follow_the_tree() {
     // A size beyond the integrated tree is still refused.
     assert!(a.inclusion_proof(0, 2101).await.is_err());
 }
+
+/// On SQLite a group of new licences is stored in one round trip; a licence that cannot be
+/// stored (an identifier taken) fails alone, and every other one in its group is stored with
+/// its log entry at a dense index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_licence_fails_alone_in_its_group() {
+    use std::sync::Arc;
+    use trustd::clock::{Clock, SystemClock};
+    use trustd::log::{Event, EventType};
+    use trustd::store::{Change, LicenceRecord, LicenceState, Repository, WriteSet};
+
+    let app = crate::helpers::spawn_app(crate::helpers::Db::Sqlite)
+        .await
+        .unwrap();
+    let (dept, _, op, _, type_code) = crate::licences::setup(&app).await;
+    let store: Arc<dyn Repository> = app.ctx.store.clone();
+    let issued =
+        crate::licences::issue(&app, &op, &crate::licences::licence_body(&type_code)).await;
+    let signer = store
+        .licence(issued["identifier"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .signer_serial;
+    // Number 20 names a licence type that does not exist: it cannot be stored.
+    let licence = |n: u32| LicenceRecord {
+        identifier: format!("licence-{n}"),
+        type_code: if n == 20 {
+            "no-such-type".into()
+        } else {
+            type_code.clone()
+        },
+        number: format!("{n}"),
+        holder_name: "张三".into(),
+        holder_code_type: "111".into(),
+        holder_code: "x".into(),
+        holder_hash: format!("h{n}"),
+        issuer_code: dept.clone(),
+        issue_date: "2026-12-01".into(),
+        valid_from: "2026-12-01".into(),
+        valid_until: None,
+        area_code: None,
+        face: "{}".into(),
+        status: LicenceState::Valid,
+        status_reason: None,
+        status_at: None,
+        previous_identifier: None,
+        signer_serial: signer.clone(),
+        token: "t".into(),
+        sd_jwt: None,
+        created_at: 0,
+    };
+    let writes = |n: u32| {
+        let event = Event::new(
+            EventType::LicenceIssued,
+            SystemClock.now(),
+            format!("licence-{n}"),
+        )
+        .to_new_event();
+        WriteSet::new()
+            .change(Change::InsertLicence(Box::new(licence(n))))
+            .event(event)
+    };
+    store.apply(writes(0)).await.unwrap();
+    let before = store.log_size().await.unwrap();
+    // 40 at once (they group).
+    let tasks: Vec<_> = (1..=40u32)
+        .map(|n| {
+            let store = store.clone();
+            let w = writes(n);
+            tokio::spawn(async move { store.apply(w).await })
+        })
+        .collect();
+    let mut indices = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(i) => indices.extend(i),
+            Err(_) => failed += 1,
+        }
+    }
+    assert_eq!(failed, 1);
+    indices.sort();
+    let expected: Vec<u64> = (before..before + 39).collect();
+    assert_eq!(indices, expected, "dense indices for the 39 stored");
+    assert_eq!(store.log_size().await.unwrap(), before + 39);
+    for n in (1..=40u32).filter(|n| *n != 20) {
+        assert!(store
+            .licence(&format!("licence-{n}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    let events = store.events(before, before + 39).await.unwrap();
+    assert_eq!(events.len(), 39);
+}
