@@ -126,7 +126,7 @@ impl SqlStore {
         let backend = Backend::from_url(url).ok_or_else(|| {
             StoreError::Corrupt("database URL must start with sqlite: or postgres:".into())
         })?;
-        let store: (AnyPool, AnyPool) = match backend {
+        let store: (AnyPool, AnyPool, Option<AnyPool>) = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
                     url.to_owned()
@@ -164,8 +164,7 @@ impl SqlStore {
                     .connect(&url)
                     .await
                     .map_err(map_err)?;
-                tokio::spawn(checkpointer(checkpoints));
-                (writer, reader)
+                (writer, reader, Some(checkpoints))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -174,10 +173,10 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .map_err(map_err)?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
-        let (writer, reader) = store;
+        let (writer, reader, checkpoints) = store;
         let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
         let store = SqlStore {
             backend,
@@ -186,11 +185,14 @@ impl SqlStore {
             reader,
         };
         store.migrate().await?;
+        if let Some(pool) = checkpoints {
+            tokio::spawn(checkpointer(pool, store.jobs.downgrade()));
+        }
         tokio::spawn(group_commit(writer, queue));
         Ok(store)
     }
 
-    /// Closes the pools (graceful shutdown, tests); the checkpointer ends with the writer.
+    /// Closes the pools (graceful shutdown, tests); the checkpointer ends with the store.
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
@@ -199,14 +201,18 @@ impl SqlStore {
 
 /// Copies the WAL into the database every [`CHECKPOINT_EVERY`] on a connection of its own,
 /// off the writer's path (a passive checkpoint: it never blocks the writer or a reader).
-/// Ends when its pool is closed or dropped with the store.
-async fn checkpointer(pool: AnyPool) {
+/// Ends with the store (when the last handle on its write queue is gone).
+async fn checkpointer(pool: AnyPool, store: mpsc::WeakSender<WriteJob>) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if pool.is_closed() {
-            return;
+        match store.upgrade() {
+            Some(queue) if !queue.is_closed() => {}
+            _ => {
+                pool.close().await;
+                return;
+            }
         }
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
