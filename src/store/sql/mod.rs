@@ -38,14 +38,6 @@ struct WriteJob {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 4000;";
 
-/// The writer leaves checkpoints to [`checkpointer`] (copying the WAL into the database took
-/// an eighth of the writer's time, and the commit that crossed the threshold waited for the
-/// copy); only should the WAL reach 64 MiB does the writer's commit checkpoint itself.
-const SQLITE_WRITER: &str = "PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16000;";
-
-/// How often the checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
 /// The page cache of each connection: 32 MiB at most (SQLite's default is 2 MiB; the indices of
 /// a table of random licence identifiers no longer fit once it holds a few hundred thousand
 /// rows). The writer's fills as the database grows; a reader's only with what it reads (most
@@ -126,7 +118,7 @@ impl SqlStore {
         let backend = Backend::from_url(url).ok_or_else(|| {
             StoreError::Corrupt("database URL must start with sqlite: or postgres:".into())
         })?;
-        let store: (AnyPool, AnyPool, Option<AnyPool>) = match backend {
+        let store: (AnyPool, AnyPool) = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') {
                     url.to_owned()
@@ -149,7 +141,7 @@ impl SqlStore {
                             })
                         })
                 };
-                let writer = options(SQLITE_WRITER)
+                let writer = options(SQLITE_CACHE)
                     .max_connections(1)
                     .connect(&url)
                     .await
@@ -159,12 +151,7 @@ impl SqlStore {
                     .connect(&url)
                     .await
                     .map_err(map_err)?;
-                let checkpoints = options("")
-                    .max_connections(1)
-                    .connect(&url)
-                    .await
-                    .map_err(map_err)?;
-                (writer, reader, Some(checkpoints))
+                (writer, reader)
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -173,10 +160,10 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .map_err(map_err)?;
-                (pool.clone(), pool, None)
+                (pool.clone(), pool)
             }
         };
-        let (writer, reader, checkpoints) = store;
+        let (writer, reader) = store;
         let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
         let store = SqlStore {
             backend,
@@ -185,44 +172,14 @@ impl SqlStore {
             reader,
         };
         store.migrate().await?;
-        if let Some(pool) = checkpoints {
-            tokio::spawn(checkpointer(pool, store.jobs.downgrade()));
-        }
         tokio::spawn(group_commit(writer, queue));
         Ok(store)
     }
 
-    /// Closes the pools (graceful shutdown, tests); the checkpointer ends with the store.
+    /// Closes the pools (graceful shutdown, tests).
     pub async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
-    }
-}
-
-/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] on a connection of its own,
-/// off the writer's path (a passive checkpoint: it never blocks the writer or a reader).
-/// Ends with the store (when the last handle on its write queue is gone).
-async fn checkpointer(pool: AnyPool, store: mpsc::WeakSender<WriteJob>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match store.upgrade() {
-            Some(queue) if !queue.is_closed() => {}
-            _ => {
-                pool.close().await;
-                return;
-            }
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if matches!(e, sqlx::Error::PoolClosed) {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints at 64 MiB");
-        }
     }
 }
 
