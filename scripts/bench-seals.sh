@@ -43,7 +43,7 @@ function setup(thread) table.insert(threads, thread) end
 bad = 0; busy = 0
 function response(status, headers, body)
   if status == 503 then busy = busy + 1
-  elseif status ~= 200 or not body:find("%%%%EOF%s*$") then bad = bad + 1 end
+  elseif status ~= 200 or not body:sub(-32):find("%%%%EOF%s*$") then bad = bad + 1 end
 end
 function done(summary, latency, requests)
   local b, y = 0, 0

@@ -97,6 +97,17 @@ impl Upload {
         self.digest.clone()
     }
 
+    /// The whole body (blocking): lent when it is in memory, read from its file otherwise.
+    pub fn contents(&mut self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        if matches!(self.body, Body::File(_)) {
+            return self.read_all().map(std::borrow::Cow::Owned);
+        }
+        match &self.body {
+            Body::Memory(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            Body::File(_) => Err(std::io::ErrorKind::InvalidInput.into()),
+        }
+    }
+
     /// Reads the whole body (blocking): for parsers that need it in one piece.
     pub fn read_all(&mut self) -> std::io::Result<Vec<u8>> {
         match &mut self.body {

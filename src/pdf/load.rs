@@ -10,11 +10,16 @@ use super::{malformed, too_many_objects, PdfError, PdfLimits, MAX_DECOMPRESSED};
 /// the size of the file's structure, not of its images and page contents. (One byte is kept:
 /// lopdf re-reads empty streams.) lopdf keeps the object edited in place for objects at the
 /// top level and the returned copy for members of object streams.
+///
+/// A stream is never a member of an object stream (ISO 32000 §7.5.7), so a stream is at the
+/// top level, where the returned copy is discarded: a placeholder is returned instead of a
+/// copy of its dictionary.
 pub fn drop_stream_data(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
     if let Object::Stream(stream) = object {
         if !stream.dict.has_type(b"ObjStm") {
             stream.content = vec![b' '];
         }
+        return Some((id, Object::Null));
     }
     Some((id, object.clone()))
 }

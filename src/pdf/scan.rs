@@ -58,7 +58,14 @@ fn depth_scan(bytes: &[u8], streams: Option<&Budget>) -> Result<(), PdfError> {
     let mut depth = 0usize;
     let mut dict_start = 0usize;
     let mut c = Cursor::at(bytes, 0);
-    while let Some(byte) = c.peek() {
+    loop {
+        // Only these bytes change the scan's state: the rest is skipped in a tight loop.
+        let skip = c
+            .rest()
+            .iter()
+            .position(|&b| matches!(b, b'%' | b'(' | b'<' | b'>' | b'[' | b']' | b's'));
+        c.advance(skip.unwrap_or(usize::MAX));
+        let Some(byte) = c.peek() else { break };
         match byte {
             b'%' => {
                 while c.peek().is_some_and(|b| b != b'\n' && b != b'\r') {

@@ -681,7 +681,7 @@ impl Signing {
 /// approval signature, then (B-LT, B-LTA) the DSS update, then (B-LTA) the document
 /// time-stamp, each update made over everything before it. `base` is the digest of `bytes`.
 pub fn seal_document(
-    mut bytes: Vec<u8>,
+    bytes: std::borrow::Cow<'_, [u8]>,
     base: ring::digest::Context,
     plan: &StampPlan,
     signing: &Signing,
@@ -704,6 +704,7 @@ pub fn seal_document(
     let visible = sealed.visible;
     let mut tail = sealed.update;
     if let Some(validation) = &plan.validation {
+        let mut bytes = bytes.into_owned();
         bytes.reserve_exact(tail.len() + 64 * 1024);
         bytes.extend_from_slice(&tail);
         if cancelled() {
@@ -849,10 +850,11 @@ pub async fn stamp(
         if let Some(sealed) = seal_sparse(&mut document, &plan, &signing, &cancelled) {
             return Ok((sealed?, document));
         }
+        let digest = document.digest();
         let bytes = document
-            .read_all()
+            .contents()
             .map_err(|_| pdf::PdfError::Malformed("the upload could not be read back".into()))?;
-        let sealed = seal_document(bytes, document.digest(), &plan, &signing, &cancelled)?;
+        let sealed = seal_document(bytes, digest, &plan, &signing, &cancelled)?;
         Ok::<_, pdf::PdfError>((sealed, document))
     })
     .await

@@ -99,6 +99,10 @@ impl Original<'_> {
     }
 }
 
+/// Files up to this size are loaded with their stream data (at most this much more memory
+/// per sealing, within the concurrency cap); larger ones without.
+const KEEP_STREAMS_UP_TO: usize = 1024 * 1024;
+
 fn inspect(
     original: Original<'_>,
     page: Option<u32>,
@@ -108,7 +112,10 @@ fn inspect(
         Original::Bytes(b) => (b, None),
         Original::Sparse { skeleton, .. } => (&skeleton.bytes[..], Some(skeleton)),
     };
-    let (doc, prev_startxref) = load_with_startxref(bytes, false, limits)?;
+    // Dropping stream data while loading bounds memory for large files, but costs a copy of
+    // every object lopdf reads (its filter must return one); a small file's streams are kept.
+    let keep_streams = bytes.len() <= KEEP_STREAMS_UP_TO;
+    let (doc, prev_startxref) = load_with_startxref(bytes, keep_streams, limits)?;
     let root = doc
         .trailer
         .get(b"Root")
@@ -614,8 +621,13 @@ fn sign_in_place(
     if cms.len() > reserve {
         return Err(PdfError::Signing);
     }
-    let hex = hex::encode_upper(&cms);
-    out[hex_start + 1..hex_start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    // Written in place: the hex crate's encoder builds a String a character at a time.
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let placeholder = &mut out[hex_start + 1..hex_start + 1 + 2 * cms.len()];
+    for (pair, byte) in placeholder.chunks_exact_mut(2).zip(&cms) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
+    }
     let mut whole = original_digest;
     whole.update(out);
     let mut sha256 = [0u8; 32];
