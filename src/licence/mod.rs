@@ -319,11 +319,19 @@ async fn signer_for(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>
             }
         }
     };
+    let signer = ctx.pki.signer(&cert.key_id).await?;
+    let chain = vec![cert.der, ca.der];
+    let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let mut token_headers = Vec::new();
+    for typ in [token::TOKEN_TYPE, sd_jwt::SD_TOKEN_TYPE] {
+        token_headers.push((typ, token::encoded_header(typ, signer.key_id(), &refs)?));
+    }
     let cached = Arc::new(CachedSigner {
-        signer: ctx.pki.signer(&cert.key_id).await?,
+        signer,
         serial: cert.serial.clone(),
         ca_serial: ca.serial.clone(),
-        chain: vec![cert.der, ca.der],
+        chain,
+        token_headers,
         fetched: Instant::now(),
     });
     ctx.licence_signers
@@ -575,12 +583,6 @@ async fn check_previous(
     Ok(())
 }
 
-/// The department's signer, under a CA that was not revoked when it was looked up (see
-/// [`signer_for`] for how a revocation reaches the cache).
-async fn usable_signer(ctx: &Context, department: &str) -> Result<Arc<CachedSigner>, ServiceError> {
-    signer_for(ctx, department).await
-}
-
 /// The claims of a licence's tokens.
 struct Claims<'a> {
     id: &'a LicenceIdentifier,
@@ -630,14 +632,21 @@ impl Claims<'_> {
 
 /// Signs the full token and the SD-JWT of `payload`: in the SD-JWT each personal claim (the
 /// holder's name and code, every face field) is a salted digest, its disclosure beside it.
-fn sign_tokens(
-    signer: &dyn crate::keys::Signer,
-    chain: &[Vec<u8>],
-    payload: &Value,
-) -> Result<(String, String), ServiceError> {
-    let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
-    let kid = signer.key_id();
-    let token = token::sign(signer, token::TOKEN_TYPE, kid, &refs, payload)?;
+fn sign_tokens(signer: &CachedSigner, payload: &Value) -> Result<(String, String), ServiceError> {
+    let sign = |typ: &str, claims: &Value| match signer.token_header(typ) {
+        Some(header) => token::sign_encoded(signer.signer.as_ref(), header, claims),
+        None => {
+            let refs: Vec<&[u8]> = signer.chain.iter().map(Vec::as_slice).collect();
+            token::sign(
+                signer.signer.as_ref(),
+                typ,
+                signer.signer.key_id(),
+                &refs,
+                claims,
+            )
+        }
+    };
+    let token = sign(token::TOKEN_TYPE, payload)?;
     let mut concealed = payload.clone();
     let unsignable = |_| ServiceError::Pki(crate::pki::PkiError::Signing);
     let mut disclosures =
@@ -646,7 +655,7 @@ fn sign_tokens(
     disclosures.extend(
         sd_jwt::conceal(&mut concealed, &["licence", "face"], |_| true).map_err(unsignable)?,
     );
-    let issuer_signed = token::sign(signer, sd_jwt::SD_TOKEN_TYPE, kid, &refs, &concealed)?;
+    let issuer_signed = sign(sd_jwt::SD_TOKEN_TYPE, &concealed)?;
     let parts: Vec<&str> = disclosures.iter().map(String::as_str).collect();
     Ok((token, sd_jwt::join_parts(&issuer_signed, &parts)))
 }
@@ -723,7 +732,8 @@ pub async fn issue(
         .department(&department)
         .await?
         .ok_or(ServiceError::NotFound("department"))?;
-    let signer = usable_signer(ctx, &department).await?;
+    // Under a CA that was not revoked when it was looked up (see `signer_for`).
+    let signer = signer_for(ctx, &department).await?;
     let payload = Claims {
         id: &id,
         licence_type: &licence_type,
@@ -736,7 +746,7 @@ pub async fn issue(
     .payload();
     // Two ES256 signatures and their JSON: tens of microseconds, less than handing the work
     // to a blocking thread and back would cost (two thread wake-ups), so signed here.
-    let (token, sd_jwt) = sign_tokens(signer.signer.as_ref(), &signer.chain, &payload)?;
+    let (token, sd_jwt) = sign_tokens(&signer, &payload)?;
     let record = LicenceRecord {
         identifier: id.as_str().to_owned(),
         type_code: licence_type.type_code.clone(),

@@ -46,20 +46,37 @@ pub fn sign(
     x5c: &[&[u8]],
     payload: &Value,
 ) -> Result<String, PkiError> {
+    sign_encoded(signer, &encoded_header(typ, kid, x5c)?, payload)
+}
+
+/// The protected header of a token of type `typ`, base64url-encoded (the part before the
+/// first dot): the same for every token of one signer, so it can be computed once.
+pub fn encoded_header(typ: &str, kid: &str, x5c: &[&[u8]]) -> Result<String, PkiError> {
     let header = serde_json::json!({
         "alg": "ES256",
         "typ": typ,
         "kid": kid,
         "x5c": x5c.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>(),
     });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| PkiError::Signing)?),
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).map_err(|_| PkiError::Signing)?)
-    );
-    let der = signer.sign(input.as_bytes())?;
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| PkiError::Signing)?))
+}
+
+/// Signs `payload` as a compact JWS under `header`, an [`encoded_header`].
+pub fn sign_encoded(
+    signer: &dyn Signer,
+    header: &str,
+    payload: &Value,
+) -> Result<String, PkiError> {
+    let body = serde_json::to_vec(payload).map_err(|_| PkiError::Signing)?;
+    let mut token = String::with_capacity(header.len() + body.len() * 4 / 3 + 92);
+    token.push_str(header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&body, &mut token);
+    let der = signer.sign(token.as_bytes())?;
     let fixed = der_to_fixed(&der).ok_or(PkiError::Signing)?;
-    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(fixed)))
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(fixed, &mut token);
+    Ok(token)
 }
 
 /// Why a string is not a licence token at all (a 400, unlike a failed signature).

@@ -16,7 +16,20 @@ pub struct CachedSigner {
     pub serial: String,
     pub ca_serial: String,
     pub chain: Vec<Vec<u8>>,
+    /// Encoded headers of the tokens this signer makes, by token type: they depend only on
+    /// the key and the chain, so they are computed once (see `licence::token`).
+    pub token_headers: Vec<(&'static str, String)>,
     pub fetched: Instant,
+}
+
+impl CachedSigner {
+    /// The encoded token header for `typ`, if it was computed.
+    pub fn token_header(&self, typ: &str) -> Option<&str> {
+        self.token_headers
+            .iter()
+            .find(|(t, _)| *t == typ)
+            .map(|(_, h)| h.as_str())
+    }
 }
 
 #[derive(Default)]

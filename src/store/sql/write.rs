@@ -608,6 +608,20 @@ fn multi_row_insert(
 }
 
 /// Binds the 21 columns of each licence, in [`LICENCE_COLUMNS`] order.
+/// Binds an event's columns after its index (`EVENT_COLUMNS` but the first).
+fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    event: &'q crate::store::NewEvent,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&event.entry)
+        .bind(event.leaf_hash.as_slice())
+        .bind(&event.event_type)
+        .bind(&event.department_code)
+        .bind(&event.subject)
+        .bind(event.created_at)
+}
+
 fn bind_licences<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     licences: &[&'q crate::store::LicenceRecord],
@@ -713,13 +727,7 @@ async fn group_in_one_round_trip(
         query = bind_licences(query, chunk);
     }
     for event in &events {
-        query = query
-            .bind(&event.entry)
-            .bind(event.leaf_hash.as_slice())
-            .bind(&event.event_type)
-            .bind(&event.department_code)
-            .bind(&event.subject)
-            .bind(event.created_at);
+        query = bind_event(query, event);
     }
     let rows = query
         .bind(total)
@@ -804,14 +812,7 @@ async fn apply_group(
         let sql = multi_row_insert(conn, "events", EVENT_COLUMNS, chunk.len(), 7);
         let mut query = sqlx::query(&sql);
         for (index, event) in chunk {
-            query = query
-                .bind(*index)
-                .bind(&event.entry)
-                .bind(event.leaf_hash.as_slice())
-                .bind(&event.event_type)
-                .bind(&event.department_code)
-                .bind(&event.subject)
-                .bind(event.created_at);
+            query = bind_event(query.bind(*index), event);
         }
         query.execute(&mut *conn).await.map_err(map_err)?;
     }
@@ -838,19 +839,13 @@ async fn apply_writes(
                 .try_get(0)
                 .map_err(map_err)?;
         let index = size - 1;
-        sqlx::query(&format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(index)
-        .bind(&event.entry)
-        .bind(event.leaf_hash.as_slice())
-        .bind(&event.event_type)
-        .bind(&event.department_code)
-        .bind(&event.subject)
-        .bind(event.created_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+        let sql =
+            format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        let query = sqlx::query(&sql);
+        bind_event(query.bind(index), event)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
         indices.push(to_u64(index)?);
     }
     Ok(indices)
