@@ -48,17 +48,27 @@ fn csp() -> &'static str {
 }
 
 fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
+    use actix_web::http::header::{self, HeaderValue};
     builder
-        .insert_header(("Content-Security-Policy", csp()))
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header(("Cache-Control", "no-store"));
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(csp()),
+        ))
+        .insert_header((
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     builder
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Appends `s` to `out`, escaped for HTML text and attribute values.
+fn esc_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -69,7 +79,6 @@ fn esc(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// (class, Chinese verdict, English verdict, symbol, explanation zh, explanation en)
@@ -93,69 +102,78 @@ fn verdict(
 }
 
 fn row(out: &mut String, zh: &str, en: &str, value: &str, class: &str) {
-    out.push_str(&format!(
-        "<dt>{zh} <span class=\"en\" lang=\"en\">{en}</span></dt><dd class=\"{class}\">{}</dd>",
-        esc(value)
-    ));
+    use std::fmt::Write as _;
+    let _ = write!(
+        out,
+        "<dt>{zh} <span class=\"en\" lang=\"en\">{en}</span></dt><dd class=\"{class}\">"
+    );
+    esc_into(out, value);
+    out.push_str("</dd>");
 }
 
+/// The page, written into one buffer (it is the citizen's hot path).
 fn render(identifier: &str, status: Option<&PublicStatus>, checked_at: &str) -> String {
+    use std::fmt::Write as _;
     let (class, zh, en, symbol, explain_zh, explain_en) =
         verdict(status.map_or(Status::NotFound, |s| s.status));
-    let mut body = String::new();
-    body.push_str(&format!(
+    let mut page = String::with_capacity(STYLE.len() + 4096);
+    let _ = write!(
+        page,
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>电子证照核验：{zh} — Licence check: {en}</title><style>{STYLE}</style></head>\
+         <body><main><h1>电子证照核验 <span lang=\"en\">Electronic licence verification</span></h1>"
+    );
+    let _ = write!(
+        page,
         "<section class=\"verdict {class}\" role=\"status\" aria-live=\"polite\" aria-label=\"核验结果 {zh} {en}\">\
          <p class=\"big\" id=\"verdict\"><span aria-hidden=\"true\">{symbol}</span> {zh}</p>\
          <p lang=\"en\"><strong>{en}</strong></p><p>{explain_zh}</p><p lang=\"en\">{explain_en}</p></section>"
-    ));
-    body.push_str("<dl>");
+    );
+    page.push_str("<dl>");
     if let Some(s) = status {
-        row(&mut body, "证照名称", "Licence", &s.licence_name, "");
-        row(&mut body, "证照编号", "Number", &s.number, "");
-        row(&mut body, "持证主体", "Holder", &s.holder.name, "");
-        row(&mut body, "证件号码", "Holder ID", &s.holder.code, "mono");
+        row(&mut page, "证照名称", "Licence", &s.licence_name, "");
+        row(&mut page, "证照编号", "Number", &s.number, "");
+        row(&mut page, "持证主体", "Holder", &s.holder.name, "");
+        row(&mut page, "证件号码", "Holder ID", &s.holder.code, "mono");
         row(
-            &mut body,
+            &mut page,
             "签发部门",
             "Issued by",
             &format!("{}（{}）", s.issuer.name, s.issuer.code),
             "",
         );
-        row(&mut body, "签发日期", "Issue date", &s.issue_date, "");
-        let until = s
-            .valid_until
-            .clone()
-            .unwrap_or_else(|| "长期 long-term".into());
+        row(&mut page, "签发日期", "Issue date", &s.issue_date, "");
+        let until = s.valid_until.as_deref().unwrap_or("长期 long-term");
         row(
-            &mut body,
+            &mut page,
             "有效期",
             "Valid",
             &format!("{} 至 {}", s.valid_from, until),
             "",
         );
         if let Some(changed) = &s.status_changed_at {
-            row(&mut body, "状态变更时间", "Status changed", changed, "");
+            row(&mut page, "状态变更时间", "Status changed", changed, "");
         }
     }
-    row(&mut body, "核验时间", "Checked at", checked_at, "");
-    row(&mut body, "证照标识", "Identifier", identifier, "mono");
-    body.push_str("</dl>");
+    row(&mut page, "核验时间", "Checked at", checked_at, "");
+    row(&mut page, "证照标识", "Identifier", identifier, "mono");
+    page.push_str("</dl>");
     if status.is_some() {
-        let id = esc(identifier);
-        body.push_str(&format!(
+        let mut id = String::with_capacity(identifier.len());
+        esc_into(&mut id, identifier);
+        let _ = write!(
+            page,
             "<p><a href=\"/api/v1/public/licences/{id}\">JSON 状态 <span lang=\"en\">JSON status</span></a> · \
              <a href=\"/api/v1/public/licences/{id}/token\">签名令牌 <span lang=\"en\">Signed token</span></a></p>"
-        ));
+        );
     }
-    format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">\
-         <title>电子证照核验：{zh} — Licence check: {en}</title><style>{STYLE}</style></head>\
-         <body><main><h1>电子证照核验 <span lang=\"en\">Electronic licence verification</span></h1>{body}\
-         <footer><p>本页由签发部门共享的电子证照服务生成，不含任何外部资源。<span lang=\"en\">Generated by the shared licence service; no external resources.</span></p></footer>\
-         </main></body></html>"
-    )
+    page.push_str(
+        "<footer><p>本页由签发部门共享的电子证照服务生成，不含任何外部资源。<span lang=\"en\">Generated by the shared licence service; no external resources.</span></p></footer>\
+         </main></body></html>",
+    );
+    page
 }
 
 pub async fn page(
@@ -184,23 +202,24 @@ pub async fn status(
     match licence::public_status(&ctx, &path).await? {
         Some(s) => Ok(HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
-            .json(serde_json::json!({
-                "identifier": s.identifier,
-                "status": s.status,
-                "licence_name": s.licence_name,
-                "number": s.number,
-                "issuer": s.issuer,
-                "holder": s.holder,
-                "issue_date": s.issue_date,
-                "valid_from": s.valid_from,
-                "valid_until": s.valid_until,
-                "status_changed_at": s.status_changed_at,
-                "checked_at": s.checked_at,
-                "log_index": s.log_index,
-                "token_url": format!("{}/api/v1/public/licences/{}/token", ctx.public_url, s.identifier),
-            }))),
+            .json(StatusAnswer {
+                token_url: format!(
+                    "{}/api/v1/public/licences/{}/token",
+                    ctx.public_url, s.identifier
+                ),
+                status: &s,
+            })),
         None => Err(ApiError::not_found("licence")),
     }
+}
+
+/// The public status answer: the status and where its public token is (serialized as it
+/// is, not through a `serde_json::Value`).
+#[derive(serde::Serialize)]
+struct StatusAnswer<'a> {
+    #[serde(flatten)]
+    status: &'a licence::PublicStatus,
+    token_url: String,
 }
 
 /// The licence's public token: the SD-JWT's issuer-signed part without disclosures (digests of

@@ -1147,12 +1147,13 @@ pub async fn public_view(
     ctx: &Context,
     identifier: &str,
 ) -> Result<Option<Arc<LicenceView>>, ServiceError> {
-    if LicenceIdentifier::parse(identifier).is_err() {
-        return Ok(None);
-    }
+    // Only identifiers that parse are kept, so a kept one needs no parsing again.
     let key = identifier.to_owned();
     if let Some(view) = ctx.licence_views.get(&key) {
         return Ok(Some(view));
+    }
+    if LicenceIdentifier::parse(identifier).is_err() {
+        return Ok(None);
     }
     let epoch = ctx.licence_views.epoch();
     let Some(record) = ctx.store.licence(identifier).await? else {
