@@ -4,6 +4,7 @@
 //! lengths. Every access goes through [`Cursor`] or `get`; no offset from the file can index
 //! out of bounds or overflow.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
@@ -166,10 +167,14 @@ fn count_names(dict: &[u8], name: &[u8]) -> usize {
 /// Inflates a stream the loader will inflate (object and cross-reference streams) through
 /// every layer of its filters, charging each layer to the document's budget. `None` when the
 /// data is not inflatable (the loader cannot read it either).
-fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>, PdfError> {
+fn inflate<'a>(
+    dict: &[u8],
+    data: &'a [u8],
+    budget: &Budget,
+) -> Result<Option<Cow<'a, [u8]>>, PdfError> {
     use std::io::Read;
     if !has_name(dict, b"/Filter") {
-        return Ok(Some(data.to_vec()));
+        return Ok(Some(Cow::Borrowed(data)));
     }
     let layers = count_names(dict, b"/FlateDecode");
     let others = [
@@ -187,13 +192,20 @@ fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>,
             "an object or cross-reference stream uses a filter other than FlateDecode, which is not supported",
         ));
     }
-    let mut current = data.to_vec();
+    // Each layer reads the one before from memory (a slice is its own buffer: no copy of the
+    // data, no decoder buffer), into room for a typical ratio, within the budget.
+    let mut current = Cow::Borrowed(data);
     for _ in 0..layers {
-        let mut inflated = Vec::new();
+        let room = current
+            .len()
+            .saturating_mul(4)
+            .min(budget.left())
+            .min(16 * 1024 * 1024);
+        let mut inflated = Vec::with_capacity(room);
         let limit = u64::try_from(budget.left())
             .unwrap_or(u64::MAX)
             .saturating_add(1);
-        if flate2::read::ZlibDecoder::new(current.as_slice())
+        if flate2::bufread::ZlibDecoder::new(&current[..])
             .take(limit)
             .read_to_end(&mut inflated)
             .is_err()
@@ -201,7 +213,7 @@ fn inflate(dict: &[u8], data: &[u8], budget: &Budget) -> Result<Option<Vec<u8>>,
             return Ok(None);
         }
         budget.charge(inflated.len())?;
-        current = inflated;
+        current = Cow::Owned(inflated);
     }
     Ok(Some(current))
 }

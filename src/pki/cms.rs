@@ -3,10 +3,9 @@
 //! signer's key algorithm. Used by the TSA (RFC 3161 tokens) and, for PAdES, by the sealer.
 
 use cms::cert::IssuerAndSerialNumber;
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
+use cms::content_info::CmsVersion;
+use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier, SignerInfo, SignerInfos};
+use der::asn1::AnyRef;
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode, Sequence};
 use x509_cert::attr::Attribute;
@@ -148,6 +147,27 @@ pub fn add_unsigned_attribute(
     Ok(())
 }
 
+/// SignedData (RFC 5652 §5.1) as it is encoded: the certificates are put in as the DER they
+/// are stored in (a SET OF in DER order, as the `cms` crate orders it), where decoding them
+/// only to encode them again took a third of the assembly.
+#[derive(Sequence)]
+struct SignedDataOut<'a> {
+    version: CmsVersion,
+    digest_algorithms: SetOfVec<AlgorithmIdentifierOwned>,
+    encap_content_info: EncapsulatedContentInfo,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    certificates: Option<SetOfVec<AnyRef<'a>>>,
+    signer_infos: SignerInfos,
+}
+
+/// ContentInfo (RFC 5652 §3) around a [`SignedDataOut`], encoded in one pass.
+#[derive(Sequence)]
+struct ContentInfoOut<'a> {
+    content_type: ObjectIdentifier,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    content: SignedDataOut<'a>,
+}
+
 /// The ContentInfo (DER) of a SignedData with one signer; `econtent` is the encapsulated
 /// content, or `None` for a detached signature.
 pub fn assemble(
@@ -156,13 +176,9 @@ pub fn assemble(
     econtent: Option<&[u8]>,
     info: SignerInfo,
 ) -> Result<Vec<u8>, PkiError> {
-    let mut certs = vec![cms::cert::CertificateChoices::Certificate(
-        Certificate::from_der(signer.certificate).map_err(der_err)?,
-    )];
+    let mut certs = vec![AnyRef::from_der(signer.certificate).map_err(der_err)?];
     for c in signer.chain {
-        certs.push(cms::cert::CertificateChoices::Certificate(
-            Certificate::from_der(c).map_err(der_err)?,
-        ));
+        certs.push(AnyRef::from_der(c).map_err(der_err)?);
     }
     let econtent = match econtent {
         Some(bytes) => Some(
@@ -171,26 +187,81 @@ pub fn assemble(
         ),
         None => None,
     };
-    let signed = SignedData {
-        // RFC 5652 §5.1: version 3 when the content type is not id-data.
-        version: if content_type == ID_DATA {
-            CmsVersion::V1
-        } else {
-            CmsVersion::V3
-        },
-        digest_algorithms: SetOfVec::try_from(vec![algorithm(ID_SHA256)]).map_err(der_err)?,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: content_type,
-            econtent,
-        },
-        certificates: Some(CertificateSet(SetOfVec::try_from(certs).map_err(der_err)?)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![info]).map_err(der_err)?),
-    };
-    ContentInfo {
+    ContentInfoOut {
         content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&signed).map_err(der_err)?,
+        content: SignedDataOut {
+            // RFC 5652 §5.1: version 3 when the content type is not id-data.
+            version: if content_type == ID_DATA {
+                CmsVersion::V1
+            } else {
+                CmsVersion::V3
+            },
+            digest_algorithms: SetOfVec::try_from(vec![algorithm(ID_SHA256)]).map_err(der_err)?,
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: content_type,
+                econtent,
+            },
+            certificates: Some(SetOfVec::try_from(certs).map_err(der_err)?),
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![info]).map_err(der_err)?),
+        },
     }
     .to_der()
     .map_err(der_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::SignedData;
+
+    fn self_signed(cn: &str) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    /// The certificates go in as stored, and the whole is what the `cms` crate itself encodes
+    /// (its types decode it and encode the same bytes: DER order of the SET OF included),
+    /// with the certificates in the set.
+    #[test]
+    fn assembled_signed_data_is_what_the_cms_crate_encodes() {
+        let (key, _) = crate::keys::SoftwareKey::generate(KeyAlgorithm::EcdsaP256Sha256).unwrap();
+        let certificate = self_signed("signer");
+        // Several, so that their order in the SET OF is tested.
+        let chain = vec![
+            self_signed("b"),
+            self_signed("a-longer-name"),
+            self_signed("c"),
+        ];
+        let signer = CmsSigner {
+            key: &key,
+            certificate: &certificate,
+            chain: &chain,
+        };
+        let info = signer_info(&signer, ID_DATA, &[7u8; 32]).unwrap();
+        for econtent in [None, Some(&b"content"[..])] {
+            let der = assemble(&signer, ID_DATA, econtent, info.clone()).unwrap();
+            let decoded = ContentInfo::from_der(&der).unwrap();
+            assert_eq!(decoded.content_type, ID_SIGNED_DATA);
+            assert_eq!(decoded.to_der().unwrap(), der);
+            let signed = decoded.content.decode_as::<SignedData>().unwrap();
+            assert_eq!(signed.to_der().unwrap(), decoded.content.to_der().unwrap());
+            let embedded: Vec<Vec<u8>> = signed
+                .certificates
+                .unwrap()
+                .0
+                .iter()
+                .map(|c| c.to_der().unwrap())
+                .collect();
+            assert_eq!(embedded.len(), 4);
+            for c in chain.iter().chain([&certificate]) {
+                assert!(embedded.contains(c));
+            }
+            assert_eq!(signed.signer_infos.0.len(), 1);
+        }
+    }
 }
