@@ -633,18 +633,12 @@ impl Claims<'_> {
 /// Signs the full token and the SD-JWT of `payload`: in the SD-JWT each personal claim (the
 /// holder's name and code, every face field) is a salted digest, its disclosure beside it.
 fn sign_tokens(signer: &CachedSigner, payload: &Value) -> Result<(String, String), ServiceError> {
-    let sign = |typ: &str, claims: &Value| match signer.token_header(typ) {
-        Some(header) => token::sign_encoded(signer.signer.as_ref(), header, claims),
-        None => {
-            let refs: Vec<&[u8]> = signer.chain.iter().map(Vec::as_slice).collect();
-            token::sign(
-                signer.signer.as_ref(),
-                typ,
-                signer.signer.key_id(),
-                &refs,
-                claims,
-            )
-        }
+    // The cached signer carries the encoded header of each token type (see `signer_for`).
+    let sign = |typ: &str, claims: &Value| {
+        let header = signer
+            .token_header(typ)
+            .ok_or(crate::pki::PkiError::Signing)?;
+        token::sign_encoded(signer.signer.as_ref(), header, claims)
     };
     let token = sign(token::TOKEN_TYPE, payload)?;
     let mut concealed = payload.clone();

@@ -38,17 +38,6 @@ fn der_to_fixed(der: &[u8]) -> Option<[u8; 64]> {
     Some(out)
 }
 
-/// Signs `payload` as a compact JWS with the header type `typ`.
-pub fn sign(
-    signer: &dyn Signer,
-    typ: &str,
-    kid: &str,
-    x5c: &[&[u8]],
-    payload: &Value,
-) -> Result<String, PkiError> {
-    sign_encoded(signer, &encoded_header(typ, kid, x5c)?, payload)
-}
-
 /// The protected header of a token of type `typ`, base64url-encoded (the part before the
 /// first dot): the same for every token of one signer, so it can be computed once.
 pub fn encoded_header(typ: &str, kid: &str, x5c: &[&[u8]]) -> Result<String, PkiError> {
