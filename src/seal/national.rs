@@ -305,7 +305,7 @@ pub async fn stamp_ofd(
     let cert_der = certificate.der.clone();
     let sealed = tokio::task::spawn_blocking(move || {
         let bytes = document
-            .read_all()
+            .contents()
             .map_err(|_| OfdError::Malformed("the upload could not be read back".into()))?;
         let package = crate::ofd::Package::read(&bytes, &limits)?;
         let signing = super::ofd::OfdSigning {

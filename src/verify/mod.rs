@@ -813,7 +813,7 @@ pub async fn verify_upload(
     use crate::error::ServiceError;
     let limits = ctx.pdf_limits;
     let analysis = tokio::task::spawn_blocking(move || {
-        let bytes = upload.read_all().map_err(|_| {
+        let bytes = upload.contents().map_err(|_| {
             crate::pdf::PdfError::Malformed("the upload could not be read back".into())
         })?;
         pdf::analyse(&bytes, &limits, &|| ticket.cancelled())

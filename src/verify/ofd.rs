@@ -752,7 +752,7 @@ pub async fn verify_upload(
     let limits = ctx.ofd_limits;
     let analysis = tokio::task::spawn_blocking(move || {
         let bytes = upload
-            .read_all()
+            .contents()
             .map_err(|_| OfdError::Malformed("the upload could not be read back".into()))?;
         analyse(&bytes, &limits)
     })
