@@ -567,6 +567,47 @@ pub fn stream_length(dict: &[u8]) -> Option<StreamLength> {
 mod tests {
     use super::*;
 
+    /// The nesting scan skips the bytes that cannot change its state, and must still count
+    /// every bracket and dictionary outside strings and comments, inside object streams too.
+    #[test]
+    fn nesting_is_bounded_between_inert_bytes_and_inside_object_streams() {
+        use std::io::Write;
+        let deep = |open: &str| {
+            format!(
+                "{}x ",
+                format!("{open} inert 12 0 R ").repeat(MAX_NESTING + 1)
+            )
+        };
+        let budget = Budget::default();
+        for open in ["[", "<<"] {
+            let text = format!("%PDF-1.7\n1 0 obj\n{}\nendobj\n", deep(open));
+            assert!(
+                depth_scan(text.as_bytes(), Some(&budget)).is_err(),
+                "{open}"
+            );
+        }
+        // Brackets in literal strings and comments are not nesting.
+        let quiet = format!(
+            "%PDF-1.7\n1 0 obj\n({})\n% {}\n[1 2]\nendobj\n",
+            "[".repeat(MAX_NESTING * 2),
+            "<<".repeat(MAX_NESTING * 2)
+        );
+        assert!(depth_scan(quiet.as_bytes(), Some(&budget)).is_ok());
+        // The same depth hidden in a compressed object stream.
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(format!("5 0 {}", deep("[")).as_bytes())
+            .unwrap();
+        let data = z.finish().unwrap();
+        let mut file = format!(
+            "%PDF-1.7\n4 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+            data.len()
+        )
+        .into_bytes();
+        file.extend_from_slice(&data);
+        file.extend_from_slice(b"\nendstream\nendobj\n");
+        assert!(depth_scan(&file, Some(&Budget::default())).is_err());
+    }
+
     #[test]
     fn stream_lengths_are_read_as_written() {
         assert_eq!(
