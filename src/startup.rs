@@ -701,7 +701,11 @@ const TSA_CHECK_EVERY: Duration = Duration::from_secs(3600);
 
 fn spawn_tsa_renewer(ctx: Arc<Context>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TSA_CHECK_EVERY);
+        // Start-up has just loaded the current units: the first look is
+        // one period later (an immediate one could race a caller that
+        // renews right after start, and count a renewal twice).
+        let first = tokio::time::Instant::now() + TSA_CHECK_EVERY;
+        let mut tick = tokio::time::interval_at(first, TSA_CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
