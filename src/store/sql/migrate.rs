@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0011_ca_generations.sql"),
         include_str!("../../../migrations/postgres/0011_ca_generations.sql"),
     ),
+    (
+        12,
+        include_str!("../../../migrations/sqlite/0012_token_headers.sql"),
+        include_str!("../../../migrations/postgres/0012_token_headers.sql"),
+    ),
 ];
 
 /// Arbitrary constant naming trustd's migration lock in `pg_advisory_xact_lock`.

@@ -20,6 +20,7 @@ use super::{
 
 mod migrate;
 mod rows;
+mod tokens;
 mod write;
 
 use rows::*;
@@ -451,10 +452,7 @@ impl Repository for SqlStore {
 
     async fn licence(&self, identifier: &str) -> Result<Option<LicenceRecord>, StoreError> {
         self.one(
-            sqlx::query(&format!(
-                "SELECT {LICENCE_COLUMNS} FROM licences WHERE identifier = $1"
-            ))
-            .bind(identifier),
+            sqlx::query(&format!("{LICENCE_SELECT} WHERE l.identifier = $1")).bind(identifier),
             licence_from_row,
         )
         .await
@@ -465,7 +463,7 @@ impl Repository for SqlStore {
         holder_hash: &str,
     ) -> Result<Vec<LicenceRecord>, StoreError> {
         self.all(sqlx::query(&format!(
-            "SELECT {LICENCE_COLUMNS} FROM licences WHERE holder_hash = $1 ORDER BY created_at, identifier LIMIT 1000"
+            "{LICENCE_SELECT} WHERE l.holder_hash = $1 ORDER BY l.created_at, l.identifier LIMIT 1000"
         ))
         .bind(holder_hash), licence_from_row).await
     }

@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::tokens;
 use super::{
     map_err, to_u64, ApiKeyRecord, CertKind, CertificateRecord, CrlRecord, DepartmentRecord,
     EventRecord, LicenceRecord, LicenceState, LicenceTypeRecord, Role, SealEslRecord, SealRecord,
@@ -11,7 +12,21 @@ use super::{
 
 pub(super) const LICENCE_COLUMNS: &str = "identifier, type_code, number, holder_name, holder_code_type, holder_code, \
      holder_hash, issuer_code, issue_date, valid_from, valid_until, area_code, face, status, status_reason, \
-     status_at, previous_identifier, signer_serial, token, created_at, sd_jwt";
+     status_at, previous_identifier, signer_serial, token, created_at, sd_jwt, token_header, sd_jwt_header";
+
+/// Columns in [`LICENCE_COLUMNS`].
+pub(super) const LICENCE_WIDTH: usize = 23;
+
+/// A licence row with the text of its tokens' headers (`tokens`): the select list and tables
+/// of every read of licences, which adds its `WHERE`.
+pub(super) const LICENCE_SELECT: &str =
+    "SELECT l.identifier, l.type_code, l.number, l.holder_name, \
+     l.holder_code_type, l.holder_code, l.holder_hash, l.issuer_code, l.issue_date, l.valid_from, \
+     l.valid_until, l.area_code, l.face, l.status, l.status_reason, l.status_at, \
+     l.previous_identifier, l.signer_serial, l.token, l.created_at, l.sd_jwt, l.token_header, \
+     l.sd_jwt_header, th.header AS token_head, sh.header AS sd_jwt_head \
+     FROM licences l LEFT JOIN token_headers th ON th.sha256 = l.token_header \
+     LEFT JOIN token_headers sh ON sh.sha256 = l.sd_jwt_header";
 
 pub(super) fn seal_from_row(row: &AnyRow) -> Result<SealRecord, sqlx::Error> {
     Ok(SealRecord {
@@ -72,9 +87,20 @@ pub(super) fn licence_from_row(row: &AnyRow) -> Result<LicenceRecord, sqlx::Erro
         status_at: row.try_get("status_at")?,
         previous_identifier: row.try_get("previous_identifier")?,
         signer_serial: row.try_get("signer_serial")?,
-        token: row.try_get("token")?,
+        token: tokens::join(
+            row.try_get("token_header")?,
+            row.try_get("token_head")?,
+            row.try_get("token")?,
+        )?,
         created_at: row.try_get("created_at")?,
-        sd_jwt: row.try_get("sd_jwt")?,
+        sd_jwt: match row.try_get::<Option<String>, _>("sd_jwt")? {
+            Some(rest) => Some(tokens::join(
+                row.try_get("sd_jwt_header")?,
+                row.try_get("sd_jwt_head")?,
+                rest,
+            )?),
+            None => None,
+        },
     })
 }
 

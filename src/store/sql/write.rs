@@ -4,7 +4,8 @@
 use sqlx::{Acquire, AnyPool, Row};
 use tokio::sync::mpsc;
 
-use super::rows::{EVENT_COLUMNS, LICENCE_COLUMNS};
+use super::rows::{EVENT_COLUMNS, LICENCE_COLUMNS, LICENCE_WIDTH};
+use super::tokens;
 use super::{map_err, to_u64, Change, StoreError, WriteJob, WriteSet, MAX_GROUP};
 
 /// Applies one change of a write set inside the caller's transaction.
@@ -571,7 +572,7 @@ async fn commit_group(
 
 /// Rows per multi-row insert of log entries (7 parameters each, far below SQLite's limit).
 const EVENTS_PER_INSERT: usize = 100;
-/// Rows per multi-row insert of licences (21 parameters each).
+/// Rows per multi-row insert of licences ([`LICENCE_WIDTH`] parameters each).
 const LICENCES_PER_INSERT: usize = 40;
 
 /// `INSERT INTO table (columns) VALUES (...), (...)` with `rows` rows of `width` parameters.
@@ -607,7 +608,6 @@ fn multi_row_insert(
     sql
 }
 
-/// Binds the 21 columns of each licence, in [`LICENCE_COLUMNS`] order.
 /// Binds an event's columns after its index (`EVENT_COLUMNS` but the first).
 fn bind_event<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -622,11 +622,15 @@ fn bind_event<'q>(
         .bind(event.created_at)
 }
 
+/// Binds the [`LICENCE_WIDTH`] columns of each licence, in [`LICENCE_COLUMNS`] order: its
+/// tokens without their headers, and the headers' digests (`tokens`).
 fn bind_licences<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     licences: &[&'q crate::store::LicenceRecord],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     for l in licences {
+        let token = tokens::split(&l.token);
+        let sd_jwt = l.sd_jwt.as_deref().map(tokens::split);
         query = query
             .bind(&l.identifier)
             .bind(&l.type_code)
@@ -646,19 +650,48 @@ fn bind_licences<'q>(
             .bind(l.status_at)
             .bind(&l.previous_identifier)
             .bind(&l.signer_serial)
-            .bind(&l.token)
+            .bind(token.rest)
             .bind(l.created_at)
-            .bind(&l.sd_jwt);
+            .bind(sd_jwt.as_ref().map(|t| t.rest))
+            .bind(token.digest())
+            .bind(sd_jwt.as_ref().and_then(|t| t.digest()));
     }
     query
 }
 
-/// Stores new licences with one statement.
+/// The distinct headers of some licences' tokens (see `tokens`).
+fn token_headers<'a>(licences: &[&'a crate::store::LicenceRecord]) -> Vec<(&'a str, [u8; 32])> {
+    tokens::distinct_headers(
+        licences
+            .iter()
+            .flat_map(|l| std::iter::once(l.token.as_str()).chain(l.sd_jwt.as_deref())),
+    )
+}
+
+/// Stores a token header unless it is stored already.
+const INSERT_TOKEN_HEADER: &str =
+    "INSERT INTO token_headers (sha256, header) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING";
+
+/// Stores new licences with one statement (and their tokens' headers not yet stored).
 async fn insert_licences(
     conn: &mut sqlx::AnyConnection,
     licences: &[&crate::store::LicenceRecord],
 ) -> Result<(), StoreError> {
-    let sql = multi_row_insert(conn, "licences", LICENCE_COLUMNS, licences.len(), 21);
+    for (header, digest) in token_headers(licences) {
+        sqlx::query(INSERT_TOKEN_HEADER)
+            .bind(digest.as_slice())
+            .bind(header)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    let sql = multi_row_insert(
+        conn,
+        "licences",
+        LICENCE_COLUMNS,
+        licences.len(),
+        LICENCE_WIDTH,
+    );
     let query = bind_licences(sqlx::query(&sql), licences);
     query.execute(&mut *conn).await.map_err(map_err)?;
     Ok(())
@@ -697,14 +730,20 @@ async fn group_in_one_round_trip(
         jobs.iter().flat_map(|j| j.writes.events.iter()).collect();
     let total =
         i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("group size".into()))?;
+    let headers = token_headers(&licences);
     let mut sql = String::from("BEGIN IMMEDIATE; ");
+    for _ in &headers {
+        // Anonymous parameters: a numbered one counts from the query's first argument.
+        sql.push_str(&INSERT_TOKEN_HEADER.replace("$1", "?").replace("$2", "?"));
+        sql.push_str("; ");
+    }
     for chunk in licences.chunks(LICENCES_PER_INSERT) {
         sql.push_str(&multi_row_insert(
             conn,
             "licences",
             LICENCE_COLUMNS,
             chunk.len(),
-            21,
+            LICENCE_WIDTH,
         ));
         sql.push_str("; ");
     }
@@ -723,6 +762,9 @@ async fn group_in_one_round_trip(
     }
     sql.push_str("UPDATE log_state SET size = size + ? WHERE id = 1 RETURNING size; COMMIT;");
     let mut query = sqlx::query(&sql);
+    for (header, digest) in &headers {
+        query = query.bind(digest.as_slice()).bind(*header);
+    }
     for chunk in licences.chunks(LICENCES_PER_INSERT) {
         query = bind_licences(query, chunk);
     }
