@@ -716,12 +716,12 @@ pub async fn issue(
     if let Some(previous) = &input.previous_identifier {
         check_previous(ctx, previous, &department).await?;
     }
-    let id = LicenceIdentifier::generate(&licence_type.type_code, &department)
+    let id = LicenceIdentifier::generate(&licence_type.type_code, &department, now)
         .map_err(|e| ServiceError::invalid("type_code", e.to_string()))?;
-    let number = checked
-        .number
-        .clone()
-        .unwrap_or_else(|| format!("{}{}", checked.valid_from.year(), &id.serial()[..10]));
+    let number = checked.number.clone().unwrap_or_else(|| {
+        // The random part: the time part alone would repeat within a millisecond.
+        format!("{}{}", checked.valid_from.year(), &id.serial_random()[..10])
+    });
     let issuer = ctx
         .department(&department)
         .await?

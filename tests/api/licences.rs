@@ -430,7 +430,12 @@ async fn status_changes(app: TestApp) {
     )
     .await;
     // Unknown and malformed identifiers.
-    let unknown = LicenceIdentifier::generate(&type_code, &type_code[..18]).unwrap();
+    let unknown = LicenceIdentifier::generate(
+        &type_code,
+        &type_code[..18],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     assert_problem(
         post_status(&app, &op_a, unknown.as_str(), "revoke", Some("x")).await,
         404,
@@ -701,7 +706,12 @@ async fn tampered_and_foreign_tokens(app: TestApp) {
         "{problem}"
     );
     // A well-formed identifier that does not exist.
-    let unknown = LicenceIdentifier::generate(&type_code, &type_code[..18]).unwrap();
+    let unknown = LicenceIdentifier::generate(
+        &type_code,
+        &type_code[..18],
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     assert_eq!(
         verify(&app, json!({"identifier": unknown.as_str()})).await["status"],
         "not_found"
@@ -751,7 +761,81 @@ async fn qr_codes(app: TestApp) {
     .await;
 }
 
+/// Tokens are stored without their protected header (the same for every licence a signer signs,
+/// kept once in `token_headers`) and read back byte for byte as issued; a row stored whole
+/// before that (no header digest) reads back as it is. Identifiers of later licences sort later.
+async fn tokens_are_stored_once_per_header_and_read_back_whole(app: TestApp) {
+    let (_, _, op, _, type_code) = setup(&app).await;
+    let first = issue(&app, &op, &licence_body(&type_code)).await;
+    let second = issue(&app, &op, &licence_body(&type_code)).await;
+    let (a, b) = (
+        first["identifier"].as_str().unwrap(),
+        second["identifier"].as_str().unwrap(),
+    );
+    let serial = |id: &str| LicenceIdentifier::parse(id).unwrap().serial().to_owned();
+    assert!(serial(b)[..8] >= serial(a)[..8], "{a} then {b}");
+    for body in [&first, &second] {
+        let id = body["identifier"].as_str().unwrap();
+        let record = app.ctx.store.licence(id).await.unwrap().unwrap();
+        assert_eq!(record.token, body["token"].as_str().unwrap());
+        assert_eq!(record.sd_jwt.as_deref(), body["sd_jwt"].as_str());
+        // And through the API, as the operator reads it.
+        let read: Value = app
+            .get(&format!("/api/v1/licences/{id}"), Some(&op))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["token"], body["token"]);
+        assert_eq!(read["sd_jwt"], body["sd_jwt"]);
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    use sqlx::Row;
+    // Two headers (the JWS's and the SD-JWT's typ differ), each once.
+    let headers: i64 = sqlx::query("SELECT COUNT(*) FROM token_headers")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(headers, 2);
+    let row = sqlx::query("SELECT token, sd_jwt FROM licences WHERE identifier = $1")
+        .bind(a)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let stored: String = row.try_get("token").unwrap();
+    let token = first["token"].as_str().unwrap();
+    assert_eq!(stored, token[token.find('.').unwrap()..]);
+    // A row as stored before: whole tokens, no digests.
+    let sd_jwt = first["sd_jwt"].as_str().unwrap();
+    sqlx::query(
+        "UPDATE licences SET token = $1, sd_jwt = $2, token_header = NULL, sd_jwt_header = NULL \
+         WHERE identifier = $3",
+    )
+    .bind(token)
+    .bind(sd_jwt)
+    .bind(a)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let record = app.ctx.store.licence(a).await.unwrap().unwrap();
+    assert_eq!(record.token, token);
+    assert_eq!(record.sd_jwt.as_deref(), Some(sd_jwt));
+    // A digest whose header is not stored is an error, not a token without its header.
+    sqlx::query("UPDATE licences SET token_header = $1 WHERE identifier = $2")
+        .bind(vec![0u8; 32])
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(app.ctx.store.licence(b).await.is_err());
+    pool.close().await;
+}
+
 dual_tests!(
+    tokens_are_stored_once_per_header_and_read_back_whole,
     issues_a_verifiable_licence,
     refuses_bad_licences,
     status_changes,
