@@ -671,6 +671,10 @@ fn token_headers<'a>(licences: &[&'a crate::store::LicenceRecord]) -> Vec<(&'a s
 /// Stores a token header unless it is stored already.
 const INSERT_TOKEN_HEADER: &str =
     "INSERT INTO token_headers (sha256, header) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING";
+/// The same with anonymous parameters, for a query of several statements on SQLite (a numbered
+/// parameter counts from the query's first argument, not the statement's).
+const INSERT_TOKEN_HEADER_ANONYMOUS: &str =
+    "INSERT INTO token_headers (sha256, header) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING";
 
 /// Stores new licences with one statement (and their tokens' headers not yet stored).
 async fn insert_licences(
@@ -733,8 +737,7 @@ async fn group_in_one_round_trip(
     let headers = token_headers(&licences);
     let mut sql = String::from("BEGIN IMMEDIATE; ");
     for _ in &headers {
-        // Anonymous parameters: a numbered one counts from the query's first argument.
-        sql.push_str(&INSERT_TOKEN_HEADER.replace("$1", "?").replace("$2", "?"));
+        sql.push_str(INSERT_TOKEN_HEADER_ANONYMOUS);
         sql.push_str("; ");
     }
     for chunk in licences.chunks(LICENCES_PER_INSERT) {
