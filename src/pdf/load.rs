@@ -69,6 +69,23 @@ pub fn load_with_startxref(
     load_inner(bytes, keep_streams, limits, &Budget::default())
 }
 
+/// The sealer's load of a document in memory: the raw checks of [`load_checked`], then only
+/// the objects an update reads ([`super::partial`]) when the file is read the simple way, or
+/// else the whole file (`keep_streams` as in [`load_checked`]). The flag says a partial load,
+/// which has also checked every stream's `/Length` against its `endstream`.
+pub fn load_for_update(
+    bytes: &[u8],
+    keep_streams: bool,
+    limits: &PdfLimits,
+) -> Result<(Document, usize, bool), PdfError> {
+    precheck_within(bytes, &Budget::default())?;
+    let offset = startxref(bytes, limits.max_objects)?;
+    if let Some(doc) = super::partial::document(bytes, limits) {
+        return Ok((doc, offset, true));
+    }
+    load_parsed(bytes, keep_streams, limits).map(|(doc, offset)| (doc, offset, false))
+}
+
 fn load_inner(
     bytes: &[u8],
     keep_streams: bool,

@@ -19,6 +19,7 @@
 
 pub mod cursor;
 pub mod load;
+pub mod partial;
 pub mod query;
 pub mod scan;
 pub mod sparse;

@@ -13,6 +13,7 @@
 //! memory bounded by the upload limit and the slots). Hand-written because lopdf reads only whole
 //! buffers.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::Write;
@@ -40,26 +41,56 @@ pub struct Skeleton {
 
 /// One cross-reference entry.
 #[derive(Debug, Clone, Copy)]
-enum Entry {
+pub(super) enum Entry {
     Free,
     Normal { offset: usize, generation: u16 },
     Compressed { container: u32, index: u32 },
 }
 
+/// Where the bytes are: a file on disk, or (the partial reader, [`super::partial`]) memory.
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    File(&'a File),
+    Memory(&'a [u8]),
+}
+
 /// The file being read, its size, and what may still be read of it: a hostile file's many
 /// small sections, each read with a window, must not make the reader read it over and over.
-struct Source<'a> {
-    file: &'a File,
+pub(super) struct Source<'a> {
+    data: Data<'a>,
     size: usize,
     left: std::cell::Cell<usize>,
 }
 
+impl<'a> Source<'a> {
+    /// `bytes` in memory, with the read budget of a file of their size.
+    pub(super) fn memory(bytes: &'a [u8]) -> Option<Self> {
+        Some(Source {
+            data: Data::Memory(bytes),
+            size: bytes.len(),
+            left: std::cell::Cell::new(budget(bytes.len())?),
+        })
+    }
+}
+
+/// What the reader may read of a file of `len` bytes: four times the file, and 64 MiB.
+fn budget(len: usize) -> Option<usize> {
+    len.checked_mul(4)?.checked_add(64 * 1024 * 1024)
+}
+
 /// Up to `len` bytes at `offset` (fewer at the end of the file), drawn from the read budget;
-/// `None` once it is spent (the whole-file reader then takes over).
-fn read_at(source: &Source<'_>, offset: usize, len: usize) -> Option<Vec<u8>> {
+/// `None` once it is spent (the whole-file reader then takes over). Memory is lent, not copied.
+pub(super) fn read_at<'a>(source: &Source<'a>, offset: usize, len: usize) -> Option<Cow<'a, [u8]>> {
     let len = len.min(source.size.saturating_sub(offset));
     source.left.set(source.left.get().checked_sub(len)?);
-    let file = source.file;
+    let file = match source.data {
+        Data::Memory(bytes) => {
+            return bytes
+                .get(offset..offset.checked_add(len)?)
+                .map(Cow::Borrowed)
+        }
+        Data::File(file) => file,
+    };
     let mut buf = vec![0u8; len];
     let mut done = 0usize;
     while done < len {
@@ -71,17 +102,22 @@ fn read_at(source: &Source<'_>, offset: usize, len: usize) -> Option<Vec<u8>> {
         done = done.checked_add(n)?;
     }
     buf.truncate(done);
-    Some(buf)
+    Some(Cow::Owned(buf))
 }
 
-/// The skeleton of the `len` bytes of `file`, or `None` when the whole file must be read.
-pub fn skeleton(file: &File, len: usize, limits: &PdfLimits) -> Option<Skeleton> {
-    let budget = len.checked_mul(4)?.checked_add(64 * 1024 * 1024)?;
-    let file = &Source {
-        file,
-        size: len,
-        left: std::cell::Cell::new(budget),
-    };
+/// A file's cross-reference data: every entry (newer sections win), the newest trailer (or
+/// cross-reference stream dictionary), `startxref`, and whether the newest section is a stream.
+pub(super) struct Chain {
+    pub entries: BTreeMap<u32, Entry>,
+    pub trailer: Dictionary,
+    pub startxref: usize,
+    pub xref_stream: bool,
+}
+
+/// Reads the cross-reference chain from `startxref` through every `/Prev` and `/XRefStm`;
+/// `None` for anything not read the simple way (the whole-file reader then decides).
+pub(super) fn chain(file: &Source<'_>, limits: &PdfLimits) -> Option<Chain> {
+    let len = file.size;
     let head = read_at(file, 0, 1024)?;
     find(&head, b"%PDF-")?;
     let tail_at = len.saturating_sub(1024);
@@ -115,12 +151,33 @@ pub fn skeleton(file: &File, len: usize, limits: &PdfLimits) -> Option<Skeleton>
     if entries.len() > limits.max_objects {
         return None;
     }
+    Some(Chain {
+        entries,
+        trailer: trailer?,
+        startxref,
+        xref_stream: xref_stream?,
+    })
+}
+
+/// The skeleton of the `len` bytes of `file`, or `None` when the whole file must be read.
+pub fn skeleton(file: &File, len: usize, limits: &PdfLimits) -> Option<Skeleton> {
+    let file = &Source {
+        data: Data::File(file),
+        size: len,
+        left: std::cell::Cell::new(budget(len)?),
+    };
+    let Chain {
+        entries,
+        trailer,
+        startxref,
+        xref_stream,
+    } = chain(file, limits)?;
     stream_lengths_agree(file, len, &|n| indirect_length(file, &entries, n))?;
-    let bytes = write_skeleton(file, len, &entries, &trailer?)?;
+    let bytes = write_skeleton(file, len, &entries, &trailer)?;
     Some(Skeleton {
         bytes,
         startxref,
-        xref_stream: xref_stream?,
+        xref_stream,
     })
 }
 
@@ -300,7 +357,7 @@ fn xref_stream(
         .checked_add(eol_len(slice(after, keyword.checked_add(6)?, after.len())))?;
     let data = read_at(file, data_at, length)?;
     let dict = parse_dictionary(dict_text)?;
-    let stream = lopdf::Stream::new(dict.clone(), data);
+    let stream = lopdf::Stream::new(dict.clone(), data.into_owned());
     let decoded = if dict.has(b"Filter") {
         stream
             .decompressed_content_with_limit(MAX_XREF_STREAM)
@@ -385,7 +442,7 @@ fn be(bytes: &[u8]) -> u64 {
 }
 
 /// Length of the end-of-line after `stream`.
-fn eol_len(rest: &[u8]) -> usize {
+pub(super) fn eol_len(rest: &[u8]) -> usize {
     match rest {
         [b'\r', b'\n', ..] => 2,
         [b'\n', ..] | [b'\r', ..] => 1,
@@ -395,7 +452,7 @@ fn eol_len(rest: &[u8]) -> usize {
 
 /// The offset just past the `>>` that closes the dictionary opening at `open`, skipping
 /// strings, hex strings and comments.
-fn dict_end(bytes: &[u8], open: usize) -> Option<usize> {
+pub(super) fn dict_end(bytes: &[u8], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     let mut i = open;
     while let Some(&b) = bytes.get(i) {
@@ -503,7 +560,7 @@ fn object_text(
         }
         out.extend_from_slice(dict);
         out.extend_from_slice(b"\nstream\n");
-        out.extend(read_at(file, offset.checked_add(data_at)?, declared)?);
+        out.extend_from_slice(&read_at(file, offset.checked_add(data_at)?, declared)?);
         out.extend_from_slice(b"\nendstream\nendobj\n");
     } else {
         // The same dictionary, with no data and a /Length of 0.
@@ -561,7 +618,7 @@ fn up_to_endobj(file: &Source<'_>, offset: usize, extent: usize, head: &[u8]) ->
     if extent <= head.len() || extent > MAX_OBJECT {
         return None;
     }
-    let mut whole = read_at(file, offset, extent)?;
+    let mut whole = read_at(file, offset, extent)?.into_owned();
     whole.truncate(find(&whole, b"endobj")?.checked_add(6)?);
     Some(whole)
 }

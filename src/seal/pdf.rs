@@ -9,7 +9,7 @@ use std::io::Write;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
-use crate::pdf::load::load_with_startxref;
+use crate::pdf::load::{load_for_update, load_with_startxref};
 use crate::pdf::malformed;
 use crate::pdf::query::{
     array_of, docmdp_permission, empty_signature_fields, inherited, pages, rect,
@@ -108,6 +108,17 @@ fn inspect(
     page: Option<u32>,
     limits: &PdfLimits,
 ) -> Result<Inspected, PdfError> {
+    inspect_with(original, page, limits, true)
+}
+
+/// [`inspect`]; with `partial` false, a document in memory is loaded whole (the tests compare
+/// the two readers).
+fn inspect_with(
+    original: Original<'_>,
+    page: Option<u32>,
+    limits: &PdfLimits,
+    partial: bool,
+) -> Result<Inspected, PdfError> {
     let (bytes, sparse) = match original {
         Original::Bytes(b) => (b, None),
         Original::Sparse { skeleton, .. } => (&skeleton.bytes[..], Some(skeleton)),
@@ -115,7 +126,15 @@ fn inspect(
     // Dropping stream data while loading bounds memory for large files, but costs a copy of
     // every object lopdf reads (its filter must return one); a small file's streams are kept.
     let keep_streams = bytes.len() <= KEEP_STREAMS_UP_TO;
-    let (doc, prev_startxref) = load_with_startxref(bytes, keep_streams, limits)?;
+    // A document in memory is read partially when it can be (only what the update reads); a
+    // skeleton, already small, is loaded whole.
+    let (doc, prev_startxref, lengths_checked) = match sparse {
+        None if partial => load_for_update(bytes, keep_streams, limits)?,
+        _ => {
+            let (doc, offset) = load_with_startxref(bytes, keep_streams, limits)?;
+            (doc, offset, false)
+        }
+    };
     let root = doc
         .trailer
         .get(b"Root")
@@ -125,7 +144,11 @@ fn inspect(
         .get_dictionary(root)
         .map_err(|_| malformed("the catalog is missing"))?
         .clone();
-    let bad = crate::pdf::query::bad_stream_lengths(bytes, &doc);
+    let bad = if lengths_checked {
+        Vec::new()
+    } else {
+        crate::pdf::query::bad_stream_lengths(bytes, &doc)
+    };
     if let Some(first) = bad.first() {
         return Err(malformed(format!(
             "{} stream(s) declare a /Length that does not end at endstream (the first at byte {first}): readers would disagree on what the document shows, so it cannot be sealed",
@@ -537,10 +560,21 @@ pub fn seal_original(
     sign: Box<SignFn<'_>>,
 ) -> Result<Sealed, PdfError> {
     let ins = inspect(original, request.placement.page, &request.limits)?;
+    update_for(&ins, original, original_digest, request, sign)
+}
+
+/// The sealing update for the inspected `original`.
+fn update_for(
+    ins: &Inspected,
+    original: Original<'_>,
+    original_digest: ring::digest::Context,
+    request: SealRequest<'_>,
+    sign: Box<SignFn<'_>>,
+) -> Result<Sealed, PdfError> {
     let mut ids = Ids {
         next: ins.first_free(),
     };
-    let plan = plan_field(&ins, &request, &mut ids)?;
+    let plan = plan_field(ins, &request, &mut ids)?;
     let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
     if plan.visible {
         let drawn = match plan.fill {
@@ -550,9 +584,9 @@ pub fn seal_original(
         let ap = appearance_stream(&request, drawn, &mut ids, &mut objects)?;
         objects.push((plan.ap_id, ap));
     }
-    let field = field_object(&ins, &request, &plan)?;
+    let field = field_object(ins, &request, &plan)?;
     objects.push((plan.field_id, serialize(&Object::Dictionary(field))?));
-    form_updates(&ins, &plan, &mut objects)?;
+    form_updates(ins, &plan, &mut objects)?;
     let (sig, contents_hex_at) = signature_dictionary(&request)?;
     objects.push((plan.sig_id, sig));
     objects.sort_by_key(|(n, _)| *n);
@@ -650,7 +684,8 @@ pub fn add_dss(
     validation: &Validation,
     limits: &PdfLimits,
 ) -> Result<Vec<u8>, PdfError> {
-    let ins = inspect(Original::Bytes(document), Some(1), limits)?;
+    // Loaded whole: the partial reader follows only the keys a sealing reads, not /DSS.
+    let ins = inspect_with(Original::Bytes(document), Some(1), limits, false)?;
     let doc = &ins.doc;
     let mut next = ins.first_free();
     let mut objects: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -808,7 +843,7 @@ mod tests {
         Option<Result<Inspected, PdfError>>,
     ) {
         let limits = PdfLimits::default();
-        let whole = inspect(Original::Bytes(bytes), None, &limits);
+        let whole = inspect_with(Original::Bytes(bytes), None, &limits, false);
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(bytes).unwrap();
         let sparse = crate::pdf::sparse::skeleton(&file, bytes.len(), &limits).map(|skeleton| {
@@ -832,18 +867,6 @@ mod tests {
     /// nothing the whole-file reader refuses (their broken and hostile files too).
     #[test]
     fn the_sparse_reader_agrees_with_the_whole_file_reader() {
-        let mut files: Vec<(String, Vec<u8>)> = vec![
-            ("table".into(), classic_pdf("")),
-            ("lopdf".into(), small_pdf(false)),
-            ("object streams".into(), small_pdf(true)),
-        ];
-        for (name, pdf) in [
-            ("sealed table", classic_pdf("")),
-            ("sealed objstm", small_pdf(true)),
-        ] {
-            let update = seal_it(&pdf).unwrap().update;
-            files.push((name.into(), [pdf, update].concat()));
-        }
         // An object no entry names: with a /Length (7) that does not end at endstream both
         // readers refuse the file; with the right one (10) both read it.
         for (length, refused) in [("07", true), ("10", false)] {
@@ -854,21 +877,7 @@ mod tests {
             assert_eq!(whole.is_err(), refused, "{length}");
             assert_eq!(matches!(sparse, Some(Ok(_))), !refused, "{length}");
         }
-        let mut samples = 0;
-        if let Ok(dir) = std::env::var("TRUSTD_SAMPLES_DIR") {
-            for sub in ["", "bad", "attacks"] {
-                let Ok(entries) = std::fs::read_dir(std::path::Path::new(&dir).join(sub)) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.extension().is_some_and(|e| e == "pdf") {
-                        files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-                        samples += 1;
-                    }
-                }
-            }
-        }
+        let (files, samples) = reader_fixtures();
         let mut fell_back = Vec::new();
         for (name, bytes) in &files {
             match both_readers(bytes) {
@@ -898,6 +907,139 @@ mod tests {
         assert!(!fell_back.iter().any(|n| !n.contains('/')), "{fell_back:?}");
     }
 
+    /// The fixtures both reader tests read: lopdf's files with and without object streams, a
+    /// classic table, sealed ones, and the shared samples (good, broken and hostile) when
+    /// `TRUSTD_SAMPLES_DIR` names them; the count of samples.
+    fn reader_fixtures() -> (Vec<(String, Vec<u8>)>, usize) {
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("table".into(), classic_pdf("")),
+            ("lopdf".into(), small_pdf(false)),
+            ("object streams".into(), small_pdf(true)),
+        ];
+        for (name, pdf) in [
+            ("sealed table", classic_pdf("")),
+            ("sealed objstm", small_pdf(true)),
+        ] {
+            let update = seal_it(&pdf).unwrap().update;
+            let once = [pdf, update].concat();
+            let twice = [once.clone(), seal_it(&once).unwrap().update].concat();
+            files.push((name.into(), once));
+            files.push((format!("{name} twice"), twice));
+        }
+        let mut samples = 0;
+        if let Ok(dir) = std::env::var("TRUSTD_SAMPLES_DIR") {
+            for sub in ["", "bad", "attacks"] {
+                let Ok(entries) = std::fs::read_dir(std::path::Path::new(&dir).join(sub)) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.extension().is_some_and(|e| e == "pdf") {
+                        files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                        samples += 1;
+                    }
+                }
+            }
+        }
+        (files, samples)
+    }
+
+    /// The partial reader (a document in memory: only the objects an update reads) gives the
+    /// update the whole-file reader gives, byte for byte, on the last page and on the first; it
+    /// refuses what the whole reader refuses, with the same error; and it reads the generated
+    /// files itself (it does not leave them all to the whole reader).
+    #[test]
+    fn the_partial_reader_agrees_with_the_whole_file_reader() {
+        let (mut files, samples) = reader_fixtures();
+        // Crafted ones, which the partial reader must leave to the whole one or refuse alike
+        // (their names hold a '/'): a stream no entry names, its /Length wrong and right; an
+        // entry one byte past its object's header.
+        for length in ["07", "10"] {
+            files.push((
+                format!("crafted/unnamed stream, /Length {length}"),
+                classic_pdf(&format!(
+                    "99 0 obj\n<< /Length {length} >>\nstream\nabcdefghij\nendstream\nendobj\n"
+                )),
+            ));
+        }
+        let shifted = String::from_utf8(classic_pdf("")).unwrap();
+        let at = shifted.find("3 0 obj").unwrap();
+        let shifted = shifted.replace(
+            &format!("{at:010} 00000 n"),
+            &format!("{:010} 00000 n", at + 1),
+        );
+        files.push(("crafted/entry past its header".into(), shifted.into_bytes()));
+        let limits = PdfLimits::default();
+        let mut whole_only = Vec::new();
+        for (name, bytes) in &files {
+            if crate::pdf::partial::document(bytes, &limits).is_none() {
+                whole_only.push(name.clone());
+            }
+            for page in [None, Some(1)] {
+                let whole = inspect_with(Original::Bytes(bytes), page, &limits, false);
+                let partial = inspect_with(Original::Bytes(bytes), page, &limits, true);
+                let (w, p) = match (whole, partial) {
+                    (Ok(w), Ok(p)) => (w, p),
+                    (Err(w), Err(p)) => {
+                        assert_eq!(w, p, "{name}");
+                        continue;
+                    }
+                    (w, p) => panic!(
+                        "{name}: the whole reader {}, the partial one {}",
+                        w.err().map_or("accepts".into(), |e| e.to_string()),
+                        p.err().map_or("accepts".into(), |e| e.to_string())
+                    ),
+                };
+                let updates = [w, p].map(|ins| {
+                    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+                    digest.update(bytes);
+                    let mut request = test_request(PdfLimits::default());
+                    request.placement.page = page;
+                    update_for(
+                        &ins,
+                        Original::Bytes(bytes),
+                        digest,
+                        request,
+                        Box::new(|_| Ok(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
+                    )
+                    .map(|s| s.update)
+                });
+                assert_eq!(updates[0], updates[1], "{name}, page {page:?}");
+            }
+        }
+        eprintln!(
+            "{} files ({samples} samples); left to the whole reader: {whole_only:?}",
+            files.len()
+        );
+        assert!(
+            !whole_only.iter().any(|n| !n.contains('/')),
+            "{whole_only:?}"
+        );
+    }
+
+    fn test_request(limits: PdfLimits) -> SealRequest<'static> {
+        SealRequest {
+            placement: Placement {
+                page: None,
+                x: 10.0,
+                y: 10.0,
+                width: 100.0,
+                visible: true,
+            },
+            field_name: "Seal-1".into(),
+            seal_name: "test",
+            department_name: "福州市人民政府",
+            kind: "official",
+            image: None,
+            reason: None,
+            location: None,
+            signing_time: "D:20260101000000+00'00'".into(),
+            reserve: 64,
+            doc_timestamp: false,
+            limits,
+        }
+    }
+
     fn seal_it(pdf: &[u8]) -> Result<Sealed, PdfError> {
         seal_with(pdf, PdfLimits::default())
     }
@@ -908,26 +1050,7 @@ mod tests {
         seal(
             pdf,
             digest,
-            SealRequest {
-                placement: Placement {
-                    page: None,
-                    x: 10.0,
-                    y: 10.0,
-                    width: 100.0,
-                    visible: true,
-                },
-                field_name: "Seal-1".into(),
-                seal_name: "test",
-                department_name: "福州市人民政府",
-                kind: "official",
-                image: None,
-                reason: None,
-                location: None,
-                signing_time: "D:20260101000000+00'00'".into(),
-                reserve: 64,
-                doc_timestamp: false,
-                limits,
-            },
+            test_request(limits),
             Box::new(|_| Ok(vec![0x30, 0x03, 0x02, 0x01, 0x01])),
         )
     }
