@@ -54,7 +54,8 @@ pub const FOLLOWED: &[&[u8]] = &[
 struct Decoded {
     data: Vec<u8>,
     first: usize,
-    pairs: Vec<(u32, usize)>,
+    /// Each member's offset after `/First`; `None` for a number the header names twice.
+    members: HashMap<u32, Option<usize>>,
 }
 
 struct Resolver<'a> {
@@ -65,6 +66,12 @@ struct Resolver<'a> {
     streams: RefCell<HashMap<u32, Option<Rc<Decoded>>>>,
     /// Object streams being decoded (one's `/Length` may be in another).
     decoding: Cell<usize>,
+    /// Indirect `/Length`s read so far (many streams may share one).
+    integers: RefCell<HashMap<ObjectId, Option<usize>>>,
+    /// What may still be parsed or inflated, in bytes: a hostile file's many lookups (a
+    /// thousand streams' lengths in one large object stream) must not cost more than a whole
+    /// load; past it, the whole-file reader takes over.
+    work: Cell<usize>,
 }
 
 /// Most object streams decoded at once, each for the `/Length` of the one before.
@@ -80,6 +87,14 @@ pub fn document(bytes: &[u8], limits: &PdfLimits) -> Option<Document> {
         startxref,
         xref_stream,
     } = chain(&source, limits)?;
+    // Object numbers past the limit would let the update's numbers wrap.
+    if entries
+        .keys()
+        .next_back()
+        .is_some_and(|n| usize::try_from(*n).map_or(true, |n| n >= limits.max_objects))
+    {
+        return None;
+    }
     let mut offsets = Vec::with_capacity(entries.len());
     for (id, entry) in &entries {
         if let Entry::Normal { offset, generation } = entry {
@@ -96,6 +111,8 @@ pub fn document(bytes: &[u8], limits: &PdfLimits) -> Option<Document> {
         offsets,
         streams: RefCell::new(HashMap::new()),
         decoding: Cell::new(0),
+        integers: RefCell::new(HashMap::new()),
+        work: Cell::new(bytes.len().checked_mul(8)?.checked_add(MAX_DECOMPRESSED)?),
     };
     let lengths_agree = super::scan::length_mismatches(bytes, &|l| match l {
         StreamLength::Direct(n) => Some(n),
@@ -188,6 +205,8 @@ fn references(object: &Object, out: &mut Vec<ObjectId>) {
             .map(|(_, v)| v)
             .collect(),
         Object::Array(items) => items.iter().collect(),
+        // An object that is a reference: lopdf's lookups follow it.
+        Object::Reference(_) => vec![object],
         _ => Vec::new(),
     };
     // Inline values nest no deeper than the file's checked nesting.
@@ -223,7 +242,16 @@ impl Resolver<'_> {
 
     /// A non-negative integer object (an indirect `/Length`). Never a dictionary or stream, so
     /// resolving a length does not read another stream's length: no cycle through lengths.
-    fn integer(&self, (number, generation): ObjectId) -> Option<usize> {
+    fn integer(&self, id: ObjectId) -> Option<usize> {
+        if let Some(known) = self.integers.borrow().get(&id) {
+            return *known;
+        }
+        let value = self.integer_uncached(id);
+        self.integers.borrow_mut().insert(id, value);
+        value
+    }
+
+    fn integer_uncached(&self, (number, generation): ObjectId) -> Option<usize> {
         let object = match *self.entries.get(&number)? {
             Entry::Free => None,
             Entry::Normal {
@@ -258,7 +286,9 @@ impl Resolver<'_> {
         if body.starts_with(b"<<") {
             return None;
         }
-        parse_object(slice(body, 0, find(body, b"endobj")?))
+        let end = find(body, b"endobj")?;
+        self.charge(end)?;
+        parse_object(slice(body, 0, end))
     }
 
     /// The object at `offset` (its header checked): a dictionary (with its stream's data), or
@@ -269,6 +299,7 @@ impl Resolver<'_> {
             return self.plain(offset);
         }
         let end = dict_end(text, body_at)?;
+        self.charge(end)?;
         let Object::Dictionary(dict) = parse_object(slice(text, body_at, end))? else {
             return None;
         };
@@ -283,12 +314,10 @@ impl Resolver<'_> {
             _ => return None,
         };
         let keyword = end.checked_add(after.len().checked_sub(rest.len())?)?;
-        let data_at = keyword.checked_add(6)?.checked_add(eol_len(slice(
-            text,
-            keyword.checked_add(6)?,
-            text.len(),
-        )))?;
+        let eol = slice(text, keyword.checked_add(6)?, text.len());
+        let data_at = keyword.checked_add(6)?.checked_add(eol_len(eol)?)?;
         let data = text.get(data_at..data_at.checked_add(declared)?)?;
+        self.charge(declared)?;
         let closing = slice(text, data_at.checked_add(declared)?, text.len());
         if !closing.trim_ascii_start().starts_with(b"endstream") {
             return None;
@@ -299,23 +328,21 @@ impl Resolver<'_> {
         Some(Object::Stream(stream))
     }
 
-    /// Object `number` from object stream `container`, which must name it exactly once.
+    /// Object `number` from object stream `container`, which must name it exactly once. The
+    /// member is parsed from its offset on, as lopdf parses it (not cut at the next member's
+    /// offset: a number cut short would read as another number).
     fn compressed(&self, number: u32, container: u32) -> Option<Object> {
         let decoded = self.object_stream(container)?;
-        let mut found = decoded.pairs.iter().filter(|(n, _)| *n == number);
-        let (_, offset) = found.next()?;
-        if found.next().is_some() {
-            return None;
-        }
-        let end = decoded
-            .pairs
-            .iter()
-            .map(|(_, o)| *o)
-            .filter(|o| o > offset)
-            .min()
-            .map_or(Some(decoded.data.len()), |o| decoded.first.checked_add(o))?;
-        let start = decoded.first.checked_add(*offset)?;
-        parse_object(decoded.data.get(start..end)?)
+        let offset = (*decoded.members.get(&number)?)?;
+        let member = decoded.data.get(decoded.first.checked_add(offset)?..)?;
+        self.charge(member.len())?;
+        parse_object(member)
+    }
+
+    /// Draws `n` bytes of parsing or inflating from the work budget.
+    fn charge(&self, n: usize) -> Option<()> {
+        self.work.set(self.work.get().checked_sub(n)?);
+        Some(())
     }
 
     /// Object stream `container`, decoded once per document. Its `/Length` may be held by
@@ -347,21 +374,31 @@ impl Resolver<'_> {
         if !stream.dict.has_type(b"ObjStm") {
             return None;
         }
-        let data = stream.get_plain_content_with_limit(MAX_DECOMPRESSED).ok()?;
+        let data = stream
+            .get_plain_content_with_limit(MAX_DECOMPRESSED.min(self.work.get()))
+            .ok()?;
+        self.charge(data.len())?;
         let first = usize::try_from(stream.dict.get(b"First").ok()?.as_i64().ok()?).ok()?;
         let header = std::str::from_utf8(data.get(..first)?).ok()?;
         let numbers: Vec<usize> = header
             .split_ascii_whitespace()
             .map(|w| w.parse().ok())
             .collect::<Option<_>>()?;
-        let pairs = numbers
-            .chunks_exact(2)
-            .map(|p| match p {
-                [n, o] => Some((u32::try_from(*n).ok()?, *o)),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Decoded { data, first, pairs })
+        let mut members: HashMap<u32, Option<usize>> = HashMap::new();
+        for pair in numbers.chunks_exact(2) {
+            let &[n, o] = pair else {
+                return None;
+            };
+            members
+                .entry(u32::try_from(n).ok()?)
+                .and_modify(|twice| *twice = None)
+                .or_insert(Some(o));
+        }
+        Some(Decoded {
+            data,
+            first,
+            members,
+        })
     }
 }
 
@@ -478,6 +515,47 @@ mod tests {
         for id in ids {
             assert_eq!(doc.get_object(id).unwrap(), whole.get_object(id).unwrap());
         }
+    }
+
+    /// A member is parsed from its offset on, as lopdf parses it, not cut at the next
+    /// member's offset (header `7 0 8 2` over `1234`: object 7 is 1234, not 12).
+    #[test]
+    fn members_are_not_cut_at_the_next_offset() {
+        let (_, data) = object_stream(&[CATALOG, PAGES, PAGE]);
+        // The header of the three, then 7 and 8 pointing at "1234" and "34" after the body.
+        let header_len = data.find('<').unwrap();
+        let (header, body) = data.split_at(header_len);
+        let header = format!("{header}7 {} 8 {} ", body.len(), body.len() + 2);
+        let data = format!("{header}{body}1234");
+        let dict = format!("/Type/ObjStm/N 5/First {}", header.len());
+        let pdf = with_object_streams(
+            &[(4, &format!("<<{dict}/Length {}>>", data.len()), &data)],
+            &[(1, 4, 0), (2, 4, 1), (3, 4, 2), (7, 4, 3), (8, 4, 4)],
+        );
+        let whole = lopdf::Document::load_mem(&pdf).unwrap();
+        assert_eq!(whole.get_object((7, 0)).unwrap(), &Object::Integer(1234));
+        let source = Source::memory(&pdf).unwrap();
+        let chain = chain(&source, &PdfLimits::default()).unwrap();
+        let offsets = chain
+            .entries
+            .values()
+            .filter_map(|e| match e {
+                Entry::Normal { offset, .. } => Some(*offset),
+                _ => None,
+            })
+            .collect();
+        let resolver = Resolver {
+            bytes: &pdf,
+            entries: &chain.entries,
+            offsets,
+            streams: RefCell::new(HashMap::new()),
+            decoding: Cell::new(0),
+            integers: RefCell::new(HashMap::new()),
+            work: Cell::new(1 << 30),
+        };
+        assert_eq!(resolver.resolve((7, 0)), Some(Object::Integer(1234)));
+        assert_eq!(resolver.integer((7, 0)), Some(1234));
+        assert_eq!(resolver.resolve((8, 0)), Some(Object::Integer(34)));
     }
 
     /// Two object streams whose `/Length`s are each held by the other: reading them ends (with

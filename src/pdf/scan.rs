@@ -125,6 +125,7 @@ fn stream_scan(
     end: usize,
     budget: &Budget,
 ) -> Result<(), PdfError> {
+    let dict = &unescape_names(dict)[..];
     let object_stream = has_name(dict, b"/ObjStm");
     if !object_stream && !has_name(dict, b"/XRef") {
         return Ok(());
@@ -143,6 +144,43 @@ fn stream_scan(
         }
     }
     Ok(())
+}
+
+/// A dictionary's text with the `#xx` escapes of names decoded (ISO 32000 §7.3.5): lopdf reads
+/// `/Obj#53tm` as `/ObjStm` and `/Fl#61teDecode` as `/FlateDecode`, so the raw checks must see
+/// them so too. Escapes in strings are decoded as well, which can only make more streams look
+/// like ones the loader inflates (more is scanned, never less).
+pub fn unescape_names(dict: &[u8]) -> Cow<'_, [u8]> {
+    if !dict.contains(&b'#') {
+        return Cow::Borrowed(dict);
+    }
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = Vec::with_capacity(dict.len());
+    let mut i = 0usize;
+    while let Some(&b) = dict.get(i) {
+        let escaped = (b == b'#')
+            .then(|| {
+                let high = hex(*dict.get(i.checked_add(1)?)?)?;
+                let low = hex(*dict.get(i.checked_add(2)?)?)?;
+                Some(high.wrapping_shl(4) | low)
+            })
+            .flatten();
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i = i.saturating_add(3);
+            }
+            None => {
+                out.push(b);
+                i = i.saturating_add(1);
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Whether a dictionary's text holds the name `name` (followed by a delimiter).

@@ -118,8 +118,12 @@ pub(super) struct Chain {
 /// `None` for anything not read the simple way (the whole-file reader then decides).
 pub(super) fn chain(file: &Source<'_>, limits: &PdfLimits) -> Option<Chain> {
     let len = file.size;
+    // lopdf counts offsets from the header, wherever it is; this reader from the file's
+    // start: a file with bytes before its header is left to the whole-file reader.
     let head = read_at(file, 0, 1024)?;
-    find(&head, b"%PDF-")?;
+    if !head.starts_with(b"%PDF-") {
+        return None;
+    }
     let tail_at = len.saturating_sub(1024);
     let tail = read_at(file, tail_at, len.checked_sub(tail_at)?)?;
     let sx = rfind(&tail, b"startxref")?;
@@ -244,7 +248,7 @@ fn stream_lengths_agree(
             StreamLength::Direct(n) => n,
             StreamLength::Indirect(n, _) => length_of(n)?,
         };
-        let data = at.checked_add(eol_len(slice(&window, pos.checked_add(6)?, window.len())))?;
+        let data = at.checked_add(eol_len(slice(&window, pos.checked_add(6)?, window.len()))?)?;
         let end = data.checked_add(declared)?;
         let closing = read_at(file, end, 32)?;
         if !closing.trim_ascii_start().starts_with(b"endstream") {
@@ -307,32 +311,61 @@ fn table(
     }
 }
 
+/// A table's subsections into `entries` (newer sections' entries win). Read strictly: a
+/// subsection header of two numbers, then exactly its count of three-field entries, each
+/// number once in the section; lopdf reads some of what breaks these rules differently (it
+/// reads entries past a short count, and keeps the last of two), so such a table is left to
+/// the whole-file reader.
 fn parse_table(body: &[u8], entries: &mut BTreeMap<u32, Entry>) -> Option<()> {
     let mut lines = body
         .split(|b| *b == b'\n' || *b == b'\r')
         .map(<[u8]>::trim_ascii)
         .filter(|l| !l.is_empty());
+    let mut section: BTreeMap<u32, Entry> = BTreeMap::new();
     while let Some(header) = lines.next() {
-        let mut words = header.split(u8::is_ascii_whitespace);
-        let first = u32::try_from(leading_number(words.next()?)?).ok()?;
-        let count = leading_number(words.next()?)?;
+        let mut words = header
+            .split(u8::is_ascii_whitespace)
+            .filter(|w| !w.is_empty());
+        let (Some(first), Some(count), None) = (words.next(), words.next(), words.next()) else {
+            return None;
+        };
+        let first = u32::try_from(number(first)?).ok()?;
+        let count = number(count)?;
         for k in 0..count {
             let line = lines.next()?;
             let id = first.checked_add(u32::try_from(k).ok()?)?;
             let mut f = line
                 .split(u8::is_ascii_whitespace)
                 .filter(|w| !w.is_empty());
-            let offset = leading_number(f.next()?)?;
-            let generation = u16::try_from(leading_number(f.next()?)?).ok()?;
-            let entry = match f.next()? {
+            let (Some(offset), Some(generation), Some(kind), None) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                return None;
+            };
+            let offset = number(offset)?;
+            let generation = u16::try_from(number(generation)?).ok()?;
+            let entry = match kind {
                 b"n" => Entry::Normal { offset, generation },
                 b"f" => Entry::Free,
                 _ => return None,
             };
-            entries.entry(id).or_insert(entry);
+            if section.insert(id, entry).is_some() {
+                return None;
+            }
         }
     }
+    for (id, entry) in section {
+        entries.entry(id).or_insert(entry);
+    }
     Some(())
+}
+
+/// A word that is all digits, as a number.
+fn number(word: &[u8]) -> Option<usize> {
+    if word.is_empty() || !word.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    leading_number(word)
 }
 
 /// A cross-reference stream: its entries and its dictionary.
@@ -354,7 +387,7 @@ fn xref_stream(
         .checked_add(end)?
         .checked_add(keyword)?
         .checked_add(6)?
-        .checked_add(eol_len(slice(after, keyword.checked_add(6)?, after.len())))?;
+        .checked_add(eol_len(slice(after, keyword.checked_add(6)?, after.len()))?)?;
     let data = read_at(file, data_at, length)?;
     let dict = parse_dictionary(dict_text)?;
     let stream = lopdf::Stream::new(dict.clone(), data.into_owned());
@@ -406,6 +439,7 @@ fn decode_entries(
 ) -> Option<()> {
     let row = w0.checked_add(w1)?.checked_add(w2)?;
     let mut rows = decoded.chunks_exact(row);
+    let mut section: BTreeMap<u32, Entry> = BTreeMap::new();
     for pair in index.chunks_exact(2) {
         let &[first, count] = pair else {
             return None;
@@ -429,8 +463,14 @@ fn decode_entries(
                 // Unknown types are to be ignored (ISO 32000-1 §7.5.8.3).
                 _ => continue,
             };
-            entries.entry(id).or_insert(entry);
+            // Overlapping /Index ranges: readers differ on which entry wins.
+            if section.insert(id, entry).is_some() {
+                return None;
+            }
         }
+    }
+    for (id, entry) in section {
+        entries.entry(id).or_insert(entry);
     }
     Some(())
 }
@@ -441,12 +481,14 @@ fn be(bytes: &[u8]) -> u64 {
         .fold(0u64, |acc, b| acc.wrapping_shl(8) | u64::from(*b))
 }
 
-/// Length of the end-of-line after `stream`.
-pub(super) fn eol_len(rest: &[u8]) -> usize {
+/// Length of the end-of-line after `stream`: CRLF or LF (ISO 32000 §7.3.8.1). Readers differ
+/// on anything else (a space first, a lone CR), so it makes the reader leave the file to the
+/// whole-file reader.
+pub(super) fn eol_len(rest: &[u8]) -> Option<usize> {
     match rest {
-        [b'\r', b'\n', ..] => 2,
-        [b'\n', ..] | [b'\r', ..] => 1,
-        _ => 0,
+        [b'\r', b'\n', ..] => Some(2),
+        [b'\n', ..] => Some(1),
+        _ => None,
     }
 }
 
@@ -547,14 +589,14 @@ fn object_text(
         &head,
         keyword.checked_add(6)?,
         head.len(),
-    )))?;
+    ))?)?;
     let data_end = offset.checked_add(data_at)?.checked_add(declared)?;
     let closing = read_at(file, data_end, 32)?;
     if !closing.trim_ascii_start().starts_with(b"endstream") {
         return None;
     }
     let mut out = slice(&head, 0, open).to_vec();
-    if has_name(dict, b"/ObjStm") {
+    if has_name(&super::scan::unescape_names(dict), b"/ObjStm") {
         if declared > MAX_OBJECT {
             return None;
         }

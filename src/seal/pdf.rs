@@ -55,7 +55,8 @@ impl Inspected {
                 .get(b"Size")
                 .ok()
                 .and_then(|s| s.as_i64().ok())
-                .unwrap_or(0) as u32,
+                .and_then(|s| u32::try_from(s).ok())
+                .unwrap_or(0),
         )
     }
 
@@ -194,7 +195,7 @@ fn inspect_with(
     let (prev_startxref, xref_stream) = sparse.map_or((prev_startxref, xref_stream), |s| {
         (s.startxref, s.xref_stream)
     });
-    Ok(Inspected {
+    let ins = Inspected {
         prev_startxref,
         xref_stream,
         root,
@@ -203,7 +204,13 @@ fn inspect_with(
         rotate,
         empty_fields,
         doc,
-    })
+    };
+    // The update numbers its objects from here: past the limit (an entry or /Size near
+    // u32::MAX), the numbers would wrap onto the document's own.
+    if usize::try_from(ins.first_free()).map_or(true, |n| n > limits.max_objects) {
+        return Err(crate::pdf::too_many_objects(limits.max_objects));
+    }
+    Ok(ins)
 }
 
 /// What the caller supplies to sign the byte ranges: returns the DER CMS.
@@ -969,6 +976,9 @@ mod tests {
             &format!("{:010} 00000 n", at + 1),
         );
         files.push(("crafted/entry past its header".into(), shifted.into_bytes()));
+        for (name, pdf) in hostile_tables() {
+            files.push((format!("crafted/{name}"), pdf));
+        }
         let limits = PdfLimits::default();
         let mut whole_only = Vec::new();
         for (name, bytes) in &files {
@@ -1015,6 +1025,106 @@ mod tests {
             !whole_only.iter().any(|n| !n.contains('/')),
             "{whole_only:?}"
         );
+    }
+
+    /// A PDF of `objects` (numbered from 1; the catalog first) with a classic table written
+    /// by `table` from the objects' offsets and the table's own offset, then `startxref`.
+    fn classic_with(objects: &[&str], table: impl Fn(&[usize]) -> String) -> Vec<u8> {
+        let mut pdf = String::from("%PDF-1.4\n");
+        let mut offsets = Vec::new();
+        for (k, o) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.push_str(&format!("{} 0 obj\n{o}\nendobj\n", k + 1));
+        }
+        let xref = pdf.len();
+        pdf.push_str(&table(&offsets));
+        pdf.push_str(&format!("startxref\n{xref}\n%%EOF\n"));
+        pdf.into_bytes()
+    }
+
+    /// The usual table for [`classic_with`], with `trailer` keys added.
+    fn table_of(offsets: &[usize], trailer: &str) -> String {
+        let mut t = format!("xref\n0 {}\n0000000000 65535 f\r\n", offsets.len() + 1);
+        for off in offsets {
+            t.push_str(&format!("{off:010} 00000 n\r\n"));
+        }
+        t.push_str(&format!(
+            "trailer\n<</Size {}/Root 1 0 R{trailer}>>\n",
+            offsets.len() + 1
+        ));
+        t
+    }
+
+    /// Files an attacker shapes so that a reader of only some objects, or of the table its
+    /// own way, would see another document than a whole load: objects that are references
+    /// to the DocMDP dictionary, the AcroForm and the annotations; a table naming an object
+    /// twice, or holding more entries than its count; bytes before the header; /Size -1.
+    fn hostile_tables() -> Vec<(String, Vec<u8>)> {
+        let page = "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Annots 8 0 R>>";
+        let objects = [
+            "<</Type/Catalog/Pages 2 0 R/Perms 4 0 R/AcroForm 6 0 R>>",
+            "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+            page,
+            "5 0 R",
+            "<</DocMDP<</Reference[<</TransformParams<</P 1>>>>]>>>>",
+            "7 0 R",
+            "<</Fields[9 0 R]/SigFlags 3>>",
+            "10 0 R",
+            "<</FT/Sig/T(Existing)/Rect[0 0 50 50]>>",
+            "[9 0 R]",
+        ];
+        let certified = classic_with(&objects, |o| table_of(o, ""));
+        let mut uncertified = objects;
+        uncertified[0] = "<</Type/Catalog/Pages 2 0 R/AcroForm 6 0 R>>";
+        let form = classic_with(&uncertified, |o| table_of(o, ""));
+        let plain = [
+            "<</Type/Catalog/Pages 2 0 R>>",
+            "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+            "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>",
+            "<</Type/Page/Parent 2 0 R/MediaBox[0 0 999 999]>>",
+        ];
+        // Object 3 named twice: the first entry the page, the second another page.
+        let twice = classic_with(&plain, |o| {
+            format!(
+                "xref\n0 5\n0000000000 65535 f\r\n{:010} 00000 n\r\n{:010} 00000 n\r\n{:010} 00000 n\r\n{:010} 00000 n\r\n3 1\n{:010} 00000 n\r\ntrailer\n<</Size 5/Root 1 0 R>>\n",
+                o[0], o[1], o[2], o[3], o[3]
+            )
+        });
+        // A count of 3 with 5 entries.
+        let short = classic_with(&plain, |o| table_of(o, "").replacen("0 5\n", "0 3\n", 1));
+        let mut prefixed = b"junk before the header\n".to_vec();
+        prefixed.extend(classic_with(&plain, |o| table_of(o, "")));
+        let negative = classic_with(&plain, |o| table_of(o, "").replace("/Size 5", "/Size -1"));
+        vec![
+            ("DocMDP through a reference".into(), certified),
+            ("AcroForm and Annots through references".into(), form),
+            ("an object named twice in one table".into(), twice),
+            ("a table longer than its count".into(), short),
+            ("bytes before the header".into(), prefixed),
+            ("/Size -1".into(), negative),
+        ]
+    }
+
+    /// The certified file whose DocMDP dictionary is reached through an object that is a
+    /// reference is refused by both readers (no changes allowed); the AcroForm reached so
+    /// keeps its field.
+    #[test]
+    fn objects_that_are_references_are_followed() {
+        let files = hostile_tables();
+        let limits = PdfLimits::default();
+        for partial in [false, true] {
+            let refused = inspect_with(Original::Bytes(&files[0].1), None, &limits, partial);
+            assert!(
+                matches!(refused, Err(PdfError::CertifiedNoChanges)),
+                "{partial}"
+            );
+            let form = &files[1].1;
+            let ins = inspect_with(Original::Bytes(form), None, &limits, partial).unwrap();
+            assert_eq!(ins.empty_fields.len(), 1, "{partial}");
+        }
+        let update = seal_it(&files[1].1).unwrap().update;
+        let text = String::from_utf8_lossy(&update);
+        assert!(text.contains("9 0 R"), "the existing field stays: {text}");
     }
 
     fn test_request(limits: PdfLimits) -> SealRequest<'static> {
@@ -1122,17 +1232,20 @@ mod tests {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(body.as_bytes()).unwrap();
         let data = z.finish().unwrap();
-        let mut pdf = format!(
-            "%PDF-1.5\n1 0 obj\n<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
-            data.len()
-        )
-        .into_bytes();
-        pdf.extend_from_slice(&data);
-        pdf.extend_from_slice(b"\nendstream\nendobj\nstartxref\n9\n%%EOF\n");
-        assert!(
-            matches!(precheck(&pdf), Err(PdfError::Malformed(m)) if m.contains("nested")),
-            "the depth inside the object stream is seen"
-        );
+        // Its names as written, and with #xx escapes (lopdf reads /Obj#53tm as /ObjStm).
+        for (objstm, flate) in [("/ObjStm", "/FlateDecode"), ("/Obj#53tm", "/Fl#61teDecode")] {
+            let mut pdf = format!(
+                "%PDF-1.5\n1 0 obj\n<< /Type {objstm} /N 1 /First 4 /Filter {flate} /Length {} >>\nstream\n",
+                data.len()
+            )
+            .into_bytes();
+            pdf.extend_from_slice(&data);
+            pdf.extend_from_slice(b"\nendstream\nendobj\nstartxref\n9\n%%EOF\n");
+            assert!(
+                matches!(precheck(&pdf), Err(PdfError::Malformed(m)) if m.contains("nested")),
+                "the depth inside the object stream is seen ({objstm})"
+            );
+        }
         // A real file with object streams passes, and seals.
         let modern = small_pdf(true);
         assert!(precheck(&modern).is_ok());
