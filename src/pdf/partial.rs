@@ -56,6 +56,8 @@ struct Decoded {
     first: usize,
     /// Each member's offset after `/First`; `None` for a number the header names twice.
     members: HashMap<u32, Option<usize>>,
+    /// Every member's offset, sorted.
+    offsets: Vec<usize>,
 }
 
 struct Resolver<'a> {
@@ -328,13 +330,33 @@ impl Resolver<'_> {
         Some(Object::Stream(stream))
     }
 
-    /// Object `number` from object stream `container`, which must name it exactly once. The
-    /// member is parsed from its offset on, as lopdf parses it (not cut at the next member's
-    /// offset: a number cut short would read as another number).
+    /// Object `number` from object stream `container`, which must name it exactly once, as
+    /// lopdf parses it: from its offset on, not cut at the next member's offset (a number cut
+    /// short would read as another number). The text up to the next member is tried first when
+    /// it ends with a closing delimiter (`>`, `]`, `)`): an object parsed from it is then the
+    /// one parsed from the offset on, since no token can run on past such a cut. Otherwise
+    /// (a number, a name, a reference at the cut), the rest of the stream is parsed.
     fn compressed(&self, number: u32, container: u32) -> Option<Object> {
         let decoded = self.object_stream(container)?;
         let offset = (*decoded.members.get(&number)?)?;
         let member = decoded.data.get(decoded.first.checked_add(offset)?..)?;
+        let next = decoded
+            .offsets
+            .get(decoded.offsets.partition_point(|o| *o <= offset))
+            .and_then(|o| o.checked_sub(offset));
+        if let Some(len) = next {
+            let cut = slice(member, 0, len);
+            let closed = cut
+                .trim_ascii_end()
+                .last()
+                .is_some_and(|b| matches!(b, b'>' | b']' | b')'));
+            if closed {
+                self.charge(cut.len())?;
+                if let Some(object) = parse_object(cut) {
+                    return Some(object);
+                }
+            }
+        }
         self.charge(member.len())?;
         parse_object(member)
     }
@@ -385,6 +407,7 @@ impl Resolver<'_> {
             .map(|w| w.parse().ok())
             .collect::<Option<_>>()?;
         let mut members: HashMap<u32, Option<usize>> = HashMap::new();
+        let mut offsets = Vec::with_capacity(numbers.len() / 2);
         for pair in numbers.chunks_exact(2) {
             let &[n, o] = pair else {
                 return None;
@@ -393,11 +416,14 @@ impl Resolver<'_> {
                 .entry(u32::try_from(n).ok()?)
                 .and_modify(|twice| *twice = None)
                 .or_insert(Some(o));
+            offsets.push(o);
         }
+        offsets.sort_unstable();
         Some(Decoded {
             data,
             first,
             members,
+            offsets,
         })
     }
 }
