@@ -26,7 +26,7 @@ use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Stream};
 
 use super::cursor::{find, leading_number, slice};
 use super::scan::StreamLength;
-use super::sparse::{chain, dict_end, eol_len, Chain, Entry, Source};
+use super::sparse::{chain, dict_end, eol_len, skip_space, Chain, Entry, Source};
 use super::{PdfLimits, MAX_DECOMPRESSED};
 
 /// The keys the sealer's queries resolve (a value under one of them that is a reference, or
@@ -74,6 +74,9 @@ struct Resolver<'a> {
     /// thousand streams' lengths in one large object stream) must not cost more than a whole
     /// load; past it, the whole-file reader takes over.
     work: Cell<usize>,
+    /// What object streams may still inflate to, all together (they are kept until the load
+    /// ends): the most one document may inflate.
+    inflated: Cell<usize>,
 }
 
 /// Most object streams decoded at once, each for the `/Length` of the one before.
@@ -115,6 +118,7 @@ pub fn document(bytes: &[u8], limits: &PdfLimits) -> Option<Document> {
         decoding: Cell::new(0),
         integers: RefCell::new(HashMap::new()),
         work: Cell::new(bytes.len().checked_mul(8)?.checked_add(MAX_DECOMPRESSED)?),
+        inflated: Cell::new(MAX_DECOMPRESSED),
     };
     let lengths_agree = super::scan::length_mismatches(bytes, &|l| match l {
         StreamLength::Direct(n) => Some(n),
@@ -277,7 +281,7 @@ impl Resolver<'_> {
             .unwrap_or(self.bytes.len());
         let text = self.bytes.get(offset..next)?;
         let open = find(slice(text, 0, 64), b"obj")?.checked_add(3)?;
-        let body = slice(text, open, text.len()).trim_ascii_start();
+        let body = skip_space(slice(text, open, text.len()));
         Some((text, text.len().checked_sub(body.len())?))
     }
 
@@ -306,7 +310,7 @@ impl Resolver<'_> {
             return None;
         };
         let after = slice(text, end, text.len());
-        let rest = after.trim_ascii_start();
+        let rest = skip_space(after);
         if !rest.starts_with(b"stream") {
             return Some(Object::Dictionary(dict));
         }
@@ -320,8 +324,14 @@ impl Resolver<'_> {
         let data_at = keyword.checked_add(6)?.checked_add(eol_len(eol)?)?;
         let data = text.get(data_at..data_at.checked_add(declared)?)?;
         self.charge(declared)?;
+        // The data, an optional end-of-line, then `endstream`, as lopdf reads a stream (white
+        // space there would have it recover the length another way).
         let closing = slice(text, data_at.checked_add(declared)?, text.len());
-        if !closing.trim_ascii_start().starts_with(b"endstream") {
+        let closing = [&b"\r\n"[..], b"\n", b"\r"]
+            .iter()
+            .find_map(|eol| closing.strip_prefix(*eol))
+            .unwrap_or(closing);
+        if !closing.starts_with(b"endstream") {
             return None;
         }
         // `Stream::new` writes /Length as the data's length; the dictionary is kept as written.
@@ -393,13 +403,18 @@ impl Resolver<'_> {
         let Object::Stream(stream) = self.top_level(offset)? else {
             return None;
         };
-        if !stream.dict.has_type(b"ObjStm") {
+        // lopdf drops an object stream without an integer /N, and its members with it.
+        if !stream.dict.has_type(b"ObjStm")
+            || stream.dict.get(b"N").and_then(Object::as_i64).is_err()
+        {
             return None;
         }
         let data = stream
-            .get_plain_content_with_limit(MAX_DECOMPRESSED.min(self.work.get()))
+            .get_plain_content_with_limit(self.inflated.get().min(self.work.get()))
             .ok()?;
         self.charge(data.len())?;
+        self.inflated
+            .set(self.inflated.get().checked_sub(data.len())?);
         let first = usize::try_from(stream.dict.get(b"First").ok()?.as_i64().ok()?).ok()?;
         let header = std::str::from_utf8(data.get(..first)?).ok()?;
         let numbers: Vec<usize> = header
@@ -578,6 +593,7 @@ mod tests {
             decoding: Cell::new(0),
             integers: RefCell::new(HashMap::new()),
             work: Cell::new(1 << 30),
+            inflated: Cell::new(MAX_DECOMPRESSED),
         };
         assert_eq!(resolver.resolve((7, 0)), Some(Object::Integer(1234)));
         assert_eq!(resolver.integer((7, 0)), Some(1234));
@@ -601,6 +617,15 @@ mod tests {
         assert!(document(&pdf, &PdfLimits::default()).is_none());
 
         let (dict, data) = object_stream(&[CATALOG, PAGES, PAGE, (2, "<</Type/Pages/Kids[]>>")]);
+        let pdf = with_object_streams(
+            &[(4, &format!("<<{dict}/Length {}>>", data.len()), &data)],
+            &[(1, 4, 0), (2, 4, 1), (3, 4, 2)],
+        );
+        assert!(document(&pdf, &PdfLimits::default()).is_none());
+
+        // An object stream without /N: lopdf drops it and its members.
+        let (dict, data) = object_stream(&[CATALOG, PAGES, PAGE]);
+        let dict = dict.replace("/N 3", "");
         let pdf = with_object_streams(
             &[(4, &format!("<<{dict}/Length {}>>", data.len()), &data)],
             &[(1, 4, 0), (2, 4, 1), (3, 4, 2)],

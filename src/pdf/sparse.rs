@@ -298,8 +298,11 @@ fn table(
         let text = read_at(file, offset, window)?;
         if let Some(at) = find(&text, b"trailer") {
             let body = slice(&text, 4, at);
-            let rest = slice(&text, at.checked_add(7)?, text.len());
-            if let Some(end) = dict_end(rest, find(rest, b"<<")?) {
+            let rest = skip_space(slice(&text, at.checked_add(7)?, text.len()));
+            if !rest.starts_with(b"<<") {
+                return None;
+            }
+            if let Some(end) = dict_end(rest, 0) {
                 parse_table(body, entries)?;
                 return parse_dictionary(slice(rest, 0, end));
             }
@@ -377,12 +380,20 @@ fn xref_stream(
 ) -> Option<Dictionary> {
     let head = read_at(file, offset, 64 * 1024)?;
     let open = find(slice(&head, 0, 256), b"obj")?.checked_add(3)?;
-    let open = open.checked_add(find(slice(&head, open, head.len()), b"<<")?)?;
+    let body = skip_space(slice(&head, open, head.len()));
+    if !body.starts_with(b"<<") {
+        return None;
+    }
+    let open = head.len().checked_sub(body.len())?;
     let end = dict_end(&head, open)?;
     let dict_text = slice(&head, open, end);
     let length = dict_integer(dict_text, b"/Length").filter(|n| *n <= MAX_XREF_STREAM)?;
     let after = slice(&head, end, head.len());
-    let keyword = find(slice(after, 0, 64), b"stream")?;
+    let rest = skip_space(after);
+    if !rest.starts_with(b"stream") {
+        return None;
+    }
+    let keyword = after.len().checked_sub(rest.len())?;
     let data_at = offset
         .checked_add(end)?
         .checked_add(keyword)?
@@ -410,7 +421,8 @@ fn xref_stream(
         return None;
     };
     let row = w0.checked_add(w1)?.checked_add(w2)?;
-    if row == 0 || w0 > 8 || w1 > 8 || w2 > 8 {
+    // lopdf keeps the low 32 bits of a wider field: wider ones are left to it.
+    if row == 0 || w0 > 4 || w1 > 4 || w2 > 4 {
         return None;
     }
     let size = int(&dict, b"Size")?;
@@ -479,6 +491,27 @@ fn be(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(0u64, |acc, b| acc.wrapping_shl(8) | u64::from(*b))
+}
+
+/// `bytes` from the first byte that is neither white space (NUL included, as lopdf reads it)
+/// nor in a comment.
+pub(super) fn skip_space(bytes: &[u8]) -> &[u8] {
+    let mut rest = bytes;
+    loop {
+        match rest.first() {
+            Some(b'\0' | b'\t' | b'\n' | b'\x0c' | b'\r' | b' ') => {
+                rest = rest.get(1..).unwrap_or_default()
+            }
+            Some(b'%') => {
+                let eol = rest
+                    .iter()
+                    .position(|b| *b == b'\n' || *b == b'\r')
+                    .unwrap_or(rest.len());
+                rest = rest.get(eol..).unwrap_or_default();
+            }
+            _ => return rest,
+        }
+    }
 }
 
 /// Length of the end-of-line after `stream`: CRLF or LF (ISO 32000 §7.3.8.1). Readers differ

@@ -1095,6 +1095,28 @@ mod tests {
         let mut prefixed = b"junk before the header\n".to_vec();
         prefixed.extend(classic_with(&plain, |o| table_of(o, "")));
         let negative = classic_with(&plain, |o| table_of(o, "").replace("/Size 5", "/Size -1"));
+        // A decoy trailer in a comment before the real one, naming another catalog.
+        let decoy = classic_with(
+            &[
+                plain[0],
+                plain[1],
+                plain[2],
+                "<</Type/Page/Parent 6 0 R/MediaBox[0 0 999 999]>>",
+                "<</Type/Catalog/Pages 6 0 R>>",
+                "<</Type/Pages/Kids[4 0 R]/Count 1>>",
+            ],
+            |o| table_of(o, "").replace("trailer\n", "trailer\n%<</Size 7/Root 5 0 R>>\n"),
+        );
+        // The DocMDP dictionary followed by a comment, then `stream`: a stream to lopdf.
+        let streamed = classic_with(
+            &[
+                "<</Type/Catalog/Pages 2 0 R/Perms 4 0 R>>",
+                plain[1],
+                plain[2],
+                "<</DocMDP<</Reference[<</TransformParams<</P 1>>>>]>>/Length 3>>%x\nstream\nabc\nendstream",
+            ],
+            |o| table_of(o, ""),
+        );
         vec![
             ("DocMDP through a reference".into(), certified),
             ("AcroForm and Annots through references".into(), form),
@@ -1102,6 +1124,8 @@ mod tests {
             ("a table longer than its count".into(), short),
             ("bytes before the header".into(), prefixed),
             ("/Size -1".into(), negative),
+            ("a decoy trailer in a comment".into(), decoy),
+            ("a comment before stream".into(), streamed),
         ]
     }
 
