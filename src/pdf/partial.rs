@@ -233,13 +233,23 @@ fn references(object: &Object, out: &mut Vec<ObjectId>) {
 impl Resolver<'_> {
     /// Object `id` as the cross-reference data places it; `None` when it is free, missing, of
     /// another generation, or does not parse.
-    fn resolve(&self, (number, generation): ObjectId) -> Option<Object> {
+    fn resolve(&self, id: ObjectId) -> Option<Object> {
+        self.located(id, |offset| self.top_level(offset))
+    }
+
+    /// Object `id`, read by `top_level` when its entry gives an offset, or from its object
+    /// stream.
+    fn located(
+        &self,
+        (number, generation): ObjectId,
+        top_level: impl FnOnce(usize) -> Option<Object>,
+    ) -> Option<Object> {
         match *self.entries.get(&number)? {
             Entry::Free => None,
             Entry::Normal {
                 offset,
                 generation: g,
-            } => (g == generation).then(|| self.top_level(offset))?,
+            } => (g == generation).then(|| top_level(offset))?,
             Entry::Compressed { container, .. } => {
                 (generation == 0).then(|| self.compressed(number, container))?
             }
@@ -252,23 +262,12 @@ impl Resolver<'_> {
         if let Some(known) = self.integers.borrow().get(&id) {
             return *known;
         }
-        let value = self.integer_uncached(id);
+        let value = self
+            .located(id, |offset| self.plain(offset))
+            .and_then(|o| o.as_i64().ok())
+            .and_then(|n| usize::try_from(n).ok());
         self.integers.borrow_mut().insert(id, value);
         value
-    }
-
-    fn integer_uncached(&self, (number, generation): ObjectId) -> Option<usize> {
-        let object = match *self.entries.get(&number)? {
-            Entry::Free => None,
-            Entry::Normal {
-                offset,
-                generation: g,
-            } => (g == generation).then(|| self.plain(offset))?,
-            Entry::Compressed { container, .. } => {
-                (generation == 0).then(|| self.compressed(number, container))?
-            }
-        };
-        usize::try_from(object?.as_i64().ok()?).ok()
     }
 
     /// The text of the top-level object at `offset`, up to the next object's offset, and where
